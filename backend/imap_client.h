@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imap_client.h - one upstream IMAP connection for one POP3 session, driven
+ * on the session's libuv loop without ever blocking. No libetpan types here.
+ *
+ * The client connects at login time, authenticates, selects the maildrop
+ * folder and builds the snapshot; then it streams message bodies with
+ * pipelined partial fetches and, at QUIT, commits deletions with
+ * UID STORE +FLAGS.SILENT (\Deleted) and UID EXPUNGE of exactly those UIDs.
+ * Every request ends in exactly one callback. After imap_client_close() no
+ * callback fires except closed(), after which the client frees itself.
+ */
+#ifndef POPGATE_IMAP_CLIENT_H
+#define POPGATE_IMAP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "pop3_maildrop.h"
+
+/* Outcome classes; the gateway maps them to POP3 response codes. */
+enum imap_result {
+	IMAP_OK,
+	IMAP_ERR_AUTH,		/* the server rejected the credentials */
+	IMAP_ERR_TEMP,		/* unreachable, timeout, BYE, protocol trouble */
+	IMAP_ERR_PERM,		/* needs an administrator (config, server) */
+	IMAP_ERR_IN_USE,	/* mailbox locked by another session */
+	IMAP_ERR_GONE,		/* message expunged by another client */
+	IMAP_RESULT_COUNT,
+};
+
+struct imap_client;
+
+struct imap_client_config {
+	const char	*host;		/* borrowed; outlives the client */
+	const char	*port;
+	const char	*mailbox;
+	unsigned int	 connect_timeout_ms;
+	unsigned int	 command_timeout_ms;
+	unsigned int	 chunk_octets;	/* partial fetch size */
+	unsigned int	 window;	/* partial fetches in flight */
+	bool		 seen_on_retr;
+};
+
+struct imap_client_callbacks {
+	/* Login + SELECT + snapshot finished. On IMAP_OK md holds the snapshot
+	 * (the callee takes its contents). detail: for the log, never for the
+	 * client. */
+	void	(*login_done)(void *arg, enum imap_result result,
+		    struct pop3_maildrop *md, const char *detail);
+	/* Asked right after authentication: may the session lock this
+	 * mailbox? identity is "user@host:port/mailbox". false gives IN_USE. */
+	bool	(*lock)(void *arg, const char *identity);
+	/* Message data: begin once (the message exists), data many times,
+	 * end once. body_end with a non-OK result after body_begin means the
+	 * data was cut short: the POP3 connection must be closed without the
+	 * terminator. */
+	void	(*body_begin)(void *arg);
+	/* Returns 0, or a negative errno to abort the transfer. */
+	int	(*body_data)(void *arg, const char *data, size_t len);
+	void	(*body_end)(void *arg, enum imap_result result,
+		    const char *detail);
+	/* Bytes queued towards the POP3 client: chunks are requested only while
+	 * this is below the low-water mark given to imap_client_fetch(). */
+	size_t	(*client_backlog)(void *arg);
+	/* Someone else expunged this message (untagged EXPUNGE). */
+	void	(*expunged)(void *arg, uint32_t uid);
+	void	(*commit_done)(void *arg, enum imap_result result,
+		    const char *detail);
+	/* The upstream connection failed while no request was running. */
+	void	(*lost)(void *arg, const char *detail);
+	/* Every handle is closed; the client frees itself when this returns.
+	 * Fires exactly once per client, always from a libuv callback. */
+	void	(*closed)(void *arg, struct imap_client *c);
+};
+
+/* Creates an idle client. Returns NULL on allocation failure. */
+struct imap_client *imap_client_new(uv_loop_t *loop,
+	    const struct imap_client_config *config,
+	    const struct imap_client_callbacks *cb, void *arg);
+/* True while the client can take a fetch or a commit (logged in, no
+ * transfer running, connection alive). */
+bool	imap_client_is_ready(const struct imap_client *c);
+/* Connects, authenticates, selects and snapshots. The password is copied
+ * and wiped as soon as it has been sent. Ends in login_done(). */
+void	imap_client_login(struct imap_client *c, const char *user,
+	    const char *password, size_t password_len);
+/* Streams message uid (size: the snapshot size). For TOP (is_top) the
+ * first windows are small and one at a time; the caller ends the transfer
+ * with imap_client_fetch_stop() once it has enough. */
+void	imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
+	    bool is_top, size_t low_water);
+/* The POP3 side drained below its low-water mark: fetch more if waiting. */
+void	imap_client_resume(struct imap_client *c);
+/* TOP has all it needs: end the transfer. No further body callback fires
+ * for it; outstanding chunks are drained and dropped. */
+void	imap_client_fetch_stop(struct imap_client *c);
+/* QUIT: \Deleted + UID EXPUNGE of the MARKED messages, \Seen of the
+ * RETRIEVED ones, verify, LOGOUT. Ends in commit_done(). */
+void	imap_client_commit(struct imap_client *c, const struct pop3_maildrop *md);
+/* Session ends without QUIT: optional \Seen store, LOGOUT, close. Nothing
+ * is deleted. Then closed(). md may be NULL. Also ends a client whose
+ * request failed (it is already closing then). */
+void	imap_client_close(struct imap_client *c, const struct pop3_maildrop *md);
+const char *imap_result_name(enum imap_result result);
+
+#endif

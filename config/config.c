@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - INI settings through inih, validated into struct config.
+ * Errors name the file and line; values are never trusted.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+/* Timeouts are given in seconds; this bounds them to a day. */
+#define CONFIG_MAX_TIMEOUT_S	(24 * 3600)
+#define CONFIG_MAX_WORKERS	256
+/* A partial fetch of 16 KiB .. 4 MiB; the framer's group limit is 8 MiB. */
+#define CONFIG_MIN_CHUNK	(16 * 1024)
+#define CONFIG_MAX_CHUNK	(4 * 1024 * 1024)
+#define CONFIG_MAX_WINDOW	8
+
+struct config_load_ctx {
+	struct config		*config;
+	struct config_errors	*errs;
+	const char		*path;
+	FILE			*fp;
+	unsigned int		 line;
+};
+
+static void
+config_error_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+config_error_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (errs->count < CONFIG_MAX_ERRORS) {
+		va_start(ap, fmt);
+		vsnprintf(errs->text[errs->count], CONFIG_MAX_ERROR_TEXT, fmt,
+		    ap);
+		va_end(ap);
+	}
+	errs->count++;
+}
+
+void
+config_defaults(struct config *c)
+{
+	const char	*error;
+
+	memset(c, 0, sizeof(*c));
+	c->workers = 0;
+	c->log_level = CONFIG_LOG_INFO;
+	snprintf(c->mailbox, sizeof(c->mailbox), "INBOX");
+	c->seen_on_retr = true;
+	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
+	    POP3_UIDL_DEFAULT_TEMPLATE);
+	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
+		abort();	/* the built-in default must compile */
+	c->connect_timeout_ms = 30 * 1000;
+	c->command_timeout_ms = 120 * 1000;
+	/* RFC 1939 sec. 3: an autologout timer MUST be at least 10 minutes. */
+	c->idle_timeout_ms = 10 * 60 * 1000;
+	c->login_timeout_ms = 10 * 60 * 1000;
+	c->max_sessions = 10000;
+	c->fetch_chunk_octets = 256 * 1024;
+	c->fetch_window = 3;
+}
+
+static int
+config_parse_uint(const char *value, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (*value < '0' || *value > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int
+config_parse_bool(const char *value, bool *out)
+{
+	if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
+	    strcmp(value, "1") == 0 || strcasecmp(value, "on") == 0)
+		*out = true;
+	else if (strcasecmp(value, "no") == 0 ||
+	    strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
+	    strcasecmp(value, "off") == 0)
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int
+config_parse_address(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	char		 host[CONFIG_MAX_HOST];
+	const char	*colon, *port_text;
+	size_t		 hostlen;
+	unsigned long	 port;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		colon = strstr(text, "]:");
+		if (colon == NULL)
+			return -EINVAL;
+		hostlen = (size_t)(colon - text - 1);
+		port_text = colon + 2;
+		text++;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL)
+			return -EINVAL;
+		hostlen = (size_t)(colon - text);
+		port_text = colon + 1;
+	}
+	if (hostlen == 0 || hostlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	if (config_parse_uint(port_text, 1, 65535, &port) != 0)
+		return -EINVAL;
+	if (strcmp(host, "*") == 0)
+		snprintf(host, sizeof(host), "0.0.0.0");
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* imap://HOST[:PORT]; the TLS schemes arrive with upstream TLS support. */
+static int
+config_parse_upstream(struct config *c, const char *url, char *err,
+    size_t errlen)
+{
+	const char	*rest, *colon, *end;
+	size_t		 hostlen;
+	unsigned long	 port = 143;
+
+	if (strncasecmp(url, "imap://", 7) != 0) {
+		snprintf(err, errlen, "upstream URL must start with imap:// "
+		    "(got \"%.80s\")", url);
+		return -EINVAL;
+	}
+	rest = url + 7;
+	end = rest + strcspn(rest, "/");
+	if (*end == '/' && end[1] != '\0') {
+		snprintf(err, errlen, "upstream URL must not have a path");
+		return -EINVAL;
+	}
+	if (*rest == '[') {
+		colon = memchr(rest, ']', (size_t)(end - rest));
+		if (colon == NULL) {
+			snprintf(err, errlen, "bad IPv6 address in URL");
+			return -EINVAL;
+		}
+		hostlen = (size_t)(colon - rest - 1);
+		if (hostlen == 0 || hostlen >= sizeof(c->upstream_host))
+			goto bad;
+		memcpy(c->upstream_host, rest + 1, hostlen);
+		c->upstream_host[hostlen] = '\0';
+		colon = colon[1] == ':' ? colon + 1 : NULL;
+	} else {
+		colon = memchr(rest, ':', (size_t)(end - rest));
+		hostlen = (size_t)((colon != NULL ? colon : end) - rest);
+		if (hostlen == 0 || hostlen >= sizeof(c->upstream_host))
+			goto bad;
+		memcpy(c->upstream_host, rest, hostlen);
+		c->upstream_host[hostlen] = '\0';
+	}
+	if (colon != NULL) {
+		char	 port_text[8];
+		size_t	 plen = (size_t)(end - colon - 1);
+
+		if (plen == 0 || plen >= sizeof(port_text))
+			goto bad;
+		memcpy(port_text, colon + 1, plen);
+		port_text[plen] = '\0';
+		if (config_parse_uint(port_text, 1, 65535, &port) != 0)
+			goto bad;
+	}
+	snprintf(c->upstream_port, sizeof(c->upstream_port), "%lu", port);
+	snprintf(c->upstream_url, sizeof(c->upstream_url), "%s", url);
+	c->upstream_tls = CONFIG_UPSTREAM_PLAIN;
+	return 0;
+bad:
+	snprintf(err, errlen, "bad upstream URL \"%.80s\" (want imap://HOST:PORT)",
+	    url);
+	return -EINVAL;
+}
+
+static int
+config_set_seconds(unsigned int *field_ms, const char *value,
+    unsigned long min_s, char *err, size_t errlen)
+{
+	unsigned long	v;
+
+	if (config_parse_uint(value, min_s, CONFIG_MAX_TIMEOUT_S, &v) != 0) {
+		snprintf(err, errlen, "expected seconds in %lu..%d, got \"%.40s\"",
+		    min_s, CONFIG_MAX_TIMEOUT_S, value);
+		return -EINVAL;
+	}
+	*field_ms = (unsigned int)(v * 1000);
+	return 0;
+}
+
+static int
+config_set_global(struct config *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	unsigned long	v;
+
+	if (strcmp(key, "workers") == 0) {
+		if (config_parse_uint(value, 0, CONFIG_MAX_WORKERS, &v) != 0) {
+			snprintf(err, errlen, "workers must be 0..%d (0 = CPUs)",
+			    CONFIG_MAX_WORKERS);
+			return -EINVAL;
+		}
+		c->workers = (unsigned int)v;
+		return 0;
+	}
+	if (strcmp(key, "log_level") == 0) {
+		static const char *names[] = { "debug", "info", "warn", "error" };
+		unsigned int	 i;
+
+		for (i = 0; i < 4; i++) {
+			if (strcasecmp(value, names[i]) == 0) {
+				c->log_level = (enum config_log_level)i;
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "log_level must be debug, info, warn or "
+		    "error");
+		return -EINVAL;
+	}
+	if (strcmp(key, "max_sessions") == 0) {
+		if (config_parse_uint(value, 1, 1000000, &v) != 0) {
+			snprintf(err, errlen, "max_sessions must be 1..1000000");
+			return -EINVAL;
+		}
+		c->max_sessions = (unsigned int)v;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%.40s\" in [global]", key);
+	return -EINVAL;
+}
+
+static int
+config_set_listener(struct config *c, const char *name, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	struct config_listener	*l = NULL;
+	unsigned int		 i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			l = &c->listeners[i];
+	if (l == NULL) {
+		if (c->nlisteners == CONFIG_MAX_LISTENERS) {
+			snprintf(err, errlen, "too many listeners (max %d)",
+			    CONFIG_MAX_LISTENERS);
+			return -EINVAL;
+		}
+		if (strlen(name) >= sizeof(l->name)) {
+			snprintf(err, errlen, "listener name too long");
+			return -EINVAL;
+		}
+		l = &c->listeners[c->nlisteners++];
+		memset(l, 0, sizeof(*l));
+		snprintf(l->name, sizeof(l->name), "%s", name);
+	}
+	if (strcmp(key, "address") == 0) {
+		if (strlen(value) >= sizeof(l->address) ||
+		    config_parse_address(value, &l->addr, &l->addrlen) != 0) {
+			snprintf(err, errlen, "bad address \"%.80s\" (want "
+			    "IP:PORT or [IPv6]:PORT)", value);
+			return -EINVAL;
+		}
+		snprintf(l->address, sizeof(l->address), "%s", value);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%.40s\" in [listener %s]", key,
+	    name);
+	return -EINVAL;
+}
+
+static int
+config_set_upstream(struct config *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	const char	*error;
+	unsigned long	 v;
+
+	if (strcmp(key, "url") == 0)
+		return config_parse_upstream(c, value, err, errlen);
+	if (strcmp(key, "mailbox") == 0) {
+		if (*value == '\0' || strlen(value) >= sizeof(c->mailbox) ||
+		    strpbrk(value, "\"\\\r\n") != NULL) {
+			snprintf(err, errlen, "bad mailbox name");
+			return -EINVAL;
+		}
+		snprintf(c->mailbox, sizeof(c->mailbox), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "seen_on_retr") == 0) {
+		if (config_parse_bool(value, &c->seen_on_retr) != 0) {
+			snprintf(err, errlen, "seen_on_retr must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "uidl_template") == 0) {
+		if (strlen(value) >= sizeof(c->uidl_text) ||
+		    pop3_uidl_compile(&c->uidl, value, &error) != 0) {
+			snprintf(err, errlen, "bad uidl_template: %s",
+			    strlen(value) >= sizeof(c->uidl_text) ?
+			    "too long" : error);
+			return -EINVAL;
+		}
+		snprintf(c->uidl_text, sizeof(c->uidl_text), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "connect_timeout") == 0)
+		return config_set_seconds(&c->connect_timeout_ms, value, 1, err,
+		    errlen);
+	if (strcmp(key, "command_timeout") == 0)
+		return config_set_seconds(&c->command_timeout_ms, value, 1, err,
+		    errlen);
+	if (strcmp(key, "fetch_chunk") == 0) {
+		if (config_parse_uint(value, CONFIG_MIN_CHUNK, CONFIG_MAX_CHUNK,
+		    &v) != 0) {
+			snprintf(err, errlen, "fetch_chunk must be %d..%d octets",
+			    CONFIG_MIN_CHUNK, CONFIG_MAX_CHUNK);
+			return -EINVAL;
+		}
+		c->fetch_chunk_octets = (unsigned int)v;
+		return 0;
+	}
+	if (strcmp(key, "fetch_window") == 0) {
+		if (config_parse_uint(value, 1, CONFIG_MAX_WINDOW, &v) != 0) {
+			snprintf(err, errlen, "fetch_window must be 1..%d",
+			    CONFIG_MAX_WINDOW);
+			return -EINVAL;
+		}
+		c->fetch_window = (unsigned int)v;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%.40s\" in [upstream]", key);
+	return -EINVAL;
+}
+
+static int
+config_set_session(struct config *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	if (strcmp(key, "idle_timeout") == 0)
+		return config_set_seconds(&c->idle_timeout_ms, value, 1, err,
+		    errlen);
+	if (strcmp(key, "login_timeout") == 0)
+		return config_set_seconds(&c->login_timeout_ms, value, 1, err,
+		    errlen);
+	snprintf(err, errlen, "unknown key \"%.40s\" in [session]", key);
+	return -EINVAL;
+}
+
+int
+config_set(struct config *c, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	if (strcmp(section, "global") == 0)
+		return config_set_global(c, key, value, err, errlen);
+	if (strncmp(section, "listener", 8) == 0 &&
+	    (section[8] == '\0' || section[8] == ' '))
+		return config_set_listener(c, section[8] == ' ' ?
+		    section + 9 : "default", key, value, err, errlen);
+	if (strcmp(section, "upstream") == 0)
+		return config_set_upstream(c, key, value, err, errlen);
+	if (strcmp(section, "session") == 0)
+		return config_set_session(c, key, value, err, errlen);
+	if (*section == '\0')
+		snprintf(err, errlen, "key \"%.40s\" outside any section", key);
+	else
+		snprintf(err, errlen, "unknown section [%.60s]", section);
+	return -EINVAL;
+}
+
+/* inih reader that counts lines, so every error can name its line. */
+static char *
+config_read_line(char *str, int num, void *stream)
+{
+	struct config_load_ctx	*ctx = stream;
+	char			*r;
+
+	r = fgets(str, num, ctx->fp);
+	if (r != NULL)
+		ctx->line++;
+	return r;
+}
+
+static int
+config_ini_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct config_load_ctx	*ctx = user;
+	char			 err[CONFIG_MAX_ERROR_TEXT - 64];
+
+	if (config_set(ctx->config, section, name, value, err,
+	    sizeof(err)) != 0)
+		config_error_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
+		    err);
+	return 1;	/* keep going: report every error, not just the first */
+}
+
+int
+config_load_file(struct config *c, const char *path,
+    struct config_errors *errs)
+{
+	struct config_load_ctx	ctx;
+	unsigned int		before = errs->count;
+	int			r;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.config = c;
+	ctx.errs = errs;
+	ctx.path = path;
+	ctx.fp = fopen(path, "r");
+	if (ctx.fp == NULL) {
+		r = -errno;
+		config_error_add(errs, "%s: cannot open: %s", path,
+		    strerror(-r));
+		return r;
+	}
+	r = ini_parse_stream(config_read_line, &ctx, config_ini_handler, &ctx);
+	fclose(ctx.fp);
+	if (r > 0 && errs->count == before)
+		config_error_add(errs, "%s:%d: syntax error (want [section] "
+		    "or key = value)", path, r);
+	return errs->count == before ? 0 : -EINVAL;
+}
+
+int
+config_validate(struct config *c, const char *origin,
+    struct config_errors *errs)
+{
+	unsigned int	before = errs->count, i;
+
+	if (c->nlisteners == 0)
+		config_error_add(errs, "%s: no listener: add a [listener NAME] "
+		    "section with address = IP:PORT", origin);
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].addrlen == 0)
+			config_error_add(errs, "%s: [listener %s] has no "
+			    "address", origin, c->listeners[i].name);
+	if (c->upstream_host[0] == '\0')
+		config_error_add(errs, "%s: no upstream: set url = "
+		    "imap://HOST:PORT in [upstream]", origin);
+	return errs->count == before ? 0 : -EINVAL;
+}
+
+const char *
+config_log_level_name(enum config_log_level level)
+{
+	switch (level) {
+	case CONFIG_LOG_DEBUG:
+		return "debug";
+	case CONFIG_LOG_INFO:
+		return "info";
+	case CONFIG_LOG_WARN:
+		return "warn";
+	case CONFIG_LOG_ERROR:
+		return "error";
+	}
+	return "?";
+}

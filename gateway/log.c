@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.c - key=value event lines on stderr, one write(2) each so lines from
+ * several worker threads never interleave.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Atomic int log_min_level = CONFIG_LOG_INFO;
+
+void
+log_set_level(enum config_log_level level)
+{
+	atomic_store(&log_min_level, (int)level);
+}
+
+void
+log_event(enum config_log_level level, const char *event, const char *fmt, ...)
+{
+	char	line[LOG_MAX_LINE_OCTETS];
+	va_list	ap;
+	int	n, m;
+	ssize_t	w;
+
+	if ((int)level < atomic_load(&log_min_level))
+		return;
+	n = snprintf(line, sizeof(line), "popgate[%ld]: level=%s event=%s ",
+	    (long)getpid(), config_log_level_name(level), event);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 :
+	    n + m;
+	while (n > 0 && line[n - 1] == ' ')
+		n--;
+	line[n++] = '\n';
+	w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+}
+
+char *
+log_value(char *dst, size_t dstlen, const char *src)
+{
+	size_t	i;
+
+	if (dstlen == 0)
+		return dst;
+	for (i = 0; src[i] != '\0' && i + 1 < dstlen; i++) {
+		unsigned char	ch = (unsigned char)src[i];
+
+		dst[i] = (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=') ?
+		    '?' : (char)ch;
+	}
+	if (i == 0 && dstlen > 1)
+		dst[i++] = '-';
+	dst[i] = '\0';
+	return dst;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * worker.c - per-thread loop, SO_REUSEPORT listeners and shutdown drain.
+ * Debian's libuv 1.44 has no UV_TCP_REUSEPORT, so sockets are made here and
+ * handed to libuv with uv_tcp_open().
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+/* listen(2) backlog: bursts of devices polling on the minute. */
+#define WORKER_LISTEN_BACKLOG	1024
+
+static int
+worker_bind(const struct config_listener *l)
+{
+	int	fd, one = 1, r;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (l->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+static void
+worker_on_connection(uv_stream_t *server, int status)
+{
+	struct worker	*w = server->loop->data;
+
+	if (status < 0) {
+		log_warn("accept-error", "worker=%u error=%s", w->index,
+		    uv_err_name(status));
+		return;
+	}
+	session_accept(w, server);
+}
+
+static void
+worker_handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+worker_maybe_finish(struct worker *w)
+{
+	unsigned int	i;
+
+	if (!w->stopping || w->nsessions > 0)
+		return;
+	for (i = 0; i < w->nlisteners; i++)
+		if (!uv_is_closing((uv_handle_t *)&w->listeners[i]))
+			uv_close((uv_handle_t *)&w->listeners[i],
+			    worker_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&w->wakeup))
+		uv_close((uv_handle_t *)&w->wakeup, worker_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
+		uv_close((uv_handle_t *)&w->drain_timer, worker_handle_closed);
+}
+
+static void
+worker_drain_timeout(uv_timer_t *t)
+{
+	struct worker	*w = t->data;
+	struct session	*s, *next;
+
+	log_warn("drain-timeout", "worker=%u sessions=%u", w->index,
+	    w->nsessions);
+	for (s = w->sessions; s != NULL; s = next) {
+		next = session_next(s);
+		session_close(s, "shutdown");
+	}
+}
+
+static void
+worker_on_wakeup(uv_async_t *a)
+{
+	struct worker	*w = a->data;
+	struct session	*s, *next;
+	unsigned int	 i;
+
+	if (!atomic_load(&w->stop_requested) || w->stopping)
+		return;
+	w->stopping = true;
+	/* Stop accepting now; idle sessions end at once, busy ones when their
+	 * command is done (session_shutdown), and all after the drain timeout.
+	 * None of them commits deletions: only QUIT does. */
+	for (i = 0; i < w->nlisteners; i++)
+		uv_close((uv_handle_t *)&w->listeners[i], worker_handle_closed);
+	for (s = w->sessions; s != NULL; s = next) {
+		next = session_next(s);
+		session_shutdown(s);
+	}
+	uv_timer_start(&w->drain_timer, worker_drain_timeout,
+	    WORKER_DRAIN_TIMEOUT_MS, 0);
+	uv_unref((uv_handle_t *)&w->drain_timer);
+	worker_maybe_finish(w);
+}
+
+void
+worker_session_gone(struct worker *w)
+{
+	w->nsessions--;
+	worker_maybe_finish(w);
+}
+
+static void
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int
+worker_start(struct worker *w, unsigned int index, const struct config *config)
+{
+	unsigned int	i;
+	int		r;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->config = config;
+	atomic_init(&w->stop_requested, false);
+	r = uv_loop_init(&w->loop);
+	if (r < 0)
+		return r;
+	w->loop.data = w;
+	uv_async_init(&w->loop, &w->wakeup, worker_on_wakeup);
+	w->wakeup.data = w;
+	uv_timer_init(&w->loop, &w->drain_timer);
+	w->drain_timer.data = w;
+	for (i = 0; i < config->nlisteners; i++) {
+		const struct config_listener	*l = &config->listeners[i];
+
+		r = worker_bind(l);
+		if (r < 0) {
+			log_error("listen-failed", "listener=%s address=%s "
+			    "error=%s", l->name, l->address, strerror(-r));
+			return r;
+		}
+		uv_tcp_init(&w->loop, &w->listeners[i]);
+		w->listeners[i].data = (void *)l;
+		w->nlisteners++;
+		r = uv_tcp_open(&w->listeners[i], r);
+		if (r == 0)
+			r = uv_listen((uv_stream_t *)&w->listeners[i],
+			    WORKER_LISTEN_BACKLOG, worker_on_connection);
+		if (r < 0) {
+			log_error("listen-failed", "listener=%s address=%s "
+			    "error=%s", l->name, l->address, uv_strerror(r));
+			return r;
+		}
+	}
+	r = uv_thread_create(&w->thread, worker_main, w);
+	return r;
+}
+
+void
+worker_request_stop(struct worker *w)
+{
+	atomic_store(&w->stop_requested, true);
+	uv_async_send(&w->wakeup);
+}
+
+void
+worker_join(struct worker *w)
+{
+	uv_thread_join(&w->thread);
+	uv_loop_close(&w->loop);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * worker.h - one event loop per thread. Each worker accepts on its own
+ * SO_REUSEPORT sockets, so the kernel spreads connections; a session lives
+ * and dies on the loop that accepted it.
+ */
+#ifndef POPGATE_WORKER_H
+#define POPGATE_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct session;
+
+struct worker {
+	unsigned int		 index;
+	const struct config	*config;	/* immutable, outlives the worker */
+	uv_loop_t		 loop;
+	uv_thread_t		 thread;
+	uv_async_t		 wakeup;	/* stop requests from main */
+	uv_timer_t		 drain_timer;
+	uv_tcp_t		 listeners[CONFIG_MAX_LISTENERS];
+	int			 listen_fds[CONFIG_MAX_LISTENERS];
+	unsigned int		 nlisteners;
+	struct session		*sessions;	/* all live sessions */
+	unsigned int		 nsessions;
+	uint64_t		 next_session;
+	atomic_bool		 stop_requested;
+	bool			 stopping;
+};
+
+/* Seconds a stopping worker waits for busy sessions before closing them. */
+#define WORKER_DRAIN_TIMEOUT_MS	(30 * 1000)
+
+/* Binds the worker's sockets (errors are logged) and starts its thread.
+ * Returns 0 or a negative errno. */
+int	worker_start(struct worker *w, unsigned int index,
+	    const struct config *config);
+/* Asks the worker to stop accepting and drain; safe from any thread. */
+void	worker_request_stop(struct worker *w);
+/* Waits for the worker thread to end and frees its loop. */
+void	worker_join(struct worker *w);
+/* Called by a session once it is fully freed. */
+void	worker_session_gone(struct worker *w);
+
+#endif
