@@ -203,7 +203,7 @@ main(int argc, char **argv)
 	const char		*file = NULL;
 	unsigned int		 nset = 0, i;
 	bool			 test = false;
-	int			 ch;
+	int			 ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tl:u:w:Vh", main_options,
 	    NULL)) != -1) {
@@ -302,13 +302,15 @@ main(int argc, char **argv)
 			fprintf(stderr, "(%u more errors)\n",
 			    errs->count - CONFIG_MAX_ERRORS);
 		fprintf(stderr, "popgate: configuration is invalid\n");
-		return 1;
-	}
-	if (test) {
+		rc = 1;
+	} else if (test) {
 		printf("popgate: configuration %s is valid\n",
 		    file != NULL ? file : "(command line)");
-		return 0;
+	} else {
+		log_set_level(c->log_level);
+		rc = main_run(c);
 	}
-	log_set_level(c->log_level);
-	return main_run(c);
+	free(errs);
+	free(c);
+	return rc;
 }

@@ -1,0 +1,35 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs every Debian package that building popgate, its tests, its fuzzers,
+# its benchmark and its demo need. Idempotent; needs root (or sudo).
+set -eu
+
+PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
+libuv1-dev libssl-dev libetpan-dev libinih-dev libcmocka-dev
+dovecot-imapd dovecot-pop3d curl fetchmail mpop python3 openssl procps"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# The tests run their own private Dovecot; keep apt from starting the system
+# one (no systemd here, or a surprise on a workstation).
+created_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	created_policy=1
+fi
+echo "installing:$missing"
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$created_policy" ]; then
+	$SUDO rm -f /usr/sbin/policy-rc.d
+fi

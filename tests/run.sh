@@ -1,0 +1,51 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs the whole test suite: release build with unit, fuzz-corpus and
+# integration tests (private Dovecot on loopback, real POP3 clients), the same
+# under ASan+UBSan, then a short libFuzzer run of every fuzz target.
+# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_FUZZ=1.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+JOBS=$(nproc)
+
+sh tests/install-deps.sh
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+section "release tests"
+(cd build && ctest --output-on-failure -j1)
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+	section "ASan+UBSan build"
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPOPGATE_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j"$JOBS"
+	section "ASan+UBSan tests"
+	(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j1)
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+	section "libFuzzer (${FUZZ_SECONDS}s per target)"
+	CC=clang cmake -S . -B build-fuzz -DPOPGATE_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-fuzz -j"$JOBS"
+	for bin in build-fuzz/tests/fuzz_*; do
+		name=$(basename "$bin")
+		work=$(mktemp -d)
+		cp -r "tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
+		dict=""
+		[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
+		echo "fuzzing $name"
+		# shellcheck disable=SC2086
+		"$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+		    -rss_limit_mb=2048 $dict "$work" 2>&1 | tail -n 3
+		rm -rf "$work"
+	done
+fi
+section "all tests passed"

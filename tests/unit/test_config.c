@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_config.c - config/: INI loading, every error with file and line,
+ * command-line style setters, addresses and upstream URLs.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char *
+write_temp(const char *text)
+{
+	char	*path = strdup("/tmp/popgate-config-XXXXXX");
+	int	 fd = mkstemp(path);
+	FILE	*fp = fdopen(fd, "w");
+
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+static void
+test_good_file(void **state)
+{
+	struct config		c;
+	struct config_errors	errs;
+	char			*path;
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(
+	    "; comment\n"
+	    "[global]\nworkers = 3\nlog_level = debug\n\n"
+	    "[listener pop3]\naddress = 127.0.0.1:11110\n"
+	    "[listener v6]\naddress = [::1]:11111\n"
+	    "[upstream]\nurl = imap://imap.example.org:1143\nmailbox = Scans\n"
+	    "seen_on_retr = no\nuidl_template = {uidvalidity}.{uid}\n"
+	    "connect_timeout = 5\ncommand_timeout = 60\n"
+	    "[session]\nidle_timeout = 900\n");
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), 0);
+	assert_int_equal(config_validate(&c, path, &errs), 0);
+	assert_int_equal(errs.count, 0);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.log_level, CONFIG_LOG_DEBUG);
+	assert_int_equal(c.nlisteners, 2);
+	assert_string_equal(c.listeners[0].name, "pop3");
+	assert_int_equal(c.listeners[1].addr.ss_family, AF_INET6);
+	assert_string_equal(c.upstream_host, "imap.example.org");
+	assert_string_equal(c.upstream_port, "1143");
+	assert_string_equal(c.mailbox, "Scans");
+	assert_false(c.seen_on_retr);
+	assert_int_equal(c.connect_timeout_ms, 5000);
+	assert_int_equal(c.idle_timeout_ms, 900000);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_every_error_has_file_and_line(void **state)
+{
+	struct config		c;
+	struct config_errors	errs;
+	char			*path, want[256];
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(
+	    "[global]\n"
+	    "workers = lots\n"			/* line 2 */
+	    "[listener pop3]\n"
+	    "address = 127.0.0.1\n"		/* line 4: no port */
+	    "[upstream]\n"
+	    "url = http://x\n"			/* line 6 */
+	    "bogus = 1\n"			/* line 7 */
+	    "[nonsense]\n"
+	    "key = value\n");			/* line 9 */
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), -EINVAL);
+	assert_int_equal(errs.count, 5);
+	snprintf(want, sizeof(want), "%s:2: ", path);
+	assert_non_null(strstr(errs.text[0], want));
+	snprintf(want, sizeof(want), "%s:4: ", path);
+	assert_non_null(strstr(errs.text[1], want));
+	snprintf(want, sizeof(want), "%s:6: ", path);
+	assert_non_null(strstr(errs.text[2], want));
+	snprintf(want, sizeof(want), "%s:7: ", path);
+	assert_non_null(strstr(errs.text[3], want));
+	assert_non_null(strstr(errs.text[3], "bogus"));
+	snprintf(want, sizeof(want), "%s:9: ", path);
+	assert_non_null(strstr(errs.text[4], want));
+	unlink(path);
+	free(path);
+}
+
+static void
+test_missing_file_and_missing_sections(void **state)
+{
+	struct config		c;
+	struct config_errors	errs;
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	config_defaults(&c);
+	assert_true(config_load_file(&c, "/nonexistent/popgate.conf",
+	    &errs) < 0);
+	assert_non_null(strstr(errs.text[0], "/nonexistent/popgate.conf"));
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(config_validate(&c, "x.conf", &errs), -EINVAL);
+	assert_int_equal(errs.count, 2);	/* no listener, no upstream */
+}
+
+static void
+test_setters(void **state)
+{
+	struct config	c;
+	char		err[200];
+
+	(void)state;
+	config_defaults(&c);
+	assert_true(c.seen_on_retr);
+	assert_int_equal(c.idle_timeout_ms, 600000);	/* RFC 1939 sec. 3 */
+	assert_int_equal(config_set(&c, "upstream", "url", "imap://[::1]:143",
+	    err, sizeof(err)), 0);
+	assert_string_equal(c.upstream_host, "::1");
+	assert_int_equal(config_set(&c, "upstream", "url", "imap://host",
+	    err, sizeof(err)), 0);
+	assert_string_equal(c.upstream_port, "143");
+	assert_int_not_equal(config_set(&c, "upstream", "url",
+	    "imap://host:99999", err, sizeof(err)), 0);
+	assert_int_not_equal(config_set(&c, "upstream", "url",
+	    "imap://host:143/INBOX", err, sizeof(err)), 0);
+	assert_int_not_equal(config_set(&c, "upstream", "uidl_template",
+	    "{nope}", err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "uidl_template"));
+	assert_int_not_equal(config_set(&c, "upstream", "mailbox", "a\"b",
+	    err, sizeof(err)), 0);
+	assert_int_not_equal(config_set(&c, "session", "idle_timeout", "-1",
+	    err, sizeof(err)), 0);
+	assert_int_not_equal(config_set(&c, "global", "log_level", "loud",
+	    err, sizeof(err)), 0);
+}
+
+static void
+test_addresses(void **state)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+
+	(void)state;
+	assert_int_equal(config_parse_address("127.0.0.1:110", &ss, &len), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(config_parse_address("[::1]:995", &ss, &len), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(config_parse_address("*:110", &ss, &len), 0);
+	assert_int_not_equal(config_parse_address("localhost:110", &ss, &len),
+	    0);
+	assert_int_not_equal(config_parse_address("127.0.0.1:0", &ss, &len), 0);
+	assert_int_not_equal(config_parse_address("127.0.0.1:", &ss, &len), 0);
+	assert_int_not_equal(config_parse_address(":110", &ss, &len), 0);
+	assert_int_not_equal(config_parse_address("[::1]110", &ss, &len), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_every_error_has_file_and_line),
+		cmocka_unit_test(test_missing_file_and_missing_sections),
+		cmocka_unit_test(test_setters),
+		cmocka_unit_test(test_addresses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
