@@ -13,12 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libetpan/libetpan.h>
 
 #include "base64.h"
 #include "buf.h"
 #include "imap_frame.h"
+#include "imap_stream.h"
+#include "tail_cache.h"
 
 /* Commands in flight at once (pipelined probes or chunks). */
 #define IMAP_MAX_INFLIGHT	64
@@ -31,8 +34,6 @@
 #define IMAP_MAX_SET_OCTETS	900
 /* Read buffer handed to libuv per read. */
 #define IMAP_READ_OCTETS	(64 * 1024)
-/* libetpan's own stream buffer; our driver only serves complete responses. */
-#define IMAP_STREAM_BUFFER	(64 * 1024)
 /* TOP starts with a small window and doubles it. */
 #define IMAP_TOP_FIRST_CHUNK	(32 * 1024)
 /* Idle upstream: NOOP before NATs and load balancers cut it (4-5 min). */
@@ -170,6 +171,8 @@ struct imap_client {
 	uint32_t		 span;
 	uint32_t		 span_low;	/* next UID range start */
 	uint32_t		 probe_next;	/* next msn index to probe */
+	bool			*probe_need;	/* per index: tail unknown */
+	uint64_t		 mailbox_id;	/* tail_cache key */
 	uint32_t		*seq_uid;	/* seq - 1 -> uid, whole mailbox */
 	uint32_t		 nseq;
 	uint32_t		 seq_cap;
@@ -209,59 +212,6 @@ imap_result_name(enum imap_result result)
 
 	return (unsigned int)result < IMAP_RESULT_COUNT ? names[result] : "?";
 }
-
-/* ---- the libetpan stream driver: serves framed bytes only ---- */
-
-static ssize_t
-imap_driver_read(mailstream_low *low, void *dst, size_t n)
-{
-	struct imap_client	*c = low->data;
-	size_t			 got;
-
-	got = imap_frame_read(&c->frame, dst, n);
-	/* Never 0: libetpan takes 0 as EOF and can spin on a literal. */
-	return got == 0 ? -1 : (ssize_t)got;
-}
-
-static ssize_t
-imap_driver_write(mailstream_low *low, const void *src, size_t n)
-{
-	struct imap_client	*c = low->data;
-
-	/* Only our own writer sends commands; keep libetpan's few bytes, if
-	 * any, in order with ours. */
-	if (buf_append(&c->wq, src, n) != 0)
-		return -1;
-	return (ssize_t)n;
-}
-
-static int
-imap_driver_close(mailstream_low *low)
-{
-	(void)low;
-	return 0;
-}
-
-static int
-imap_driver_get_fd(mailstream_low *low)
-{
-	(void)low;
-	return -1;
-}
-
-static void
-imap_driver_free(mailstream_low *low)
-{
-	free(low);
-}
-
-static mailstream_low_driver imap_driver = {
-	.mailstream_read = imap_driver_read,
-	.mailstream_write = imap_driver_write,
-	.mailstream_close = imap_driver_close,
-	.mailstream_get_fd = imap_driver_get_fd,
-	.mailstream_free = imap_driver_free,
-};
 
 /* ---- writing commands ---- */
 
@@ -562,20 +512,11 @@ imap_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 static bool
 imap_client_stream_open(struct imap_client *c)
 {
-	mailstream_low	*low;
-
 	c->imap = mailimap_new(0, NULL);
 	if (c->imap == NULL)
 		return false;
-	low = mailstream_low_new(c, &imap_driver);
-	if (low == NULL)
-		return false;
-	c->stream = mailstream_new(low, IMAP_STREAM_BUFFER);
-	if (c->stream == NULL) {
-		mailstream_low_free(low);
-		return false;
-	}
-	return true;
+	c->stream = imap_stream_new(&c->frame);
+	return c->stream != NULL;
 }
 
 static void imap_client_try_connect(struct imap_client *c);
@@ -916,6 +857,12 @@ imap_client_on_greeting(struct imap_client *c)
 {
 	int	r;
 
+	/* imap-mapping.md sec. 2: BYE = overload or maintenance. Refused
+	 * before parsing: libetpan 1.9.4 leaks a BYE greeting's struct. */
+	if (imap_stream_greeting_is_bye(&c->frame)) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "upstream greeted with BYE");
+		return;
+	}
 	r = mailimap_connect(c->imap, c->stream);
 	c->stream = NULL;	/* now owned by c->imap->imap_stream */
 	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
@@ -1104,8 +1051,13 @@ imap_client_collect_fetch(struct imap_client *c, bool probe)
 
 			/* RFC 1939 sec. 11 + pop3-conformance 3.4: the CRLF we
 			 * add to a message without a final line end counts. */
-			if (m != NULL && tail_len == 1 && tail[0] != '\n')
-				m->size += 2;
+			if (m != NULL && tail_len == 1) {
+				if (tail[0] != '\n')
+					m->size += 2;
+				tail_cache_store(c->mailbox_id, c->md.uidvalidity,
+				    uid, tail[0] == '\n' ? TAIL_CACHE_ENDS_LF :
+				    TAIL_CACHE_NEEDS_CRLF);
+			}
 			continue;
 		}
 		/* imap-mapping.md sec. 5: freeze at the UIDNEXT of SELECT. */
@@ -1130,9 +1082,10 @@ static void
 imap_client_probe_next(struct imap_client *c)
 {
 	while (c->probe_next < c->md.count && c->ncmds < IMAP_MAX_INFLIGHT / 2) {
-		struct pop3_msg	*m = &c->md.msgs[c->probe_next++];
+		uint32_t	 i = c->probe_next++;
+		struct pop3_msg	*m = &c->md.msgs[i];
 
-		if (m->size == 0)
+		if (m->size == 0 || !c->probe_need[i])
 			continue;
 		if (imap_client_command(c, IMAP_CMD_PROBE,
 		    "UID FETCH %u (BODY.PEEK[]<%llu.1>)", m->uid,
@@ -1154,6 +1107,14 @@ imap_client_snapshot_next(struct imap_client *c)
 	}
 	if (c->span_low == 0) {
 		pop3_maildrop_finish(&c->md);
+		c->probe_need = calloc(c->md.count ? c->md.count : 1,
+		    sizeof(bool));
+		if (c->probe_need == NULL) {
+			imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
+			return;
+		}
+		c->mailbox_id = tail_cache_mailbox_id(c->identity);
+		tail_cache_apply(c->mailbox_id, &c->md, c->probe_need);
 		imap_client_probe_next(c);
 		return;
 	}
@@ -1855,12 +1816,10 @@ imap_close_cb(uv_handle_t *h)
 }
 
 /* Idempotent: closes handles, then reports closed() once everything is
- * quiet. Never frees: the owner does, from closed(). */
+ * quiet, and frees the client. */
 static void
 imap_client_teardown(struct imap_client *c)
 {
-	mailstream	*s;
-
 	if (c->in_dispatch)
 		return;
 	if (c->phase != IMAP_PHASE_CLOSING) {
@@ -1880,16 +1839,8 @@ imap_client_teardown(struct imap_client *c)
 	}
 	if (c->open_handles > 0 || c->pending_reqs > 0 || c->closed_reported)
 		return;
-	if (c->imap != NULL) {
-		/* mailimap_free() would LOGOUT over a live stream. */
-		s = c->imap->imap_stream;
-		c->imap->imap_stream = NULL;
-		c->imap->imap_state = MAILIMAP_STATE_DISCONNECTED;
-		if (s != NULL)
-			mailstream_close(s);
-		mailimap_free(c->imap);
-		c->imap = NULL;
-	}
+	imap_stream_free_session(c->imap);
+	c->imap = NULL;
 	if (c->stream != NULL) {
 		mailstream_close(c->stream);
 		c->stream = NULL;
@@ -1951,6 +1902,7 @@ imap_client_free(struct imap_client *c)
 	free(c->commit.deleted);
 	free(c->commit.seen);
 	free(c->seq_uid);
+	free(c->probe_need);
 	free(c->readbuf);
 	free(c);
 }

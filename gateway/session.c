@@ -31,7 +31,7 @@
 #define SESSION_OUT_HIGH_WATER_OCTETS	(1024 * 1024)
 /* Hard cap on queued output: high water + a window of chunks, doubled by
  * the worst case of LF -> CRLF and dot-stuffing. */
-#define SESSION_OUT_MAX_OCTETS		(16 * 1024 * 1024)
+#define SESSION_OUT_MAX_OCTETS		(24 * 1024 * 1024)
 #define SESSION_READ_OCTETS		(64 * 1024)
 #define SESSION_GREETING		"popgate ready."
 
@@ -75,6 +75,8 @@ static void session_process_input(struct session *s);
 static void session_flush(struct session *s);
 static void session_arm_timer(struct session *s);
 static void session_kick_cb(uv_idle_t *h);
+static void session_handle_step(struct session *s,
+	    const struct pop3_step *step);
 
 /* Runs pending input on the next loop turn, outside any upstream parse. */
 static void
@@ -308,22 +310,25 @@ static void
 session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
     const char *detail)
 {
-	struct session	*s = arg;
+	struct session		*s = arg;
+	struct pop3_step	 step;
 
 	if (result == IMAP_OK) {
 		log_info("login", "sid=%s peer=%s user=%s result=ok messages=%u",
 		    s->id, s->peer, s->user, md->count);
-		pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL, &s->out);
+		step = pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL,
+		    &s->out);
 	} else {
 		/* RFC 1939 sec. 4: release the lock before rejecting. */
 		session_release_lock(s);
 		log_info("login", "sid=%s peer=%s user=%s result=%s reason=\"%s\"",
 		    s->id, s->peer, s->user, imap_result_name(result), detail);
-		pop3_login_done(&s->pop3, NULL, session_resp_code(result),
+		step = pop3_login_done(&s->pop3, NULL, session_resp_code(result),
 		    session_login_text(result), &s->out);
 		imap_client_close(s->imap, NULL);
 		s->imap = NULL;
 	}
+	session_handle_step(s, &step);
 	session_step_done(s);
 }
 
@@ -346,7 +351,8 @@ session_on_body_begin(void *arg)
 	struct session	*s = arg;
 
 	s->body_begun = true;
-	pop3_retrieve_begin(&s->pop3, &s->out);
+	if (pop3_retrieve_begin(&s->pop3, &s->out) != 0)
+		session_close(s, "output overflow");
 }
 
 static void
@@ -383,7 +389,8 @@ session_on_body_data(void *arg, const char *data, size_t len)
 static void
 session_on_body_end(void *arg, enum imap_result result, const char *detail)
 {
-	struct session	*s = arg;
+	struct session		*s = arg;
+	struct pop3_step	 step;
 
 	if (s->closing)
 		return;
@@ -404,10 +411,10 @@ session_on_body_end(void *arg, enum imap_result result, const char *detail)
 	}
 	log_info("retrieve-failed", "sid=%s user=%s result=%s reason=\"%s\"",
 	    s->id, s->user, imap_result_name(result), detail);
-	pop3_retrieve_failed(&s->pop3, result == IMAP_ERR_GONE,
-	    session_resp_code(result), result == IMAP_ERR_GONE ?
-	    "Message was expunged by another client." :
+	step = pop3_retrieve_failed(&s->pop3, result == IMAP_ERR_GONE,
+	    session_resp_code(result), result == IMAP_ERR_GONE ? NULL :
 	    "Message temporarily unavailable, try again later.", &s->out);
+	session_handle_step(s, &step);
 	session_step_done(s);
 }
 
@@ -501,9 +508,11 @@ session_start_login(struct session *s, const struct pop3_step *step)
 	s->imap = imap_client_new(&s->worker->loop, &ic,
 	    &session_imap_callbacks, s);
 	if (s->imap == NULL) {
-		pop3_login_done(&s->pop3, NULL, POP3_RESP_SYS_TEMP,
+		struct pop3_step	r;
+
+		r = pop3_login_done(&s->pop3, NULL, POP3_RESP_SYS_TEMP,
 		    "Out of memory, try again later.", &s->out);
-		session_step_done(s);
+		session_handle_step(s, &r);
 		return;
 	}
 	s->imap_alive++;
@@ -520,8 +529,11 @@ session_start_retrieve(struct session *s, const struct pop3_step *step)
 	m = pop3_maildrop_by_msn(&s->pop3.maildrop, step->msn);
 	if (s->imap == NULL || s->upstream_lost || m == NULL ||
 	    !imap_client_is_ready(s->imap)) {
-		pop3_retrieve_failed(&s->pop3, false, POP3_RESP_SYS_TEMP,
+		struct pop3_step	r;
+
+		r = pop3_retrieve_failed(&s->pop3, false, POP3_RESP_SYS_TEMP,
 		    "Upstream connection lost, try again later.", &s->out);
+		session_handle_step(s, &r);
 		return;
 	}
 	pop3_body_init(&s->body, step->is_top, step->top_lines);

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imap_stream.h - a libetpan mailstream whose reads are served from an
+ * imap_frame: libetpan only ever sees bytes of complete responses, so its
+ * blocking-style parser never waits for the network (libetpan-async.md).
+ */
+#ifndef POPGATE_IMAP_STREAM_H
+#define POPGATE_IMAP_STREAM_H
+
+#include <stdbool.h>
+
+#include <libetpan/libetpan.h>
+
+#include "imap_frame.h"
+
+/* libetpan's own read buffer in front of the framer. */
+#define IMAP_STREAM_BUFFER_OCTETS	(64 * 1024)
+
+/* Returns a stream reading from f (borrowed; must outlive the stream), or
+ * NULL. Writes through it are dropped: popgate writes its commands itself. */
+mailstream	*imap_stream_new(struct imap_frame *f);
+/* True when the ready greeting is a BYE ("* BYE", any spacing or case).
+ * libetpan 1.9.4 leaks the greeting struct of a BYE, so callers refuse such
+ * a greeting before parsing it. */
+bool		 imap_stream_greeting_is_bye(const struct imap_frame *f);
+/* Frees a mailimap session without the LOGOUT that mailimap_free() would try
+ * over a live stream (libetpan-async.md sec. 5, teardown order). */
+void		 imap_stream_free_session(mailimap *imap);
+
+#endif
