@@ -51,7 +51,8 @@ struct imap_frame {
 	size_t		 phys_start;	/* start of the physical line being scanned */
 	size_t		 scan;		/* next byte to examine */
 	uint64_t	 literal_left;	/* octets of literal still to skip */
-	size_t		 max_line;	/* octets in one physical line */
+	size_t		 max_line;	/* octets in one physical line, CRLF
+					   included, literal octets excluded */
 	size_t		 max_group;	/* octets in one response group */
 	size_t		 peak;		/* largest len seen (for metrics/tests) */
 	bool		 greeting_seen;

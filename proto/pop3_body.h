@@ -9,7 +9,8 @@
  *   - every line that starts with '.' gets one more '.' in front of it,
  *     including the first line and lines that began after a converted LF;
  *   - pop3_body_finish() adds CRLF when the data did not end with LF, then
- *     the terminator ".\r\n".
+ *     the terminator ".\r\n". An empty message (no octet fed) has no line
+ *     to finish: it is just ".\r\n" and its octets() is 0.
  * For TOP n k the encoder passes the header, the empty line that ends it, and
  * then k body lines; after that it ignores further input (complete() is true).
  * A message without an empty line is all header: TOP passes all of it.
@@ -25,6 +26,14 @@
 
 #include "buf.h"
 
+/*
+ * Worst-case output, for flow control: feed() appends at most
+ * POP3_BODY_MAX_EXPANSION octets per input octet ("." -> "..", LF -> CRLF),
+ * finish() at most POP3_BODY_FINISH_MAX_OCTETS ("\r\n.\r\n").
+ */
+#define POP3_BODY_MAX_EXPANSION		2
+#define POP3_BODY_FINISH_MAX_OCTETS	5
+
 struct pop3_body {
 	uint64_t	octets;		/* data octets out, without stuffing */
 	uint32_t	lines_left;	/* TOP: body lines still to send */
@@ -32,7 +41,7 @@ struct pop3_body {
 	bool		at_line_start;	/* next byte starts a new line */
 	bool		last_was_cr;	/* previous input byte was CR */
 	bool		in_body;	/* the empty line after the header passed */
-	bool		line_empty;	/* current line has no octets yet (header end detection) */
+	bool		line_empty;	/* line so far is "" or "\r" */
 	bool		complete;	/* TOP limit reached; input is ignored */
 	bool		any_input;	/* at least one octet was fed */
 };
@@ -45,7 +54,8 @@ int	pop3_body_feed(struct pop3_body *e, const char *data, size_t len,
 	    struct buf *out);
 /* True once TOP has sent its last line: no more input is needed. */
 bool	pop3_body_complete(const struct pop3_body *e);
-/* Appends the missing final CRLF (if any) and ".\r\n". Returns 0 or -errno. */
+/* Appends the missing final CRLF (if any; none for an empty message) and
+ * ".\r\n" in one buf_append(). Returns 0 or -errno. */
 int	pop3_body_finish(struct pop3_body *e, struct buf *out);
 /* Data octets sent so far (see above). */
 uint64_t pop3_body_octets(const struct pop3_body *e);

@@ -32,9 +32,12 @@ void	pop3_line_init(struct pop3_line_reader *r, size_t max_octets);
  * Looks at [data, data + len). Returns the number of octets consumed, which
  * the caller drops from its buffer, and sets *kind_out. For POP3_LINE_OK the
  * line is data[0 .. *len_out) and the terminator is consumed too; the caller
- * may modify those octets (they are consumed). When no LF is found and len
- * exceeds the limit, everything is consumed and the reader discards until the
- * next LF (kind NONE now, TOO_LONG when that LF arrives).
+ * may modify those octets (they are consumed). A line is too long when its
+ * octets through the LF (CR included) exceed max_octets. When len reaches
+ * max_octets without a LF, everything is consumed and the reader discards
+ * until the next LF (kind NONE now, TOO_LONG when that LF arrives). So the
+ * caller's input buffer must hold at least max_octets octets; call again
+ * while the return value is non-zero.
  */
 size_t	pop3_line_next(struct pop3_line_reader *r, char *data, size_t len,
 	    enum pop3_line_kind *kind_out, char **line_out, size_t *len_out);

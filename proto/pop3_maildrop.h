@@ -33,18 +33,27 @@ struct pop3_maildrop {
 	uint32_t	 cap;
 	uint32_t	 uidvalidity;
 	uint32_t	 max_count;	/* limit on messages in one snapshot */
+	bool		 is_sorted;	/* msgs ascend by uid, no duplicates */
 };
 
-/* Upper bound on messages in one snapshot (memory: 16 bytes each). */
-#define POP3_MAILDROP_MAX_MESSAGES	(4u * 1024 * 1024)
+/* Upper bound on messages in one snapshot: 16 octets each here, and LIST or
+ * UIDL of them (up to ~80 octets a line) must fit the gateway's output cap. */
+#define POP3_MAILDROP_MAX_MESSAGES	(256u * 1024)
 
+/* Sets up an empty snapshot; max_count starts at POP3_MAILDROP_MAX_MESSAGES
+ * (the caller may lower it before the first put). Allocates lazily. */
 void	pop3_maildrop_init(struct pop3_maildrop *md, uint32_t uidvalidity);
+/* Frees the message array; md is empty (and deinit-safe) afterwards. */
 void	pop3_maildrop_deinit(struct pop3_maildrop *md);
 /* Adds or updates the message with this uid (FETCH items may come in pieces
- * and out of order). Returns 0, -ENOMEM, or -E2BIG past max_count. */
+ * and out of order). An update ORs the flags and keeps the larger size, so
+ * the result does not depend on arrival order. Returns 0, -EINVAL for uid 0,
+ * -ENOMEM, or -E2BIG past max_count (out-of-order duplicates count until
+ * finish() merges them). */
 int	pop3_maildrop_put(struct pop3_maildrop *md, uint32_t uid,
 	    uint64_t size, uint32_t flags);
-/* Sorts by uid and drops duplicates; call once when the snapshot is complete. */
+/* Sorts by uid and merges duplicates; call once when the snapshot is
+ * complete (calling it again is cheap and harmless). */
 void	pop3_maildrop_finish(struct pop3_maildrop *md);
 /* Returns the message for msn, or NULL if msn is out of range. */
 struct pop3_msg *pop3_maildrop_by_msn(struct pop3_maildrop *md, uint32_t msn);

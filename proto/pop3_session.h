@@ -8,9 +8,15 @@
  * caller what to do next. STAT, LIST, UIDL, DELE, RSET, NOOP and CAPA are
  * answered entirely here from the maildrop snapshot. Only login, message
  * bodies and the QUIT commit need the backend; each is an explicit step, and
- * the caller reports back with the matching *_done() call. While a step other
- * than POP3_NEXT_READ is pending the caller must not call pop3_execute().
+ * the caller reports back with the matching call (LOGIN: pop3_login_done();
+ * RETRIEVE: pop3_retrieve_begin() + pop3_retrieve_end(), or
+ * pop3_retrieve_failed(); COMMIT: pop3_commit_done()). While one of those
+ * three steps is pending (step_pending) the caller must not call
+ * pop3_execute() or pop3_bad_line(). START_TLS and CLOSE need no report.
  * Every reply line is at most 512 octets including CRLF (RFC 2449 sec. 4).
+ * If out refuses a reply (buf_append() fails: the caller's out max is too
+ * small), the partial reply is removed, "-ERR [SYS/TEMP] ..." is tried, the
+ * state becomes CLOSED and the step is CLOSE with reason "output overflow".
  */
 #ifndef POPGATE_POP3_SESSION_H
 #define POPGATE_POP3_SESSION_H
@@ -58,12 +64,15 @@ enum pop3_resp_code {
 
 struct pop3_step {
 	enum pop3_next	 next;
-	/* LOGIN: both borrow the command line buffer (valid until the next
-	 * pop3_execute()); the caller copies them and then wipes the line. */
+	/* LOGIN: user is NUL-terminated session storage (s->user); password
+	 * borrows the command line (password_len octets, no NUL; spaces and
+	 * 8-bit octets kept). Both are valid until the next call into the
+	 * engine; the caller copies them and then wipes the line. */
 	const char	*user;
 	const char	*password;
 	size_t		 password_len;
-	/* RETRIEVE */
+	/* RETRIEVE: message msn (uid); TOP with top_lines body lines, or RETR
+	 * (is_top false, top_lines 0). */
 	uint32_t	 msn;
 	uint32_t	 uid;
 	bool		 is_top;
@@ -73,12 +82,19 @@ struct pop3_step {
 };
 
 struct pop3_options {
-	const struct pop3_uidl_template *uidl;	/* borrowed; outlives the session */
-	const char	*greeting;	/* text after "+OK "; must not contain '<' */
+	/* borrowed; outlives the session. NULL = POP3_UIDL_DEFAULT_TEMPLATE */
+	const struct pop3_uidl_template *uidl;
+	/* text after "+OK "; any '<' (APOP, conformance 1.3), control or
+	 * 8-bit octet is dropped; NULL or empty = a fixed text */
+	const char	*greeting;
 	const char	*implementation;/* CAPA IMPLEMENTATION text, NULL = none */
 	bool		 user_allowed;	/* USER/PASS offered (CAPA USER) */
 	bool		 stls_available;/* STLS may be offered before TLS */
-	bool		 tls_active;	/* the connection is already under TLS */
+	/* the connection is under TLS. The engine sets it itself when it
+	 * answers STLS (the handshake either succeeds or the session ends);
+	 * the caller sets it for implicit TLS, and updates user_allowed for
+	 * the TLS state after the handshake. */
+	bool		 tls_active;
 	bool		 pipelining;	/* announce PIPELINING */
 };
 
@@ -96,7 +112,8 @@ struct pop3_session {
 	struct pop3_maildrop	maildrop;	/* valid in TRANSACTION and later */
 	bool			has_maildrop;
 	bool			has_user;
-	bool			step_pending;	/* a non-READ step awaits *_done() */
+	bool			step_pending;	/* LOGIN/RETRIEVE/COMMIT open */
+	bool			retrieve_started; /* retrieve_begin() done */
 	unsigned int		bad_in_a_row;
 	char			user[POP3_MAX_USER_OCTETS + 1];
 	struct pop3_counters	count;
@@ -110,7 +127,11 @@ void	pop3_session_greeting(struct pop3_session *s, struct buf *out);
 /*
  * Executes one command line (CR LF already stripped; the engine may modify
  * the bytes in place). Appends the reply (or nothing, for steps that reply
- * later) to out.
+ * later) to out. Every -ERR it answers counts as a bad command; a +OK or a
+ * step resets the run. The POP3_MAX_BAD_COMMANDS-th bad command in a row is
+ * answered "-ERR Too many bad commands, closing." instead, and the step is
+ * CLOSE ("too many bad commands"). After CLOSE, and in UPDATE, it appends
+ * nothing and returns CLOSE.
  */
 struct pop3_step pop3_execute(struct pop3_session *s, char *line, size_t len,
 	    struct buf *out);
@@ -121,20 +142,27 @@ struct pop3_step pop3_bad_line(struct pop3_session *s, bool too_long,
 
 /*
  * Login result. On success pass the snapshot: the engine takes its contents
- * (md is left empty) and answers "+OK". On failure pass md = NULL, a response
- * code and a short fixed text (never upstream text, never the password);
- * the engine answers "-ERR [CODE] text" and stays in AUTHORIZATION.
+ * (md is left empty, deinit-safe; finish() is applied if the caller did not)
+ * and answers "+OK". On failure pass md = NULL, a response code and a short
+ * fixed text (never upstream text, never the password; NULL = a fixed text);
+ * the engine answers "-ERR [CODE] text", forgets the USER name and stays in
+ * AUTHORIZATION. Returns READ, or CLOSE on output overflow.
  */
-void	pop3_login_done(struct pop3_session *s, struct pop3_maildrop *md,
-	    enum pop3_resp_code code, const char *text, struct buf *out);
-/* RETRIEVE: the message exists and data follows: appends the "+OK" line. */
-void	pop3_retrieve_begin(struct pop3_session *s, struct buf *out);
+struct pop3_step pop3_login_done(struct pop3_session *s,
+	    struct pop3_maildrop *md, enum pop3_resp_code code, const char *text,
+	    struct buf *out);
+/* RETRIEVE: the message exists and data follows: appends the "+OK" line
+ * (no octet count, conformance 9.7). Returns 0, or buf_append()'s -ENOBUFS
+ * or -ENOMEM: then send no data and close (the session is CLOSED). */
+int	pop3_retrieve_begin(struct pop3_session *s, struct buf *out);
 /* RETRIEVE finished after the data and terminator were queued. For RETR it
  * sets RETRIEVED on the message (used for \Seen). */
 void	pop3_retrieve_end(struct pop3_session *s);
 /* RETRIEVE failed before pop3_retrieve_begin(): appends "-ERR [CODE] text".
- * With gone = true the message is marked GONE (expunged by someone else). */
-void	pop3_retrieve_failed(struct pop3_session *s, bool gone,
+ * With gone = true the message is marked GONE (expunged by someone else) and
+ * text NULL means "Message N was expunged by another client". Returns READ,
+ * or CLOSE on output overflow. */
+struct pop3_step pop3_retrieve_failed(struct pop3_session *s, bool gone,
 	    enum pop3_resp_code code, const char *text, struct buf *out);
 /* COMMIT result: appends "+OK ..." or "-ERR [SYS/TEMP] ..."; the next step
  * is always CLOSE (returned). */
