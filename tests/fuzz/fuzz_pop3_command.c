@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_pop3_command.c - libFuzzer target for the POP3 engine: client bytes go
+ * through pop3_line and pop3_execute; login, fetch and commit steps are
+ * completed as the input decides. Byte 0 picks the options, byte 1 seeds
+ * the decisions; the rest is what the client sends. Oracles: every reply
+ * line ends in CRLF, is at most 512 octets of printable ASCII; each complete
+ * command line gets exactly one status line; the state only moves forward.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "pop3_line.h"
+#include "pop3_maildrop.h"
+#include "pop3_session.h"
+#include "pop3_uidl.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The caller's input buffer: a few command lines, as the gateway keeps. */
+#define FUZZ_CMD_INBUF_OCTETS	1024
+/* Output limit in normal mode: any reply to the fixtures fits. */
+#define FUZZ_CMD_OUT_OCTETS	(64 * 1024)
+/* Output limit in overflow mode: some listings do not fit. */
+#define FUZZ_CMD_SMALL_OUT_OCTETS	96
+/* Stop after this many lines: keeps one input fast. */
+#define FUZZ_CMD_MAX_LINES	4096
+
+/* Byte 0. */
+#define FUZZ_OPT_LOGGED_IN	0x01
+#define FUZZ_OPT_USER_ALLOWED	0x02
+#define FUZZ_OPT_STLS		0x04
+#define FUZZ_OPT_TLS_ACTIVE	0x08
+#define FUZZ_OPT_PIPELINING	0x10
+#define FUZZ_OPT_SMALL_OUT	0x20
+#define FUZZ_OPT_CHUNK_SHIFT	6	/* 2 bits: chunking mode */
+
+#define FUZZ_CHECK(cond)	do {					\
+	if (!(cond)) {							\
+		fprintf(stderr, "fuzz_pop3_command: %s:%d: %s\n",	\
+		    __FILE__, __LINE__, #cond);				\
+		abort();						\
+	}								\
+} while (0)
+
+/* Hostile texts the "backend" may hand to the engine (already fixed text
+ * in the real gateway; the engine must cope anyway). */
+static const char *const fuzz_texts[] = {
+	NULL,
+	"Authentication failed",
+	"[ALERT] upstream says\r\n+OK injected",
+	"\x00",
+	"\xff\xfe\x01\x7f [x",
+	"",
+};
+
+static const struct {
+	uint32_t	uid;
+	uint64_t	size;
+	uint32_t	flags;
+} fuzz_msgs[] = {
+	{ 1, 0, 0 },
+	{ 2, 1, POP3_MSG_SEEN },
+	{ 7, 3000, POP3_MSG_FLAGGED_DELETED },
+	{ 1000, 13ull * UINT32_MAX, 0 },
+	{ UINT32_MAX, 512, POP3_MSG_SEEN },
+};
+
+struct fuzz_cmd {
+	struct pop3_session		s;
+	struct pop3_options		opt;
+	struct pop3_uidl_template	uidl;
+	struct pop3_line_reader		reader;
+	struct buf			out;
+	char				inbuf[FUZZ_CMD_INBUF_OCTETS];
+	size_t				inlen;
+	uint32_t			rng;
+	uint32_t			calls;	/* execute + bad_line */
+	bool				closed;
+};
+
+/* Decisions: a hash of the seed and of every line so far. */
+static void
+fuzz_mix(struct fuzz_cmd *f, const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		f->rng = (f->rng ^ (uint8_t)p[i]) * 16777619u;
+	f->rng ^= (uint32_t)len;
+}
+
+static uint32_t
+fuzz_decide(struct fuzz_cmd *f, uint32_t n)
+{
+	f->rng = f->rng * 1103515245u + 12345u;
+	return (f->rng >> 16) % n;
+}
+
+/*
+ * Checks the bytes one command produced: complete short ASCII lines; one
+ * status line first; -ERR alone; a multi-line reply ends with ".".
+ */
+static void
+fuzz_check_reply(const char *p, size_t len, bool allow_none)
+{
+	const char	*line, *end;
+	size_t		 n, lines = 0, line_len;
+	bool		 is_ok = false;
+
+	FUZZ_CHECK(len > 0 || allow_none);
+	for (line = p; line < p + len; line = end + 2) {
+		end = memchr(line, '\n', (size_t)(p + len - line));
+		FUZZ_CHECK(end != NULL && end > line && end[-1] == '\r');
+		end--;
+		line_len = (size_t)(end - line);
+		FUZZ_CHECK(line_len + 2 <= POP3_MAX_REPLY_OCTETS);
+		for (n = 0; n < line_len; n++)
+			FUZZ_CHECK(line[n] >= 0x20 && line[n] <= 0x7e);
+		if (lines == 0) {
+			is_ok = line_len >= 3 && memcmp(line, "+OK", 3) == 0 &&
+			    (line_len == 3 || line[3] == ' ');
+			FUZZ_CHECK(is_ok || (line_len >= 4 &&
+			    memcmp(line, "-ERR", 4) == 0 &&
+			    (line_len == 4 || line[4] == ' ')));
+		} else {
+			/* Data lines never look like a status line. */
+			FUZZ_CHECK(!(line_len >= 3 &&
+			    memcmp(line, "+OK", 3) == 0));
+			FUZZ_CHECK(!(line_len >= 4 &&
+			    memcmp(line, "-ERR", 4) == 0));
+		}
+		lines++;
+		if (line_len == 1 && line[0] == '.')
+			FUZZ_CHECK(end + 2 == p + len);	/* "." is last */
+	}
+	if (lines > 1) {
+		FUZZ_CHECK(is_ok);
+		FUZZ_CHECK(len >= 3 && memcmp(p + len - 3, ".\r\n", 3) == 0);
+	}
+}
+
+static void
+fuzz_fill_maildrop(struct fuzz_cmd *f, struct pop3_maildrop *md)
+{
+	uint32_t	n, i;
+
+	pop3_maildrop_init(md, fuzz_decide(f, 2) ? 1234567890u : UINT32_MAX);
+	n = fuzz_decide(f, 6);		/* 0..5 messages */
+	/* Reverse order now and then: finish() must sort. */
+	for (i = 0; i < n; i++)
+		FUZZ_CHECK(pop3_maildrop_put(md,
+		    fuzz_msgs[n % 2 ? n - 1 - i : i].uid,
+		    fuzz_msgs[n % 2 ? n - 1 - i : i].size,
+		    fuzz_msgs[n % 2 ? n - 1 - i : i].flags) == 0);
+}
+
+static struct pop3_step
+fuzz_login(struct fuzz_cmd *f, const struct pop3_step *step, const char *line,
+    size_t line_len)
+{
+	struct pop3_maildrop	md;
+	struct pop3_step	next;
+
+	FUZZ_CHECK(f->s.state == POP3_STATE_AUTHORIZATION);
+	FUZZ_CHECK(step->user != NULL && strlen(step->user) > 0 &&
+	    strlen(step->user) <= POP3_MAX_USER_OCTETS);
+	FUZZ_CHECK(step->password >= line && step->password_len > 0 &&
+	    step->password + step->password_len <= line + line_len);
+	if (fuzz_decide(f, 3) == 0) {
+		next = pop3_login_done(&f->s, NULL,
+		    (enum pop3_resp_code)fuzz_decide(f, POP3_RESP_COUNT),
+		    fuzz_texts[fuzz_decide(f, sizeof(fuzz_texts) /
+		    sizeof(fuzz_texts[0]))], &f->out);
+		FUZZ_CHECK(f->s.state == POP3_STATE_AUTHORIZATION ||
+		    next.next == POP3_NEXT_CLOSE);
+		FUZZ_CHECK(!f->s.has_user);
+		return next;
+	}
+	fuzz_fill_maildrop(f, &md);
+	next = pop3_login_done(&f->s, &md, POP3_RESP_NONE, NULL, &f->out);
+	FUZZ_CHECK(md.count == 0 && md.msgs == NULL);
+	pop3_maildrop_deinit(&md);
+	FUZZ_CHECK(f->s.state == POP3_STATE_TRANSACTION ||
+	    next.next == POP3_NEXT_CLOSE);
+	return next;
+}
+
+static struct pop3_step
+fuzz_retrieve(struct fuzz_cmd *f, const struct pop3_step *step)
+{
+	struct pop3_msg	*m;
+	struct pop3_step next;
+
+	FUZZ_CHECK(f->s.state == POP3_STATE_TRANSACTION);
+	m = pop3_maildrop_by_msn(&f->s.maildrop, step->msn);
+	FUZZ_CHECK(m != NULL && m->uid == step->uid);
+	FUZZ_CHECK(!(m->flags & (POP3_MSG_MARKED | POP3_MSG_GONE)));
+	memset(&next, 0, sizeof(next));
+	next.next = POP3_NEXT_READ;
+	switch (fuzz_decide(f, 4)) {
+	case 0:
+		return pop3_retrieve_failed(&f->s, true, POP3_RESP_NONE, NULL,
+		    &f->out);
+	case 1:
+		return pop3_retrieve_failed(&f->s, false, POP3_RESP_SYS_TEMP,
+		    fuzz_texts[fuzz_decide(f, sizeof(fuzz_texts) /
+		    sizeof(fuzz_texts[0]))], &f->out);
+	default:
+		if (pop3_retrieve_begin(&f->s, &f->out) != 0) {
+			FUZZ_CHECK(f->s.state == POP3_STATE_CLOSED);
+			next.next = POP3_NEXT_CLOSE;
+			next.reason = "output overflow";
+			return next;
+		}
+		/* What pop3_body would send; may not fit a small out. */
+		(void)buf_append_str(&f->out,
+		    "Subject: x\r\n\r\n..dot\r\n.\r\n");
+		pop3_retrieve_end(&f->s);
+		if (!step->is_top)
+			FUZZ_CHECK(m->flags & POP3_MSG_RETRIEVED);
+		return next;
+	}
+}
+
+/* Completes whatever the engine asked for, like the gateway would. */
+static struct pop3_step
+fuzz_complete(struct fuzz_cmd *f, struct pop3_step step, const char *line,
+    size_t line_len)
+{
+	switch (step.next) {
+	case POP3_NEXT_READ:
+		FUZZ_CHECK(!f->s.step_pending);
+		break;
+	case POP3_NEXT_LOGIN:
+		FUZZ_CHECK(f->s.step_pending);
+		step = fuzz_login(f, &step, line, line_len);
+		break;
+	case POP3_NEXT_RETRIEVE:
+		FUZZ_CHECK(f->s.step_pending);
+		step = fuzz_retrieve(f, &step);
+		break;
+	case POP3_NEXT_COMMIT:
+		FUZZ_CHECK(f->s.step_pending);
+		FUZZ_CHECK(f->s.state == POP3_STATE_UPDATE);
+		step = pop3_commit_done(&f->s, fuzz_decide(f, 2) == 0, &f->out);
+		FUZZ_CHECK(step.next == POP3_NEXT_CLOSE);
+		break;
+	case POP3_NEXT_START_TLS:
+		FUZZ_CHECK(f->s.opt.tls_active && !f->s.step_pending);
+		/* RFC 2595 sec. 4 / conformance 6.6: drop buffered input. */
+		f->inlen = 0;
+		pop3_line_init(&f->reader, POP3_MAX_COMMAND_OCTETS);
+		f->s.opt.user_allowed = fuzz_decide(f, 2) == 0;
+		break;
+	case POP3_NEXT_CLOSE:
+		FUZZ_CHECK(f->s.state == POP3_STATE_CLOSED);
+		FUZZ_CHECK(step.reason != NULL);
+		break;
+	}
+	FUZZ_CHECK(step.next != POP3_NEXT_CLOSE ||
+	    f->s.state == POP3_STATE_CLOSED);
+	FUZZ_CHECK(!f->s.step_pending);
+	return step;
+}
+
+/* One complete line (or an overlong/NUL one): exactly one reply. */
+static void
+fuzz_one_line(struct fuzz_cmd *f, enum pop3_line_kind kind, char *line,
+    size_t line_len)
+{
+	struct pop3_step	step;
+	enum pop3_state		before = f->s.state;
+
+	fuzz_mix(f, line, line_len);
+	/* An upstream EXPUNGE seen by the gateway between commands. */
+	if (f->s.has_maildrop && f->s.maildrop.count > 0 &&
+	    fuzz_decide(f, 8) == 0)
+		pop3_maildrop_mark_gone(&f->s.maildrop,
+		    f->s.maildrop.msgs[fuzz_decide(f,
+		    f->s.maildrop.count)].uid);
+	buf_reset(&f->out);
+	f->calls++;
+	if (kind == POP3_LINE_OK)
+		step = pop3_execute(&f->s, line, line_len, &f->out);
+	else
+		step = pop3_bad_line(&f->s, kind == POP3_LINE_TOO_LONG,
+		    &f->out);
+	step = fuzz_complete(f, step, line, line_len);
+	FUZZ_CHECK(f->s.state >= before);
+	FUZZ_CHECK(f->s.count.commands == f->calls);
+	fuzz_check_reply(f->out.data, f->out.len, step.next ==
+	    POP3_NEXT_CLOSE && strcmp(step.reason, "output overflow") == 0);
+	if (step.next == POP3_NEXT_CLOSE)
+		f->closed = true;
+}
+
+/* Appends client bytes and runs every complete line, as the gateway. */
+static void
+fuzz_feed(struct fuzz_cmd *f, const char *p, size_t len)
+{
+	enum pop3_line_kind	 kind;
+	char			*line;
+	size_t			 take, used, line_len;
+
+	while (len > 0 && !f->closed) {
+		take = sizeof(f->inbuf) - f->inlen;
+		take = take < len ? take : len;
+		memcpy(f->inbuf + f->inlen, p, take);
+		f->inlen += take;
+		p += take;
+		len -= take;
+		while (!f->closed && f->calls < FUZZ_CMD_MAX_LINES) {
+			used = pop3_line_next(&f->reader, f->inbuf, f->inlen,
+			    &kind, &line, &line_len);
+			if (kind != POP3_LINE_NONE)
+				fuzz_one_line(f, kind, line, line_len);
+			if (f->inlen == 0)	/* START_TLS dropped it */
+				break;
+			memmove(f->inbuf, f->inbuf + used, f->inlen - used);
+			f->inlen -= used;
+			if (used == 0)
+				break;
+		}
+		if (f->calls >= FUZZ_CMD_MAX_LINES)
+			f->closed = true;
+	}
+}
+
+static void
+fuzz_setup(struct fuzz_cmd *f, uint8_t opt_byte, uint8_t seed)
+{
+	const char		*error;
+	static const char *const templates[] = {
+		POP3_UIDL_DEFAULT_TEMPLATE, "{uidvalidity}.{uid}",
+		"{uidvalidity:08x}{uid:010d}",
+	};
+	uint32_t		 t;
+
+	memset(f, 0, sizeof(*f));
+	f->rng = 2166136261u ^ seed;
+	t = fuzz_decide(f, 4);
+	if (t < 3) {
+		FUZZ_CHECK(pop3_uidl_compile(&f->uidl, templates[t],
+		    &error) == 0);
+		f->opt.uidl = &f->uidl;
+	}
+	f->opt.greeting = fuzz_decide(f, 2) ? "popgate <ready>" : NULL;
+	f->opt.implementation = fuzz_decide(f, 2) ? "popgate\r\n0.1" : NULL;
+	f->opt.user_allowed = (opt_byte & FUZZ_OPT_USER_ALLOWED) != 0;
+	f->opt.stls_available = (opt_byte & FUZZ_OPT_STLS) != 0;
+	f->opt.tls_active = (opt_byte & FUZZ_OPT_TLS_ACTIVE) != 0;
+	f->opt.pipelining = (opt_byte & FUZZ_OPT_PIPELINING) != 0;
+	buf_init(&f->out, (opt_byte & FUZZ_OPT_SMALL_OUT) ?
+	    FUZZ_CMD_SMALL_OUT_OCTETS : FUZZ_CMD_OUT_OCTETS);
+	pop3_line_init(&f->reader, POP3_MAX_COMMAND_OCTETS);
+	pop3_session_init(&f->s, &f->opt);
+	pop3_session_greeting(&f->s, &f->out);
+	fuzz_check_reply(f->out.data, f->out.len, false);
+	FUZZ_CHECK(memchr(f->out.data, '<', f->out.len) == NULL);
+}
+
+/* Logs in through the engine itself, whatever user_allowed says. */
+static void
+fuzz_log_in(struct fuzz_cmd *f)
+{
+	bool	user_allowed = f->s.opt.user_allowed;
+
+	f->s.opt.user_allowed = true;
+	while (!f->closed && f->s.state == POP3_STATE_AUTHORIZATION)
+		fuzz_feed(f, "USER fuzz\r\nPASS x y\r\n", 21);
+	f->s.opt.user_allowed = user_allowed;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_cmd	*f;
+	size_t		 off, chunk;
+	unsigned int	 mode;
+
+	if (size < 2)
+		return 0;
+	f = malloc(sizeof(*f));
+	FUZZ_CHECK(f != NULL);
+	fuzz_setup(f, data[0], data[1]);
+	if (data[0] & FUZZ_OPT_LOGGED_IN)
+		fuzz_log_in(f);
+	mode = data[0] >> FUZZ_OPT_CHUNK_SHIFT;
+	for (off = 2; off < size && !f->closed; off += chunk) {
+		/* Whole, byte by byte, 7 octets, or sizes the input picks. */
+		chunk = mode == 0 ? size - off : mode == 1 ? 1 : mode == 2 ?
+		    7 : 1 + fuzz_decide(f, 300);
+		chunk = chunk < size - off ? chunk : size - off;
+		fuzz_feed(f, (const char *)data + off, chunk);
+	}
+	pop3_session_deinit(&f->s);
+	buf_deinit(&f->out);
+	free(f);
+	return 0;
+}
