@@ -1534,13 +1534,32 @@ imap_uid_in(const uint32_t *uids, uint32_t n, uint32_t uid)
 	return false;
 }
 
+/* Counts the UIDs of the last SEARCH response in and out of our set. */
+static void
+imap_search_split(struct imap_client *c, uint32_t *ours, uint32_t *others)
+{
+	struct mailimap_response_info	*info = c->imap->imap_response_info;
+	clistiter			*it;
+
+	*ours = *others = 0;
+	if (info == NULL || info->rsp_search_result == NULL)
+		return;
+	for (it = clist_begin(info->rsp_search_result); it != NULL;
+	    it = clist_next(it)) {
+		if (imap_uid_in(c->commit.deleted, c->commit.ndeleted,
+		    *(uint32_t *)clist_content(it)))
+			(*ours)++;
+		else
+			(*others)++;
+	}
+}
+
 static void
 imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
     struct mailimap_response *resp)
 {
 	struct imap_commit		*k = &c->commit;
-	struct mailimap_response_info	*info = c->imap->imap_response_info;
-	clistiter			*it;
+	uint32_t			 ours, others;
 	bool				 ok;
 
 	ok = imap_resp_status(resp) == MAILIMAP_RESP_COND_STATE_OK;
@@ -1558,12 +1577,8 @@ imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
 		}
 		/* imap-mapping.md sec. 11.3: without UIDPLUS, EXPUNGE only
 		 * when every \Deleted message is one of ours. */
-		for (it = info && info->rsp_search_result ?
-		    clist_begin(info->rsp_search_result) : NULL; it != NULL;
-		    it = clist_next(it))
-			if (!imap_uid_in(k->deleted, k->ndeleted,
-			    *(uint32_t *)clist_content(it)))
-				k->foreign_deleted = true;
+		imap_search_split(c, &ours, &others);
+		k->foreign_deleted = others > 0;
 		if (k->foreign_deleted) {
 			k->detail = "other messages are flagged \\Deleted and "
 			    "the upstream lacks UIDPLUS: ours stay flagged";
@@ -1578,12 +1593,8 @@ imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
 			k->failed = true;
 			break;
 		}
-		for (it = info && info->rsp_search_result ?
-		    clist_begin(info->rsp_search_result) : NULL; it != NULL;
-		    it = clist_next(it))
-			if (imap_uid_in(k->deleted, k->ndeleted,
-			    *(uint32_t *)clist_content(it)))
-				k->survivors++;
+		imap_search_split(c, &ours, &others);
+		k->survivors += ours;
 		break;
 	default:
 		break;
@@ -1608,23 +1619,6 @@ imap_client_find_cmd(struct imap_client *c, uint32_t tag, struct imap_cmd *out)
 		}
 	}
 	return NULL;
-}
-
-static bool
-imap_parse_tag(const char *text, size_t len, uint32_t *tag)
-{
-	uint64_t	v = 0;
-	size_t		i;
-
-	if (len == 0 || len > 9)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(text[i] - '0');
-	}
-	*tag = (uint32_t)v;
-	return true;
 }
 
 static void
@@ -1681,7 +1675,7 @@ imap_client_on_tagged(struct imap_client *c, const char *tag_text,
 	uint32_t			 tag;
 	int				 r;
 
-	if (!imap_parse_tag(tag_text, tag_len, &tag) ||
+	if (!imap_stream_tag_number(tag_text, tag_len, &tag) ||
 	    imap_client_find_cmd(c, tag, &cmd) == NULL) {
 		imap_client_fail(c, IMAP_ERR_TEMP, "upstream answered a tag "
 		    "we did not send");

@@ -96,3 +96,21 @@ imap_stream_greeting_is_bye(const struct imap_frame *f)
 		p++;
 	return end - p >= 3 && strncasecmp(p, "BYE", 3) == 0;
 }
+
+bool
+imap_stream_tag_number(const char *text, size_t len, uint32_t *tag)
+{
+	uint32_t	v = 0;
+	size_t		i;
+
+	/* Nine digits stay below 2^31: libetpan keeps the tag in an int. */
+	if (len == 0 || len > 9)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		v = v * 10 + (uint32_t)(text[i] - '0');
+	}
+	*tag = v;
+	return true;
+}

@@ -8,6 +8,8 @@
 #define POPGATE_IMAP_STREAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <libetpan/libetpan.h>
 
@@ -23,6 +25,9 @@ mailstream	*imap_stream_new(struct imap_frame *f);
  * libetpan 1.9.4 leaks the greeting struct of a BYE, so callers refuse such
  * a greeting before parsing it. */
 bool		 imap_stream_greeting_is_bye(const struct imap_frame *f);
+/* Parses a numeric tag as popgate sends them ("1".."999999999"). */
+bool		 imap_stream_tag_number(const char *text, size_t len,
+		    uint32_t *tag);
 /* Frees a mailimap session without the LOGOUT that mailimap_free() would try
  * over a live stream (libetpan-async.md sec. 5, teardown order). */
 void		 imap_stream_free_session(mailimap *imap);

@@ -52,30 +52,14 @@ fuzz_body_handler(int type, struct mailimap_msg_att_body_section *section,
 	return true;
 }
 
-static bool
-fuzz_tag(const char *text, size_t len, int *tag)
-{
-	int	v = 0;
-	size_t	i;
-
-	if (len == 0 || len > 8)
-		return false;
-	for (i = 0; i < len; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-		v = v * 10 + (text[i] - '0');
-	}
-	*tag = v;
-	return true;
-}
-
 /* Returns false once the session is unusable (as the client would close). */
 static bool
 fuzz_event(mailimap *imap, mailstream **stream, struct imap_frame *f,
     const struct imap_frame_ev *ev)
 {
 	struct mailimap_response	*resp = NULL;
-	int				 tag, r;
+	uint32_t			 tag;
+	int				 r;
 
 	switch (ev->type) {
 	case IMAP_FRAME_GREETING:
@@ -88,10 +72,10 @@ fuzz_event(mailimap *imap, mailstream **stream, struct imap_frame *f,
 		return r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED ||
 		    r == MAILIMAP_NO_ERROR_AUTHENTICATED;
 	case IMAP_FRAME_TAGGED:
-		if (imap->imap_stream == NULL || !fuzz_tag(ev->text,
-		    ev->text_len, &tag))
+		if (imap->imap_stream == NULL || !imap_stream_tag_number(
+		    ev->text, ev->text_len, &tag))
 			return false;
-		imap->imap_tag = tag;
+		imap->imap_tag = (int)tag;
 		if (imap->imap_selection_info == NULL)
 			imap->imap_selection_info =
 			    mailimap_selection_info_new();
