@@ -27,7 +27,7 @@ class DemoTest(unittest.TestCase):
         # RETR 2 shows the stuffed dot lines as they go over the wire.
         self.assertIn('S: ..hidden', text)
         self.assertRegex(text, r'C: QUIT\nS: \+OK')
-        self.assertTrue(re.search(r'event=session-end .*user=demo reason=quit',
+        self.assertTrue(re.search(r'event=session-end .*user=demo reason="quit"',
                                   text), text)
 
 

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Upstream faults that a real Dovecot will not commit, played by
+tests/support/fake_imapd.py (imap-mapping.md 8, 15, 17; pop3-conformance.md
+12.3, 12.4, 12.8).
+
+popgate runs with --command-timeout 3 --connect-timeout 3 in front of the
+fake server.  Each test resets the fake mailbox and its fault knobs.
+
+With POPGATE_TARGET=dovecot-pop3 only the fake server's own checks run: with
+imaplib, and with Dovecot's POP3 over imapc reading the fake server (a real
+IMAP client that must get on with it).
+"""
+
+import imaplib
+import os
+import poplib
+import re
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+
+import harness  # noqa: E402
+import mailseed  # noqa: E402
+from dovecot import Dovecot, free_port  # noqa: E402
+from fake_imapd import FakeImapd  # noqa: E402
+from harness import ConnectionClosed, POP3Strict, dovecot_mode, pop3_form  # noqa: E402
+
+FIX = None
+FAKE = None
+PG = None
+USER, PASSWORD = 'alice', 'secret'
+COMMAND_TIMEOUT = 3
+SLACK = 4           # seconds allowed beyond the configured timeout
+UIDVALIDITY = 1700000001
+
+
+def corpus():
+    return [mailseed.simple_corpus(1, 'fault')[0][1],
+            mailseed.big_message(600 * 1024, seed=11, name='fault-big'),
+            mailseed.standard_corpus()[1][1]]       # dot-torture
+
+
+def setUpModule():
+    global FIX, FAKE, PG
+    FIX = harness.setup_module(dovecot=False)
+    FAKE = FakeImapd(users={USER: PASSWORD}, messages=corpus(), uidvalidity=UIDVALIDITY)
+    unittest.addModuleCleanup(FAKE.stop)
+    FAKE.start()
+    if not dovecot_mode():
+        PG = FIX.pop3_server(upstream_port=FAKE.port, extra_args=[
+            '--command-timeout', str(COMMAND_TIMEOUT), '--connect-timeout', str(COMMAND_TIMEOUT)])
+
+
+class FakeBase(unittest.TestCase):
+    def setUp(self):
+        FAKE.reset(corpus(), uidvalidity=UIDVALIDITY)
+
+    def login_expect(self, prefix, password=PASSWORD, max_seconds=None):
+        """USER/PASS against popgate; assert the PASS reply starts with prefix
+        and arrives within max_seconds; return (reply, seconds)."""
+        c = POP3Strict(PG.port, timeout=COMMAND_TIMEOUT * 4 + 10)
+        self.addCleanup(c.close)
+        c.ok('USER %s' % USER)
+        t0 = time.monotonic()
+        st = c.cmd('PASS %s' % password)
+        dt = time.monotonic() - t0
+        self.assertTrue(st.startswith(prefix), 'PASS: expected %r..., got %r' % (prefix, st))
+        if max_seconds is not None:
+            self.assertLess(dt, max_seconds, 'PASS answered after %.1fs' % dt)
+        return c, st, dt
+
+    def assert_serves_again(self):
+        """popgate is alive and a clean session works (lock released)."""
+        self.assertTrue(PG.running(), 'popgate exited; log tail:\n' + PG.log_tail())
+        FAKE.faults.clear()
+        c = POP3Strict(PG.port)
+        try:
+            c.login(USER, PASSWORD)
+            self.assertEqual(c.stat()[0], len(FAKE.uids()))
+            self.assertTrue(c.quit().startswith('+OK'))
+        finally:
+            c.close()
+
+    def assert_nothing_written(self):
+        for line in FAKE.commands():
+            self.assertNotRegex(line, r'(?i)^(UID EXPUNGE|EXPUNGE|CLOSE)\b', line)
+            self.assertNotIn('\\Deleted', line)
+        for uid in FAKE.uids():
+            self.assertNotIn('\\Deleted', FAKE.flags(uid))
+
+
+class FakeServerSelfTest(FakeBase):
+    """The fake speaks enough IMAP for real clients (runs in both modes)."""
+
+    def test_imaplib_session(self):
+        m = imaplib.IMAP4('127.0.0.1', FAKE.port, timeout=10)
+        try:
+            self.assertIn('AUTH=PLAIN', m.capabilities)
+            m.login(USER, PASSWORD)
+            typ, data = m.select('INBOX')
+            self.assertEqual((typ, data), ('OK', [b'3']))
+            self.assertEqual(mailseed.uids(m), [1, 2, 3])
+            for uid, raw in zip((1, 2, 3), corpus()):
+                self.assertEqual(mailseed.fetch_raw(m, uid), raw)
+                self.assertEqual(mailseed.size(m, uid), len(raw))
+            typ, data = m.uid('FETCH', '2', '(BODY.PEEK[]<100.50>)')
+            self.assertEqual(data[0][1], corpus()[1][100:150])
+            self.assertIn(b'BODY[]<100> {50}', data[0][0])
+            m.uid('STORE', '1', '+FLAGS.SILENT', r'(\Deleted)')
+            m.uid('STORE', '2', '+FLAGS.SILENT', r'(\Deleted)')
+            typ, data = m.uid('EXPUNGE', '1')
+            self.assertEqual(typ, 'OK')
+            self.assertEqual(FAKE.uids(), [2, 3], 'UID EXPUNGE removes only the set')
+            self.assertEqual(FAKE.flags(2), {'\\Deleted'})
+        finally:
+            m.logout()
+
+    def test_imaplib_sees_faults(self):
+        FAKE.faults['close_after_greeting'] = True
+        with self.assertRaises((imaplib.IMAP4.abort, OSError)):
+            m = imaplib.IMAP4('127.0.0.1', FAKE.port, timeout=5)   # sends CAPABILITY
+            m.login(USER, PASSWORD)
+        FAKE.faults.clear()
+        FAKE.faults['drop_mid_literal_uid'] = 2
+        m = imaplib.IMAP4('127.0.0.1', FAKE.port, timeout=5)
+        m.login(USER, PASSWORD)
+        m.select('INBOX')
+        with self.assertRaises((imaplib.IMAP4.abort, OSError)):
+            m.uid('FETCH', '2', '(BODY.PEEK[])')
+        m.shutdown()
+        self.assertTrue(any('dropped at' in l for l in FAKE.commands()))
+        FAKE.faults.clear()
+        FAKE.faults['hang_on'] = {'LOGIN'}
+        m = imaplib.IMAP4('127.0.0.1', FAKE.port, timeout=1)
+        with self.assertRaises((socket.timeout, imaplib.IMAP4.abort, OSError)):
+            m.login(USER, PASSWORD)
+        m.shutdown()
+
+    def test_dovecot_imapc_reads_fake(self):
+        """Dovecot's own IMAP client gets a normal POP3 session out of it."""
+        dc = Dovecot(FIX.subdir('imapc'), users={USER: PASSWORD},
+                     imapc_upstream_port=FAKE.port)
+        dc.start()
+        self.addCleanup(dc.stop)
+        old = poplib._MAXLINE
+        poplib._MAXLINE = 1 << 20
+        self.addCleanup(setattr, poplib, '_MAXLINE', old)
+        p = poplib.POP3('127.0.0.1', dc.pop3_port, timeout=20)
+        try:
+            p.user(USER)
+            p.pass_(PASSWORD)
+            self.assertEqual(p.stat()[0], 3)
+            uidls = [l.split()[1].decode() for l in p.uidl()[1]]
+            self.assertEqual(uidls, ['%08x%08x' % (u, UIDVALIDITY) for u in (1, 2, 3)])
+            for n, raw in enumerate(corpus(), 1):
+                lines = p.retr(n)[1]
+                self.assertEqual(b''.join(l + b'\r\n' for l in lines), pop3_form(raw))
+            p.dele(1)
+            p.quit()
+        finally:
+            p.close()
+        self.assertEqual(FAKE.uids(), [2, 3])
+
+
+@harness.skip_unless_popgate('popgate against the fake IMAP server')
+class Faults(FakeBase):
+    def test_healthy_session(self):
+        c, st, dt = self.login_expect('+OK')
+        raws = corpus()
+        self.assertEqual(c.stat(), (3, sum(len(pop3_form(r)) for r in raws)))
+        self.assertEqual([u for _, u in c.uidl()],
+                         ['%08x%08x' % (u, UIDVALIDITY) for u in (1, 2, 3)])
+        for n, raw in enumerate(raws, 1):
+            self.assertEqual(c.retr(n), pop3_form(raw), 'RETR %d' % n)
+        self.assertEqual(c.top(3, 1), harness.expected_top(raws[2], 1))
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        self.assertTrue(c.quit().startswith('+OK'))
+        self.assertTrue(c.expect_eof(5))
+        self.assertEqual(FAKE.uids(), [2, 3])
+        cmds = FAKE.commands()
+        self.assertTrue(any(re.match(r'(?i)^UID EXPUNGE 1$', l) for l in cmds), cmds)
+        self.assertFalse(any(re.match(r'(?i)^(EXPUNGE|CLOSE)$', l) for l in cmds), cmds)
+        self.assertEqual(FAKE.flags(2), {'\\Seen'})
+
+    def test_backend_drops_mid_retr(self):
+        # cut at 70% of the 600 KiB message: past the first chunk of a
+        # chunked fetch (popgate: 256 KiB), so +OK and data are on the way
+        big = corpus()[1]
+        FAKE.faults['drop_mid_literal_uid'] = 2
+        FAKE.faults['drop_at'] = len(big) * 7 // 10
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        st = c.cmd('RETR 2')
+        self.assertTrue(st.startswith('+OK'), 'RETR 2: %r' % st)
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        with self.assertRaises(ConnectionClosed) as cm:
+            c.read_data()
+        partial = cm.exception.partial
+        self.assertFalse(partial.endswith(b'\r\n.\r\n'), 'terminator after a truncated message')
+        self.assertGreater(len(partial), 0, 'no data before the close')
+        self.assertLess(len(partial), len(pop3_form(big)))
+        self.assertTrue(pop3_form(big).startswith(partial),
+                        'the partial data is not a prefix of the message')
+        self.assertTrue(any('dropped at' in l for l in FAKE.commands()))
+        self.assert_nothing_written()
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assert_serves_again()
+
+    def test_backend_drops_at_start_of_retr(self):
+        """Cut 1000 octets into the message: either a clean -ERR [SYS/TEMP]
+        (nothing was promised yet) or +OK, partial data and a close - never
+        a terminator after a truncated message."""
+        big = corpus()[1]
+        FAKE.faults['drop_mid_literal_uid'] = 2
+        FAKE.faults['drop_at'] = 1000
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        st = c.cmd('RETR 2')
+        if st.startswith('+OK'):
+            with self.assertRaises(ConnectionClosed) as cm:
+                c.read_data()
+            self.assertTrue(pop3_form(big).startswith(cm.exception.partial))
+        else:
+            self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), 'RETR 2: %r' % st)
+            try:
+                c.cmd('NOOP')       # the session may go on or be closed
+            except ConnectionClosed:
+                pass
+        c.close()
+        self.assert_nothing_written()
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assert_serves_again()
+
+    def test_backend_hangs_at_login(self):
+        FAKE.faults['hang_on'] = {'LOGIN', 'AUTHENTICATE'}
+        self.login_expect('-ERR [SYS/TEMP]', max_seconds=COMMAND_TIMEOUT + SLACK)
+        self.assert_serves_again()
+
+    def test_backend_never_greets(self):
+        FAKE.faults['no_greeting'] = True
+        self.login_expect('-ERR [SYS/TEMP]', max_seconds=COMMAND_TIMEOUT + SLACK)
+        self.assert_serves_again()
+
+    def test_backend_closes_after_greeting(self):
+        FAKE.faults['close_after_greeting'] = True
+        self.login_expect('-ERR [SYS/TEMP]', max_seconds=SLACK)
+        self.assert_serves_again()
+
+    def test_backend_port_closed(self):
+        port = free_port()      # nothing listens there
+        pg = FIX.pop3_server(upstream_port=port, extra_args=[
+            '--command-timeout', str(COMMAND_TIMEOUT),
+            '--connect-timeout', str(COMMAND_TIMEOUT)])
+        try:
+            c = POP3Strict(pg.port, timeout=COMMAND_TIMEOUT * 3 + 10)
+            try:
+                c.ok('USER %s' % USER)
+                t0 = time.monotonic()
+                st = c.cmd('PASS %s' % PASSWORD)
+                self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), st)
+                self.assertLess(time.monotonic() - t0, COMMAND_TIMEOUT + SLACK)
+            finally:
+                c.close()
+            self.assertTrue(pg.running(), 'popgate exited:\n' + pg.log_tail())
+        finally:
+            pg.stop()
+
+    def _garbage(self, **faults):
+        FAKE.faults.update(faults)
+        self.login_expect('-ERR [SYS/TEMP]', max_seconds=COMMAND_TIMEOUT + SLACK)
+        self.assert_serves_again()
+
+    def test_backend_garbage_greeting(self):
+        self._garbage(garbage_greeting=True)
+
+    def test_backend_garbage_after_login(self):
+        self._garbage(garbage_on={'SELECT', 'EXAMINE'})
+
+    def test_backend_garbage_in_snapshot(self):
+        self._garbage(garbage_on={'UID FETCH'})
+
+    def test_backend_garbage_in_retr(self):
+        c, st, dt = self.login_expect('+OK')
+        FAKE.faults['garbage_on'] = {'UID FETCH'}
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        try:
+            st = c.cmd('RETR 1')
+        except ConnectionClosed:
+            st = None       # closing the session is acceptable too
+        if st is not None:
+            self.assertTrue(st.startswith('-ERR'), 'RETR 1 with garbage upstream: %r' % st)
+        self.assert_nothing_written()
+        c.close()
+        self.assert_serves_again()
+
+    def test_backend_login_rejected(self):
+        self.login_expect('-ERR [AUTH]', password='not-the-password', max_seconds=SLACK)
+
+    def test_backend_expunge_fails(self):
+        FAKE.faults['no_on'] = {'UID EXPUNGE'}
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        st = c.quit()
+        self.assertTrue(st.startswith('-ERR'), 'QUIT with failed expunge must be -ERR '
+                        '(RFC 1939 sec. 6, conformance 12.3): %r' % st)
+        self.assertTrue(c.expect_eof(5), 'connection not closed after QUIT')
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assert_serves_again()
+
+
+if __name__ == '__main__':
+    harness.main()

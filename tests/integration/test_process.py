@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The popgate process: --version, --help, config checking (-t -c), serving
+from a config file, SIGTERM with an idle session in TRANSACTION, and the
+log (session-end lines; no password ever, checked over every popgate log of
+this file's run).
+
+All popgate-only: skipped with POPGATE_TARGET=dovecot-pop3.
+"""
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
+
+import harness  # noqa: E402
+import mailseed  # noqa: E402
+from harness import POP3Strict  # noqa: E402
+from popgate import Popgate  # noqa: E402
+
+FIX = None
+ITEMS = None
+USERS = {'carol': 'S3cr3t-Pw!', 'dave': 'Zq9#unique-pass'}
+WRONG = 'Wr0ng-Pw!#x'
+SECRETS = list(USERS.values()) + [WRONG, 'secret']
+RUN_TIMEOUT = 10
+LOG_LINE = re.compile(r'^popgate\[(\d+)\]: (.*)$')
+
+GOOD_CONF = """\
+[global]
+workers = 1
+log_level = info
+
+[listener pop3]
+address = 127.0.0.1:{port}
+
+[upstream]
+url = imap://127.0.0.1:{upstream_port}
+mailbox = INBOX
+seen_on_retr = yes
+uidl_template = {uid:08x}{uidvalidity:08x}
+connect_timeout = 30
+command_timeout = 120
+
+[session]
+idle_timeout = 600
+"""
+
+
+def setUpModule():
+    global FIX, ITEMS
+    if harness.dovecot_mode():
+        raise unittest.SkipTest('popgate process tests (POPGATE_TARGET=dovecot-pop3)')
+    FIX = harness.setup_module(users=USERS)
+    for user in USERS:
+        imap = FIX.imap(user)
+        try:
+            ITEMS = mailseed.seed(imap, mailseed.simple_corpus(3, user))
+        finally:
+            imap.logout()
+
+
+def run(argv, timeout=RUN_TIMEOUT):
+    return harness.run_tool(argv, timeout=timeout)
+
+
+def parse_fields(text):
+    """key=value pairs of a log line (values may be "quoted")."""
+    return dict((m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+                for m in re.finditer(r'([A-Za-z0-9_.-]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))', text))
+
+
+def session_ends(pg):
+    out = []
+    for line in pg.log_text().splitlines():
+        m = LOG_LINE.match(line)
+        if m and 'event=session-end' in line:
+            out.append(parse_fields(m.group(2)))
+    return out
+
+
+def start_popgate(extra_args=(), config_text=None, user='carol'):
+    return FIX.pop3_server(extra_args=extra_args, config_text=config_text)
+
+
+class CommandLine(unittest.TestCase):
+    def test_version(self):
+        r = run([harness.POPGATE, '--version'])
+        out = (r.stdout + r.stderr).decode(errors='replace')
+        self.assertEqual(r.returncode, 0, out)
+        self.assertRegex(out, r'\d+\.\d+(\.\d+)?', 'no version number in %r' % out)
+
+    def test_help(self):
+        r = run([harness.POPGATE, '--help'])
+        out = (r.stdout + r.stderr).decode(errors='replace')
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn('--listen', out)
+        self.assertIn('--upstream', out)
+
+    def test_unknown_option_fails(self):
+        r = run([harness.POPGATE, '--no-such-option'])
+        self.assertNotEqual(r.returncode, 0)
+
+
+class ConfigCheck(unittest.TestCase):
+    def write(self, name, text):
+        d = FIX.subdir('conf')
+        path = os.path.join(d, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def test_good_config(self):
+        path = self.write('good.conf', GOOD_CONF.replace('{port}', '11110')
+                          .replace('{upstream_port}', '1143'))
+        r = run([harness.POPGATE, '-t', '-c', path])
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors='replace'))
+
+    def bad(self, name, text, line):
+        path = self.write(name, text)
+        r = run([harness.POPGATE, '-t', '-c', path])
+        err = r.stderr.decode(errors='replace')
+        self.assertNotEqual(r.returncode, 0, '%s accepted; stderr %r' % (name, err))
+        self.assertEqual(r.returncode, 1, 'config error exit status; stderr %r' % err)
+        self.assertIn('%s:%d:' % (path, line), err,
+                      'stderr must name FILE:LINE (%s:%d): %r' % (path, line, err))
+
+    def good_lines(self):
+        return GOOD_CONF.replace('{port}', '11110').replace('{upstream_port}', '1143') \
+            .splitlines()
+
+    def with_line(self, index, text, replace=True):
+        lines = self.good_lines()
+        if replace:
+            lines[index] = text
+        else:
+            lines.insert(index, text)
+        return '\n'.join(lines) + '\n'
+
+    def test_unknown_key(self):
+        # inserted as line 3 of [global]
+        self.bad('unknown-key.conf', self.with_line(2, 'frobnicate = yes', replace=False), 3)
+
+    def test_bad_address(self):
+        i = self.good_lines().index('address = 127.0.0.1:11110')
+        self.bad('bad-address.conf', self.with_line(i, 'address = 127.0.0.1:notaport'), i + 1)
+
+    def test_bad_address_port_range(self):
+        i = self.good_lines().index('address = 127.0.0.1:11110')
+        self.bad('bad-port.conf', self.with_line(i, 'address = 127.0.0.1:99999'), i + 1)
+
+    def test_bad_url(self):
+        i = self.good_lines().index('url = imap://127.0.0.1:1143')
+        self.bad('bad-url.conf', self.with_line(i, 'url = gopher://127.0.0.1:1143'), i + 1)
+
+    def test_bad_number(self):
+        i = self.good_lines().index('idle_timeout = 600')
+        self.bad('bad-number.conf', self.with_line(i, 'idle_timeout = soon'), i + 1)
+
+    def test_missing_file(self):
+        r = run([harness.POPGATE, '-t', '-c', '/nonexistent/popgate.conf'])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('/nonexistent/popgate.conf', r.stderr.decode(errors='replace'))
+
+
+class Serving(unittest.TestCase):
+    def test_config_file_serves_a_session(self):
+        pg = start_popgate(config_text=GOOD_CONF)
+        try:
+            c = POP3Strict(pg.port)
+            try:
+                c.login('dave', USERS['dave'])
+                self.assertEqual(c.stat()[0], 3)
+                self.assertEqual(mailseed.message_id(c.retr(1)), '<dave-1.simple@popgate.test>')
+                self.assertTrue(c.quit().startswith('+OK'))
+            finally:
+                c.close()
+        finally:
+            pg.stop()
+
+    def test_sigterm_with_idle_transaction_session(self):
+        pg = start_popgate()
+        c = POP3Strict(pg.port)
+        self.addCleanup(c.close)
+        c.login('carol', USERS['carol'])
+        for n in (1, 2, 3):
+            self.assertTrue(c.cmd('DELE %d' % n).startswith('+OK'))
+        t0 = time.monotonic()
+        pg.proc.send_signal(signal.SIGTERM)
+        try:
+            pg.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        exited = pg.proc.poll()
+        dt = time.monotonic() - t0
+        rc, _ = pg.stop()
+        self.assertIsNotNone(exited, 'popgate still running 5s after SIGTERM with an idle '
+                             'session; log tail:\n' + pg.log_tail())
+        self.assertIn(rc, (0, -signal.SIGTERM), 'exit status after SIGTERM')
+        # the client sees the end of the session (optionally a -ERR first)
+        c.settimeout(5)
+        try:
+            rest = c.sock.recv(4096)
+            while rest:
+                self.assertTrue(rest.startswith(b'-ERR') or rest == b'', rest)
+                rest = c.sock.recv(4096)
+        except (ConnectionResetError, OSError):
+            pass
+        imap = FIX.imap('carol')
+        try:
+            uids = mailseed.uids(imap)
+            self.assertEqual(len(uids), 3, 'SIGTERM must not enter UPDATE')
+            for uid in uids:
+                self.assertNotIn('\\Deleted', mailseed.flags(imap, uid))
+        finally:
+            imap.logout()
+        sys.stderr.write('[popgate exited %.2fs after SIGTERM, status %s] ' % (dt, rc))
+
+
+class Logging(unittest.TestCase):
+    """Sessions of every kind on a debug-level popgate, then its log."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = start_popgate(extra_args=['--log-level', 'debug'])
+        port = cls.pg.port
+        # 1. normal session with QUIT
+        c = POP3Strict(port)
+        c.login('carol', USERS['carol'])
+        c.retr(1)
+        c.top(2, 0)
+        c.cmd('QUIT')
+        c.expect_eof(5)
+        c.close()
+        # 2. wrong password
+        c = POP3Strict(port)
+        c.cmd('USER carol')
+        cls.wrong_reply = c.cmd('PASS %s' % WRONG)
+        c.close()
+        # 3. SASL PLAIN (if offered) with initial response, then dropped
+        c = POP3Strict(port)
+        ir = base64.b64encode(b'\0dave\0' + USERS['dave'].encode()).decode()
+        cls.auth_reply = c.cmd('AUTH PLAIN %s' % ir)
+        c.close()
+        # 4. login, then drop the TCP connection
+        time.sleep(0.2)
+        c = POP3Strict(port)
+        c.login('dave', USERS['dave'])
+        c.stat()
+        c.abort()
+        harness.wait_until(lambda: any(e.get('user') == 'dave' for e in session_ends(cls.pg)),
+                           timeout=5)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.stop()
+
+    def test_wrong_password_is_auth(self):
+        self.assertTrue(self.wrong_reply.startswith('-ERR [AUTH]'), self.wrong_reply)
+
+    def test_log_lines_are_key_value(self):
+        lines = [l for l in self.pg.log_text().splitlines() if l.strip()]
+        self.assertTrue(lines, 'popgate logged nothing')
+        for line in lines:
+            m = LOG_LINE.match(line)
+            self.assertTrue(m, 'log line without "popgate[PID]: ": %r' % line)
+            self.assertEqual(int(m.group(1)), self.pg.proc.pid)
+            fields = parse_fields(m.group(2))
+            self.assertIn('level', fields, line)
+            self.assertIn('event', fields, line)
+            # nothing but key=value / key="quoted value" tokens: a value
+            # with a space must be quoted or the line is ambiguous
+            rest = re.sub(r'[A-Za-z0-9_.-]+=(?:"(?:[^"\\]|\\.)*"|\S*)', '', m.group(2))
+            self.assertEqual(rest.strip(), '', 'bare words in log line %r' % line)
+
+    def test_session_end_lines(self):
+        ends = session_ends(self.pg)
+        carol = [e for e in ends if e.get('user') == 'carol' and e.get('retr') == '1']
+        dave = [e for e in ends if e.get('user') == 'dave']
+        self.assertTrue(carol, 'no session-end with user=carol retr=1 in:\n' + self.pg.log_tail())
+        self.assertTrue(dave, 'no session-end with user=dave in:\n' + self.pg.log_tail())
+        for e in carol + dave:
+            self.assertTrue(e.get('reason'), 'session-end without reason=: %r' % e)
+            self.assertIn('sid', e)
+            self.assertRegex(e.get('peer', ''), r'^127\.0\.0\.1:\d+$')
+        self.assertEqual(carol[0].get('top'), '1')
+        # a QUIT and a dropped connection are told apart
+        self.assertNotEqual(carol[0]['reason'], dave[-1]['reason'])
+
+
+
+class ZzPasswords(unittest.TestCase):
+    """Runs last (classes run in name order): every popgate log of this file."""
+
+    def test_no_password_in_any_log(self):
+        logs = [(s.log_path, s.log_text()) for s in FIX.servers if isinstance(s, Popgate)]
+        self.assertTrue(logs)
+        ir = base64.b64encode(b'\0dave\0' + USERS['dave'].encode()).decode()
+        for path, text in logs:
+            for secret in SECRETS + [ir]:
+                self.assertNotIn(secret, text, 'password %r appears in %s' % (secret, path))
+
+
+if __name__ == '__main__':
+    harness.main()
