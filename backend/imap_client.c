@@ -133,7 +133,8 @@ struct imap_client {
 	uv_tcp_t		 tcp;
 	uv_timer_t		 timer;
 	uv_write_t		 write_req;
-	struct addrinfo		*addrs;
+	struct addrinfo		*addrs;		/* from uv_getaddrinfo */
+	struct addrinfo		*numeric_addr;	/* built for an IP host */
 	struct addrinfo		*addr_next;
 	unsigned int		 pending_reqs;	/* resolver/connect/write */
 	unsigned int		 open_handles;
@@ -150,7 +151,6 @@ struct imap_client {
 
 	struct buf		 wq;		/* commands not yet handed to libuv */
 	struct buf		 wq_writing;	/* the buffer of the write in flight */
-	char			*readbuf;
 	struct imap_frame	 frame;
 
 	mailimap		*imap;
@@ -178,6 +178,7 @@ struct imap_client {
 	uint32_t		 seq_cap;
 	bool			 read_only;
 	bool			 has_uidplus;
+	bool			 select_sent;	/* SELECT pipelined behind LOGIN */
 
 	struct imap_fetch	 fetch;
 	uint32_t		 fetch_seq;
@@ -195,6 +196,7 @@ static void imap_client_snapshot_next(struct imap_client *c);
 static void imap_client_fetch_pump(struct imap_client *c);
 static void imap_client_commit_step(struct imap_client *c);
 static void imap_client_free(struct imap_client *c);
+static void imap_client_send_select(struct imap_client *c);
 
 const char *
 imap_result_name(enum imap_result result)
@@ -318,7 +320,10 @@ imap_client_command(struct imap_client *c, enum imap_cmd_kind kind,
 	cmd->kind = kind;
 	if (c->ncmds == 1)
 		imap_client_arm_timer(c);
-	imap_client_flush(c);
+	/* Commands issued while responses are parsed go out together when
+	 * the dispatch ends: one write instead of one per command. */
+	if (!c->in_dispatch)
+		imap_client_flush(c);
 	return cmd;
 }
 
@@ -469,14 +474,16 @@ imap_timer_cb(uv_timer_t *t)
 	    "upstream connect timeout" : "upstream command timeout");
 }
 
+/* Reads land straight in the framer: no copy between socket and parser. */
 static void
 imap_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
 	struct imap_client	*c = h->data;
+	size_t			 room = 0;
 
 	(void)suggested;
-	b->base = c->readbuf;
-	b->len = IMAP_READ_OCTETS;
+	b->base = imap_frame_reserve(&c->frame, IMAP_READ_OCTETS, &room);
+	b->len = b->base != NULL ? room : 0;
 }
 
 static void imap_client_dispatch(struct imap_client *c);
@@ -486,8 +493,13 @@ imap_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct imap_client	*c = s->data;
 
+	(void)b;
 	if (nread == 0)
 		return;
+	if (nread == UV_ENOBUFS) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "upstream response too large");
+		return;
+	}
 	if (nread < 0) {
 		c->read_eof = true;
 		uv_read_stop(s);
@@ -500,10 +512,7 @@ imap_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		    "upstream connection error");
 		return;
 	}
-	if (imap_frame_append(&c->frame, b->base, (size_t)nread) != 0) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "upstream response too large");
-		return;
-	}
+	imap_frame_commit(&c->frame, (size_t)nread);
 	if (c->ncmds > 0)
 		imap_client_arm_timer(c);
 	imap_client_dispatch(c);
@@ -612,6 +621,34 @@ imap_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	imap_client_try_connect(c);
 }
 
+/* An IP address needs no resolver: skip the thread-pool round trip that
+ * uv_getaddrinfo() costs on every login. */
+static bool
+imap_client_numeric_host(struct imap_client *c)
+{
+	struct addrinfo	*ai;
+	int		 port = atoi(c->config.port);
+
+	ai = calloc(1, sizeof(*ai) + sizeof(struct sockaddr_storage));
+	if (ai == NULL)
+		return false;
+	ai->ai_addr = (struct sockaddr *)(ai + 1);
+	if (uv_ip4_addr(c->config.host, port,
+	    (struct sockaddr_in *)ai->ai_addr) == 0)
+		ai->ai_addrlen = sizeof(struct sockaddr_in);
+	else if (uv_ip6_addr(c->config.host, port,
+	    (struct sockaddr_in6 *)ai->ai_addr) == 0)
+		ai->ai_addrlen = sizeof(struct sockaddr_in6);
+	else {
+		free(ai);
+		return false;
+	}
+	c->numeric_addr = ai;
+	c->addr_next = ai;
+	imap_client_try_connect(c);
+	return true;
+}
+
 struct imap_client *
 imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
     const struct imap_client_callbacks *cb, void *arg)
@@ -621,11 +658,6 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
-	c->readbuf = malloc(IMAP_READ_OCTETS);
-	if (c->readbuf == NULL) {
-		free(c);
-		return NULL;
-	}
 	c->loop = loop;
 	c->config = *config;
 	c->cb = cb;
@@ -633,6 +665,8 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	c->phase = IMAP_PHASE_IDLE;
 	buf_init(&c->wq, IMAP_MAX_QUEUED_OCTETS);
 	buf_init(&c->wq_writing, IMAP_MAX_QUEUED_OCTETS);
+	buf_set_sensitive(&c->wq);		/* LOGIN and PLAIN pass through */
+	buf_set_sensitive(&c->wq_writing);
 	imap_frame_init(&c->frame, IMAP_FRAME_MAX_LINE_OCTETS,
 	    IMAP_FRAME_MAX_GROUP_OCTETS);
 	pop3_maildrop_init(&c->md, 0);
@@ -668,13 +702,15 @@ imap_client_login(struct imap_client *c, const char *user,
 		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
 		return;
 	}
+	c->phase = IMAP_PHASE_RESOLVING;
+	uv_timer_start(&c->timer, imap_timer_cb, c->config.connect_timeout_ms,
+	    0);
+	if (imap_client_numeric_host(c))
+		return;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	c->resolver.data = c;
-	c->phase = IMAP_PHASE_RESOLVING;
-	uv_timer_start(&c->timer, imap_timer_cb, c->config.connect_timeout_ms,
-	    0);
 	r = uv_getaddrinfo(c->loop, &c->resolver, imap_resolve_cb,
 	    c->config.host, c->config.port, &hints);
 	if (r < 0) {
@@ -768,6 +804,10 @@ imap_client_send_login(struct imap_client *c)
 	bool	quotable, use_login;
 	int	r;
 
+	if (!imap_has_cap(c, "IMAP4rev1") && !imap_has_cap(c, "IMAP4rev2")) {
+		imap_client_fail(c, IMAP_ERR_PERM, "upstream is not IMAP4rev1");
+		return;
+	}
 	if (memchr(c->password, '\0', c->password_len) != NULL) {
 		/* Neither LOGIN nor PLAIN can carry a NUL. */
 		imap_client_fail(c, IMAP_ERR_AUTH, "password contains NUL");
@@ -822,6 +862,11 @@ imap_client_send_login(struct imap_client *c)
 	    IMAP_CMD_AUTHENTICATE;
 	c->ncmds++;
 	imap_client_arm_timer(c);
+	/* SELECT rides behind LOGIN (one round trip less). Its answer is used
+	 * only once LOGIN's OK has been checked and the lock taken; after a
+	 * failed LOGIN the server refuses it and the connection is closed. */
+	if (c->password == NULL)
+		imap_client_send_select(c);
 	imap_client_flush(c);
 }
 
@@ -885,12 +930,9 @@ imap_client_on_greeting(struct imap_client *c)
 static void
 imap_client_send_select(struct imap_client *c)
 {
-	if (!imap_has_cap(c, "IMAP4rev1") && !imap_has_cap(c, "IMAP4rev2")) {
-		imap_client_fail(c, IMAP_ERR_PERM, "upstream is not IMAP4rev1");
+	if (c->select_sent)
 		return;
-	}
-	c->has_uidplus = imap_has_cap(c, "UIDPLUS") ||
-	    imap_has_cap(c, "IMAP4rev2");
+	c->select_sent = true;
 	/* selection_info must exist before the SELECT response is parsed. */
 	if (c->imap->imap_selection_info != NULL)
 		mailimap_selection_info_free(c->imap->imap_selection_info);
@@ -899,7 +941,6 @@ imap_client_send_select(struct imap_client *c)
 		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
 		return;
 	}
-	c->phase = IMAP_PHASE_SELECT;
 	imap_client_command(c, IMAP_CMD_SELECT, "SELECT \"%s\"",
 	    c->config.mailbox);
 }
@@ -928,13 +969,13 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 	}
 	c->phase = IMAP_PHASE_SELECT;
 	code = imap_resp_code(resp);
-	/* RFC 9051 sec. 7.2.2: capabilities may change after login. */
+	/* RFC 9051 sec. 7.2.2: capabilities may change after login; they
+	 * are read again before anything depends on them (UIDPLUS at QUIT). */
 	if (code == NULL || code->rc_type !=
 	    MAILIMAP_RESP_TEXT_CODE_CAPABILITY_DATA)
 		imap_client_command(c, IMAP_CMD_CAPABILITY_AFTER_LOGIN,
 		    "CAPABILITY");
-	else
-		imap_client_send_select(c);
+	imap_client_send_select(c);
 }
 
 static void
@@ -1212,6 +1253,11 @@ imap_client_fetch_pump(struct imap_client *c)
 		return;
 	f->waiting = false;
 	while (f->inflight < f->window) {
+		/* The end is expected inside what is already asked for: ask
+		 * for more only if that comes back whole (RFC822.SIZE was
+		 * low), never for chunks past the end just to fill the window. */
+		if (f->next_offset > f->size && f->received < f->next_offset)
+			return;
 		if (c->cb->client_backlog(c->arg) > f->low_water) {
 			f->waiting = true;
 			return;
@@ -1227,9 +1273,18 @@ imap_client_fetch_pump(struct imap_client *c)
 			    "message larger than 4 GiB");
 			return;
 		}
-		cmd = imap_client_command(c, IMAP_CMD_CHUNK,
-		    "UID FETCH %u (BODY.PEEK[]<%llu.%llu>)", f->uid,
-		    (unsigned long long)f->next_offset, (unsigned long long)len);
+		if (f->next_offset == 0 && len == f->size + 1 && !f->is_top) {
+			/* It fits one chunk: fetch it whole, which servers
+			 * serve with less work than a partial range. */
+			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
+			    "UID FETCH %u (BODY.PEEK[])", f->uid);
+			len = UINT32_MAX;
+		} else {
+			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
+			    "UID FETCH %u (BODY.PEEK[]<%llu.%llu>)", f->uid,
+			    (unsigned long long)f->next_offset,
+			    (unsigned long long)len);
+		}
 		if (cmd == NULL)
 			return;
 		cmd->offset = f->next_offset;
@@ -1461,6 +1516,8 @@ imap_client_commit_step(struct imap_client *c)
 		imap_client_commit_finish(c);
 		return;
 	}
+	c->has_uidplus = imap_has_cap(c, "UIDPLUS") ||
+	    imap_has_cap(c, "IMAP4rev2");
 	switch (k->stage) {
 	case IMAP_COMMIT_STORE:
 		if (c->has_uidplus) {
@@ -1634,7 +1691,6 @@ imap_client_on_response(struct imap_client *c, struct imap_cmd *cmd,
 		imap_client_on_login(c, resp);
 		break;
 	case IMAP_CMD_CAPABILITY_AFTER_LOGIN:
-		imap_client_send_select(c);
 		break;
 	case IMAP_CMD_SELECT:
 		imap_client_on_select(c, resp);
@@ -1747,6 +1803,8 @@ imap_client_dispatch(struct imap_client *c)
 	c->in_dispatch = false;
 	if (c->phase == IMAP_PHASE_CLOSING)
 		imap_client_teardown(c);
+	else
+		imap_client_flush(c);
 }
 
 /* ---- failure and teardown ---- */
@@ -1887,6 +1945,7 @@ imap_client_free(struct imap_client *c)
 	imap_client_wipe_password(c);
 	if (c->addrs != NULL)
 		uv_freeaddrinfo(c->addrs);
+	free(c->numeric_addr);
 	buf_wipe(&c->wq);
 	buf_deinit(&c->wq);
 	buf_wipe(&c->wq_writing);
@@ -1897,6 +1956,5 @@ imap_client_free(struct imap_client *c)
 	free(c->commit.seen);
 	free(c->seq_uid);
 	free(c->probe_need);
-	free(c->readbuf);
 	free(c);
 }

@@ -15,8 +15,10 @@
 
 #include "imap_frame.h"
 
-/* libetpan's own read buffer in front of the framer. */
-#define IMAP_STREAM_BUFFER_OCTETS	(64 * 1024)
+/* libetpan's own read buffer in front of the framer. Small on purpose:
+ * mailstream_read() copies reads larger than it straight from the driver
+ * into the parser's buffer, so literal octets skip one copy. */
+#define IMAP_STREAM_BUFFER_OCTETS	(4 * 1024)
 
 /* Returns a stream reading from f (borrowed; must outlive the stream), or
  * NULL. Writes through it are dropped: popgate writes its commands itself. */

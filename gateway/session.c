@@ -151,7 +151,7 @@ session_close(struct session *s, const char *reason)
 	s->closing = true;
 	if (s->end_reason == NULL)
 		s->end_reason = reason;
-	log_info("session-end", "sid=%s peer=%s user=%s reason=%s commands=%u "
+	log_info("session-end", "sid=%s peer=%s user=%s reason=\"%s\" commands=%u "
 	    "retr=%u top=%u dele=%u bytes_in=%llu bytes_out=%llu "
 	    "duration_ms=%llu", s->id, s->peer, s->user, s->end_reason,
 	    n->commands, n->retr, n->top, n->dele,
@@ -382,7 +382,9 @@ session_on_body_data(void *arg, const char *data, size_t len)
 		session_body_complete(s);
 		return 0;
 	}
-	session_flush(s);
+	/* Write once per loop turn, not per piece: a small message then
+	 * leaves with its terminator in one write. */
+	session_kick(s);
 	return 0;
 }
 
@@ -734,6 +736,7 @@ session_new(struct worker *w)
 	}
 	s->worker = w;
 	buf_init(&s->in, SESSION_IN_MAX_OCTETS);
+	buf_set_sensitive(&s->in);	/* PASS lines */
 	buf_init(&s->out, SESSION_OUT_MAX_OCTETS);
 	buf_init(&s->writing_buf, SESSION_OUT_MAX_OCTETS);
 	pop3_line_init(&s->lines, POP3_MAX_COMMAND_OCTETS);

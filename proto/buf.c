@@ -28,14 +28,22 @@ buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->sensitive = false;
+}
+
+void
+buf_set_sensitive(struct buf *b)
+{
+	b->sensitive = true;
 }
 
 void
 buf_deinit(struct buf *b)
 {
 	if (b->data != NULL) {
-		/* Buffers carry passwords at times: leave none in the heap. */
-		explicit_bzero(b->data, b->cap);
+		/* A sensitive buffer leaves no password in the heap. */
+		if (b->sensitive)
+			explicit_bzero(b->data, b->cap);
 		free(b->data);
 	}
 	b->data = NULL;
@@ -65,6 +73,13 @@ buf_grow_storage(struct buf *b, size_t want)
 	if (new_cap == 0)
 		new_cap = 1;	/* malloc(0) may return NULL */
 
+	if (!b->sensitive) {
+		if ((p = realloc(b->data, new_cap)) == NULL)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = new_cap;
+		return 0;
+	}
 	/*
 	 * Not realloc(): the old block may hold a password, and realloc would
 	 * free it without wiping. Growth is rare (geometric), so the copy is

@@ -7,6 +7,7 @@
 #define POPGATE_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
@@ -14,11 +15,16 @@ struct buf {
 	size_t	 len;	/* bytes in use, data[0..len) */
 	size_t	 cap;	/* bytes allocated */
 	size_t	 max;	/* hard limit on len */
+	bool	 sensitive;	/* may hold a secret: wipe old blocks on growth */
 };
 
 /* Sets up an empty buffer that may hold at most max bytes. Allocates lazily. */
 void	buf_init(struct buf *b, size_t max);
-/* Frees the storage; the buffer is empty and usable again afterwards. */
+/* Marks a buffer that may hold a password or token: storage it outgrows is
+ * wiped before it is freed. Others skip that cost on the byte path. */
+void	buf_set_sensitive(struct buf *b);
+/* Frees the storage (wiped first if sensitive); the buffer is empty and
+ * usable again afterwards. */
 void	buf_deinit(struct buf *b);
 /* Appends n bytes. Returns 0, -ENOBUFS past max, or -ENOMEM. */
 int	buf_append(struct buf *b, const void *p, size_t n);

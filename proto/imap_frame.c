@@ -121,6 +121,36 @@ imap_frame_append(struct imap_frame *f, const char *p, size_t len)
 	return 0;
 }
 
+char *
+imap_frame_reserve(struct imap_frame *f, size_t n, size_t *room_out)
+{
+	size_t	limit = f->max_group + f->max_line, unread = f->len - f->rd;
+
+	if (unread >= limit || n == 0)
+		return NULL;
+	if (n > limit - unread)
+		n = limit - unread;
+	if (n > f->cap - f->len) {
+		imap_frame_compact(f);
+		if (n > f->cap - f->len && imap_frame_grow(f, f->len + n) != 0 &&
+		    f->cap == f->len)
+			return NULL;
+		if (n > f->cap - f->len)
+			n = f->cap - f->len;
+	}
+	*room_out = n;
+	return f->data + f->len;
+}
+
+void
+imap_frame_commit(struct imap_frame *f, size_t n)
+{
+	assert(n <= f->cap - f->len);
+	f->len += n;
+	if (f->len > f->peak)
+		f->peak = f->len;
+}
+
 size_t
 imap_frame_read(struct imap_frame *f, void *dst, size_t n)
 {

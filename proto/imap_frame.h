@@ -68,6 +68,11 @@ void	imap_frame_deinit(struct imap_frame *f);
 /* Copies len bytes from the server in. Returns 0, -ENOMEM, or -ENOBUFS when
  * the unconsumed data would exceed max_group plus max_line. */
 int	imap_frame_append(struct imap_frame *f, const char *p, size_t len);
+/* Room to read up to n bytes straight into the framer (no copy): returns
+ * where to write and sets *room_out (1..n), or returns NULL when unread data
+ * is at its limit or memory ran out. Then imap_frame_commit() what arrived. */
+char	*imap_frame_reserve(struct imap_frame *f, size_t n, size_t *room_out);
+void	 imap_frame_commit(struct imap_frame *f, size_t n);
 /* Scans buffered input and returns the next event (NONE when more input is
  * needed). Call it until it returns NONE; after GREETING or TAGGED, let the
  * parser consume [rd, ready) through imap_frame_read() before calling again,
