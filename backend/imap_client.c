@@ -242,6 +242,8 @@ imap_write_cb(uv_write_t *req, int status)
 	imap_client_flush(c);
 }
 
+/* uv_try_write() first, as gateway/session.c does: a command usually
+ * leaves at once, without a write request, callback or epoll change. */
 static void
 imap_client_flush(struct imap_client *c)
 {
@@ -251,12 +253,29 @@ imap_client_flush(struct imap_client *c)
 
 	if (c->writing || c->wq.len == 0 || !c->tcp_open)
 		return;
+	b = uv_buf_init(c->wq.data, (unsigned int)c->wq.len);
+	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	if (r < 0 && r != UV_EAGAIN && r != UV_ENOTCONN) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "write to upstream failed");
+		return;
+	}
+	if (r < 0)
+		r = 0;
+	if ((size_t)r == c->wq.len) {
+		if (c->wq_secret)
+			buf_wipe(&c->wq);
+		else
+			buf_reset(&c->wq);
+		c->wq_secret = false;
+		return;
+	}
 	tmp = c->wq_writing;
 	c->wq_writing = c->wq;
 	c->wq = tmp;
 	c->writing_secret = c->wq_secret;
 	c->wq_secret = false;
-	b = uv_buf_init(c->wq_writing.data, (unsigned int)c->wq_writing.len);
+	b = uv_buf_init(c->wq_writing.data + r,
+	    (unsigned int)(c->wq_writing.len - (size_t)r));
 	c->write_req.data = c;
 	r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
 	    imap_write_cb);

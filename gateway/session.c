@@ -61,6 +61,7 @@ struct session {
 	struct buf		 in;
 	struct buf		 out;
 	struct buf		 writing_buf;
+	size_t			 writing_off;	/* already sent by uv_try_write */
 	char			*readbuf;
 	struct pop3_line_reader	 lines;
 	struct pop3_session	 pop3;
@@ -171,13 +172,25 @@ session_close(struct session *s, const char *reason)
 
 /* ---- output ---- */
 
+/* Output left the process: feed the upstream and pending input again. */
+static void
+session_after_write(struct session *s)
+{
+	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
+		imap_client_resume(s->imap);
+	if (!s->step_pending && s->in.len > 0 &&
+	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
+		session_kick(s);
+	session_arm_timer(s);
+}
+
 static void
 session_write_cb(uv_write_t *req, int status)
 {
 	struct session	*s = req->data;
 
 	s->writing = false;
-	s->bytes_out += s->writing_buf.len;
+	s->bytes_out += s->writing_buf.len - s->writing_off;
 	buf_reset(&s->writing_buf);
 	if (s->closing) {
 		session_free_if_unused(s);
@@ -188,14 +201,16 @@ session_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	session_flush(s);
-	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
-		imap_client_resume(s->imap);
-	if (!s->step_pending && s->in.len > 0 &&
-	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
-		session_kick(s);
-	session_arm_timer(s);
+	if (!s->closing)
+		session_after_write(s);
 }
 
+/*
+ * Writes queued output. uv_try_write() first: a completed uv_write() costs
+ * libuv a callback turn and an epoll_ctl() per write, and most replies fit
+ * the socket buffer at once. Only a remainder goes through uv_write(), with
+ * one write in flight; its buffer stays untouched until the callback.
+ */
 static void
 session_flush(struct session *s)
 {
@@ -211,10 +226,30 @@ session_flush(struct session *s)
 			    "closed");
 		return;
 	}
+	b = uv_buf_init(s->out.data, (unsigned int)s->out.len);
+	r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+	if (r < 0 && r != UV_EAGAIN) {
+		session_close(s, "client write error");
+		return;
+	}
+	if (r < 0)
+		r = 0;
+	s->bytes_out += (uint64_t)r;
+	if ((size_t)r == s->out.len) {
+		buf_reset(&s->out);
+		if (s->close_after_flush)
+			session_close(s, s->end_reason != NULL ? s->end_reason :
+			    "closed");
+		else
+			session_after_write(s);
+		return;
+	}
 	tmp = s->writing_buf;
 	s->writing_buf = s->out;
 	s->out = tmp;
-	b = uv_buf_init(s->writing_buf.data, (unsigned int)s->writing_buf.len);
+	s->writing_off = (size_t)r;
+	b = uv_buf_init(s->writing_buf.data + r,
+	    (unsigned int)(s->writing_buf.len - (size_t)r));
 	s->write_req.data = s;
 	r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1,
 	    session_write_cb);
