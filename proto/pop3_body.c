@@ -91,6 +91,28 @@ pop3_body_line_was_empty(const struct pop3_body *e, const char *run,
  * POP3_BODY_MAX_EXPANSION * len octets. Stops early when TOP is complete.
  * Returns the input octets used and sets *written_out.
  */
+/*
+ * RETR fast path: whole lines that already end in CRLF and whose successors
+ * do not start with '.' pass unchanged, so a run of them is one copy rather
+ * than one per line. Returns the run length; it always ends after an LF.
+ */
+static size_t
+pop3_body_clean_run(const char *p, const char *end)
+{
+	const char	*q = p, *nl;
+
+	while (q < end && (nl = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+		/* A bare LF (or a CR left in the previous chunk) needs the
+		 * careful path. */
+		if (nl == q || nl[-1] != '\r')
+			break;
+		q = nl + 1;
+		if (q < end && *q == POP3_BODY_DOT)
+			break;
+	}
+	return (size_t)(q - p);
+}
+
 static size_t
 pop3_body_encode(struct pop3_body *e, const char *p, size_t len, char *w,
     size_t *written_out)
@@ -104,6 +126,18 @@ pop3_body_encode(struct pop3_body *e, const char *p, size_t len, char *w,
 		if (e->at_line_start && *p == POP3_BODY_DOT) {
 			*w++ = POP3_BODY_DOT;
 			stuffed++;
+		}
+		if (!e->is_top) {
+			run_len = pop3_body_clean_run(p, end);
+			if (run_len > 0) {
+				memcpy(w, p, run_len);
+				w += run_len;
+				p += run_len;
+				e->at_line_start = true;
+				e->last_was_cr = false;
+				e->line_empty = true;
+				continue;
+			}
 		}
 		/* Empty lines skip the library calls (LF-only input). */
 		nl = *p == '\n' ? p : memchr(p, '\n', (size_t)(end - p));

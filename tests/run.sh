@@ -34,18 +34,28 @@ fi
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 	section "libFuzzer (${FUZZ_SECONDS}s per target)"
 	CC=clang cmake -S . -B build-fuzz -DPOPGATE_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	cmake --build build-fuzz -j"$JOBS"
-	for bin in build-fuzz/tests/fuzz_*; do
-		name=$(basename "$bin")
+	targets=$(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
+	# shellcheck disable=SC2086
+	cmake --build build-fuzz -j"$JOBS" --target $targets
+	for name in $targets; do
+		bin="build-fuzz/tests/$name"
 		work=$(mktemp -d)
 		cp -r "tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
 		dict=""
 		[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
 		echo "fuzzing $name"
+		# A crash, leak or oracle failure fails the run; its input is
+		# kept in $work for a regression seed.
 		# shellcheck disable=SC2086
-		"$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-		    -rss_limit_mb=2048 $dict "$work" 2>&1 | tail -n 3
-		rm -rf "$work"
+		if ! "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+		    -rss_limit_mb=2048 -artifact_prefix="$work/" $dict "$work" \
+		    >"$work.log" 2>&1; then
+			tail -n 60 "$work.log"
+			echo "FAILED: fuzz target $name (inputs in $work)"
+			exit 1
+		fi
+		tail -n 3 "$work.log"
+		rm -rf "$work" "$work.log"
 	done
 fi
 section "all tests passed"
