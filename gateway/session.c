@@ -8,6 +8,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,14 +265,29 @@ session_flush(struct session *s)
 
 /* ---- timers ---- */
 
+/* Octets handed to the kernel that the client has not taken yet. */
+static int
+session_kernel_backlog(struct session *s)
+{
+	uv_os_fd_t	fd;
+	int		n = 0;
+
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0 ||
+	    ioctl(fd, SIOCOUTQ, &n) != 0)
+		return 0;
+	return n;
+}
+
 static void
 session_timer_cb(uv_timer_t *t)
 {
 	struct session	*s = t->data;
 
 	/* RFC 1939 sec. 3 and pop3-conformance 13.4: inactivity means no
-	 * input while nothing is pending; a slow reader is not idle. */
-	if (s->step_pending || session_backlog(s) > 0) {
+	 * input while nothing is pending; a slow reader is not idle, even
+	 * when the rest of a long reply waits in the socket buffer. */
+	if (s->step_pending || session_backlog(s) > 0 ||
+	    session_kernel_backlog(s) > 0) {
 		session_arm_timer(s);
 		return;
 	}

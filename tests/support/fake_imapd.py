@@ -24,6 +24,11 @@ connection / command, so a test can change them between sessions:
                          up to it, then FIN; literals that do not cover it
                          (earlier chunks, size probes) are served normally
     delay                {command: seconds} before answering
+    caps_pre / caps_post capability strings before / after login (defaults
+                         CAPS_PRE / CAPS_POST); with LOGINDISABLED in
+                         caps_pre, LOGIN is refused with BAD
+    login_caps_code      False: no [CAPABILITY] code in the login OK, so a
+                         client must ask CAPABILITY to learn caps_post
 
 Every command line received is appended to `log` as (conn_no, line) (the
 LOGIN/AUTHENTICATE arguments are masked).
@@ -343,7 +348,7 @@ class _Session:
         if f.get('garbage_greeting'):
             self.send(GARBAGE)
             self.hang()
-        self.send('* OK [CAPABILITY %s] fake imapd ready.\r\n' % self.CAPS_PRE)
+        self.send('* OK [CAPABILITY %s] fake imapd ready.\r\n' % self.caps())
         if f.get('close_after_greeting'):
             self.close_gracefully()
         while True:
@@ -382,7 +387,10 @@ class _Session:
 
     # -- commands --
     def caps(self):
-        return self.CAPS_POST if self.authed else self.CAPS_PRE
+        f = self.srv.faults
+        if self.authed:
+            return f.get('caps_post', self.CAPS_POST)
+        return f.get('caps_pre', self.CAPS_PRE)
 
     def cmd_capability(self, tag, args):
         self.send('* CAPABILITY %s\r\n%s OK done\r\n' % (self.caps(), tag))
@@ -405,13 +413,19 @@ class _Session:
     def _login_ok(self, tag, user, password):
         if self.srv.users.get(user) == password and password is not None:
             self.authed = True
-            self.send('%s OK [CAPABILITY %s] Logged in\r\n' % (tag, self.CAPS_POST))
+            if self.srv.faults.get('login_caps_code', True):
+                self.send('%s OK [CAPABILITY %s] Logged in\r\n' % (tag, self.caps()))
+            else:
+                self.send('%s OK Logged in\r\n' % tag)
         else:
             self.send('%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n' % tag)
 
     def cmd_login(self, tag, args):
         if self.authed:
             raise ValueError('already logged in')
+        if 'LOGINDISABLED' in self.caps().split():
+            self.send('%s BAD LOGIN is disabled\r\n' % tag)
+            return
         self._login_ok(tag, args[0], args[1])
 
     def cmd_authenticate(self, tag, args):
