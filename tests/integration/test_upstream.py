@@ -161,6 +161,31 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertIn('UID EXPUNGE 2', cmds)
         self.assertNotIn('EXPUNGE', cmds)
 
+    def test_pipelined_retrs_while_not_reading_stay_bounded(self):
+        # pop3-conformance 14.2: pipelined big replies neither deadlock nor
+        # pile up in memory while the client does not read.
+        big = mailseed.big_message(1024 * 1024, seed=3)
+        FAKE.reset([big], uidvalidity=UIDVALIDITY)
+        n = 40
+        c = POP3Strict(PG.port, timeout=60)
+        self.addCleanup(c.close)
+        c.login('alice', 'secret')
+        c.sock.sendall(b''.join(b'RETR 1\r\n' for _ in range(n)) + b'STAT\r\n')
+        time.sleep(3)
+        rss_kb = 0
+        with open('/proc/%d/status' % PG.pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    rss_kb = int(line.split()[1])
+        # 40 MiB of replies are requested; popgate holds a few windows.
+        self.assertLess(rss_kb, 48 * 1024, 'popgate RSS %d kB' % rss_kb)
+        want = harness.pop3_form(big)
+        for i in range(n):
+            self.assertTrue(c.status().startswith('+OK'), 'RETR #%d' % i)
+            self.assertEqual(c.read_data(), want, 'RETR #%d' % i)
+        self.assertEqual(c.status().split()[1], '1')   # STAT: one message
+        self.assertTrue(c.quit().startswith('+OK'))
+
     def test_workers_serve_concurrent_sessions(self):
         results = {}
 
