@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imap_fetch.c - RETR and TOP bodies as pipelined fetches that pause while
+ * the POP3 client is behind (imap-mapping.md sec. 8-9).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_client_int.h"
+
+static void imap_client_fetch_pump(struct imap_client *c);
+
+
+static bool
+imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
+    const char *bytes, size_t len, void *arg)
+{
+	struct imap_client	*c = arg;
+	struct imap_fetch	*f = &c->fetch;
+
+	if (type != MAILIMAP_MSG_ATT_BODY_SECTION || section == NULL)
+		return true;
+	if (!f->active || f->eof || c->stale_chunks > 0)
+		return true;	/* a stopped TOP or a stale chunk: drop it */
+	if (!f->begun || section->sec_origin_octet != f->literal_origin) {
+		/* A new literal must start where the data so far ends: the
+		 * chunks arrive in order, or the message would be garbled. */
+		if (section->sec_origin_octet != f->received) {
+			c->fail_detail = "upstream sent body chunks out of order";
+			return false;
+		}
+		f->literal_origin = section->sec_origin_octet;
+	}
+	if (!f->begun) {
+		f->begun = true;
+		c->cb->body_begin(c->arg);
+	}
+	if (len == 0)
+		return true;
+	f->received += len;
+	if (c->cb->body_data(c->arg, bytes, len) != 0) {
+		c->fail_detail = "client side failed";
+		return false;
+	}
+	return true;
+}
+
+static void
+imap_client_fetch_end(struct imap_client *c, enum imap_result result,
+    const char *detail)
+{
+	struct imap_fetch	*f = &c->fetch;
+
+	if (!f->active)
+		return;
+	f->active = false;
+	mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+	c->cb->body_end(c->arg, result, detail);
+}
+
+static void
+imap_client_fetch_pump(struct imap_client *c)
+{
+	struct imap_fetch	*f = &c->fetch;
+	struct imap_cmd		*cmd;
+	uint64_t		 len;
+
+	if (!f->active || f->eof || c->stale_chunks > 0)
+		return;
+	f->waiting = false;
+	while (f->inflight < f->window) {
+		/* The end is expected inside what is already asked for: ask
+		 * for more only if that comes back whole (RFC822.SIZE was
+		 * low), never for chunks past the end just to fill the window. */
+		if (f->next_offset > f->size && f->received < f->next_offset)
+			return;
+		if (c->cb->client_backlog(c->arg) > f->low_water) {
+			f->waiting = true;
+			return;
+		}
+		len = f->chunk;
+		/* Ask one octet past the expected end: a short answer then
+		 * proves the end without an extra round trip. */
+		if (f->next_offset <= f->size && f->size - f->next_offset < len)
+			len = f->size - f->next_offset + 1;
+		if (f->next_offset + len > UINT32_MAX) {
+			/* sec_origin_octet is 32-bit in libetpan: 4 GiB cap. */
+			imap_client_fetch_end(c, IMAP_ERR_PERM,
+			    "message larger than 4 GiB");
+			return;
+		}
+		if (f->next_offset == 0 && len == f->size + 1 && !f->is_top) {
+			/* It fits one chunk: fetch it whole, which servers
+			 * serve with less work than a partial range. */
+			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
+			    "UID FETCH %u (BODY.PEEK[])", f->uid);
+			len = UINT32_MAX;
+		} else {
+			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
+			    "UID FETCH %u (BODY.PEEK[]<%llu.%llu>)", f->uid,
+			    (unsigned long long)f->next_offset,
+			    (unsigned long long)len);
+		}
+		if (cmd == NULL)
+			return;
+		cmd->offset = f->next_offset;
+		cmd->length = len;
+		cmd->fetch_id = f->id;
+		f->next_offset += len;
+		f->inflight++;
+		if (f->is_top && f->chunk < c->config.chunk_octets)
+			f->chunk *= 2;
+	}
+}
+
+void
+imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
+    bool is_top, size_t low_water)
+{
+	struct imap_fetch	*f = &c->fetch;
+
+	assert(c->phase == IMAP_PHASE_READY ||
+	    (c->phase == IMAP_PHASE_FETCH && !f->active));
+	/* Chunks of a stopped TOP may still be in flight: their data must
+	 * not reach this transfer, so it starts once they have drained. */
+	c->stale_chunks += f->inflight;
+	memset(f, 0, sizeof(*f));
+	f->id = ++c->fetch_seq;
+	f->uid = uid;
+	f->size = size;
+	f->low_water = low_water;
+	f->is_top = is_top;
+	f->window = is_top ? 1 : c->config.window;
+	f->chunk = is_top ? IMAP_TOP_FIRST_CHUNK : c->config.chunk_octets;
+	if (f->chunk > c->config.chunk_octets)
+		f->chunk = c->config.chunk_octets;
+	f->active = true;
+	c->phase = IMAP_PHASE_FETCH;
+	mailimap_set_msg_body_handler(c->imap, imap_body_handler, c);
+	imap_client_fetch_pump(c);
+}
+
+void
+imap_client_resume(struct imap_client *c)
+{
+	if (c->phase == IMAP_PHASE_FETCH && c->fetch.active &&
+	    c->fetch.waiting)
+		imap_client_fetch_pump(c);
+}
+
+void
+imap_client_fetch_stop(struct imap_client *c)
+{
+	struct imap_fetch	*f = &c->fetch;
+
+	if (!f->active)
+		return;
+	f->active = false;
+	f->eof = true;
+	if (f->inflight == 0) {
+		mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+		c->phase = IMAP_PHASE_READY;
+		imap_client_arm_timer(c);
+	}
+}
+
+void
+imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
+    struct mailimap_response *resp)
+{
+	struct imap_fetch	*f = &c->fetch;
+
+	if (cmd->fetch_id != f->id) {
+		/* A chunk of an ended transfer; the next may start now. */
+		if (c->stale_chunks > 0 && --c->stale_chunks == 0)
+			imap_client_fetch_pump(c);
+		return;
+	}
+	f->inflight--;
+	if (!f->active) {
+		/* TOP stopped early: drain, then back to READY. */
+		if (f->inflight == 0) {
+			mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+			if (c->phase == IMAP_PHASE_FETCH)
+				c->phase = IMAP_PHASE_READY;
+		}
+		return;
+	}
+	if (imap_resp_status(resp) != MAILIMAP_RESP_COND_STATE_OK) {
+		/* RFC 2180 sec. 4.1.2: some servers say NO for an expunged
+		 * message. Before any data that is a clean -ERR. */
+		imap_client_fetch_end(c, f->begun ? IMAP_ERR_TEMP :
+		    imap_no_result(c, IMAP_ERR_TEMP),
+		    "upstream refused the fetch");
+		f->eof = true;
+		goto drained;
+	}
+	if (!f->begun) {
+		/* RFC 3501 sec. 6.4.8: a non-existent UID is ignored without
+		 * error; an empty or NIL body means the same (RFC 2180). */
+		imap_client_fetch_end(c, IMAP_ERR_GONE,
+		    "message expunged by another client");
+		f->eof = true;
+		goto drained;
+	}
+	if (f->received < cmd->offset + cmd->length) {
+		f->eof = true;
+		imap_client_fetch_end(c, IMAP_OK, "ok");
+		goto drained;
+	}
+	imap_client_fetch_pump(c);
+	return;
+drained:
+	if (f->inflight == 0) {
+		mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+		if (c->phase == IMAP_PHASE_FETCH)
+			c->phase = IMAP_PHASE_READY;
+	}
+}
