@@ -591,6 +591,9 @@ imap_client_on_response(struct imap_client *c, struct imap_cmd *cmd,
 		imap_client_on_login(c, resp);
 		break;
 	case IMAP_CMD_CAPABILITY_AFTER_LOGIN:
+		/* Its answer may be the last one the snapshot waits for. */
+		if (c->phase == IMAP_PHASE_SNAPSHOT && c->probe_need != NULL)
+			imap_client_probe_next(c);
 		break;
 	case IMAP_CMD_SELECT:
 		imap_client_on_select(c, resp);

@@ -238,6 +238,12 @@ imap_client_send_select(struct imap_client *c)
 	}
 	imap_client_command(c, IMAP_CMD_SELECT, "SELECT \"%s\"",
 	    c->config.mailbox);
+	/* The first bounded range of the snapshot rides along: UIDs that do
+	 * not exist are ignored without error (RFC 3501 sec. 6.4.8), and
+	 * results at or above the UIDNEXT seen at SELECT are dropped. */
+	c->span = IMAP_SNAPSHOT_SPAN_MIN;
+	imap_client_command(c, IMAP_CMD_SNAPSHOT,
+	    "UID FETCH 1:%u (UID RFC822.SIZE FLAGS)", c->span);
 }
 
 void
@@ -298,14 +304,13 @@ imap_client_on_select(struct imap_client *c, struct mailimap_response *resp)
 	memset(c->seq_uid, 0, (size_t)sel->sel_exists * sizeof(uint32_t));
 	c->nseq = sel->sel_exists;
 	c->phase = IMAP_PHASE_SNAPSHOT;
-	c->span = IMAP_SNAPSHOT_SPAN_MIN;
-	c->span_low = 1;
 	c->probe_next = 0;
-	if (sel->sel_exists == 0 || (c->uidnext != 0 && c->uidnext <= 1)) {
-		/* imap-mapping.md sec. 5: no FETCH on an empty mailbox. */
+	/* The range 1:span is already on its way (sent with SELECT); its
+	 * answer continues the snapshot from span + 1 if needed. */
+	c->span_low = IMAP_SNAPSHOT_SPAN_MIN + 1;
+	if (sel->sel_exists == 0 || (c->uidnext != 0 &&
+	    c->uidnext - 1 <= IMAP_SNAPSHOT_SPAN_MIN))
 		c->span_low = 0;
-	}
-	imap_client_snapshot_next(c);
 }
 
 /* ---- snapshot ---- */

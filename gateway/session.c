@@ -353,8 +353,13 @@ session_step_done(struct session *s)
 {
 	s->step_pending = false;
 	session_flush(s);
-	/* Not from inside the upstream's parser: resume on the next turn. */
-	session_kick(s);
+	/* Pipelined commands run on the next turn, not from inside the
+	 * upstream's parser; with no input waiting there is nothing to do
+	 * (and a pending kick from the body data is not needed either). */
+	if (s->in.len > 0)
+		session_kick(s);
+	else if (!s->closing)
+		uv_idle_stop(&s->kick);
 	session_arm_timer(s);
 }
 

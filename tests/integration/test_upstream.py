@@ -186,6 +186,24 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertEqual(c.status().split()[1], '1')   # STAT: one message
         self.assertTrue(c.quit().startswith('+OK'))
 
+    def test_large_sparse_mailbox_snapshot(self):
+        # Several bounded UID ranges (imap-mapping.md sec. 5); the first
+        # range, sent with SELECT, finds nothing below UID 5000.
+        msgs = [raw for _, raw in mailseed.simple_corpus(2500, 'big')]
+        FAKE.reset(msgs, uidvalidity=UIDVALIDITY, first_uid=5000)
+        c = self.session()
+        n, octets = c.stat()
+        self.assertEqual(n, 2500)
+        self.assertEqual(octets, sum(len(harness.pop3_form(m)) for m in msgs))
+        st = c.cmd('UIDL 2500')
+        self.assertEqual(st, '+OK 2500 %08x%08x' % (5000 + 2499, UIDVALIDITY))
+        self.assertEqual(c.retr(1234), harness.pop3_form(msgs[1233]))
+        ranges = [l for l in FAKE.commands() if l.startswith('UID FETCH') and
+                  'RFC822.SIZE' in l]
+        self.assertGreater(len(ranges), 2, ranges)
+        self.assertTrue(ranges[0].startswith('UID FETCH 1:1024 '), ranges)
+        self.assertTrue(c.quit().startswith('+OK'))
+
     def test_workers_serve_concurrent_sessions(self):
         results = {}
 
