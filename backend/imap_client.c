@@ -859,5 +859,6 @@ imap_client_free(struct imap_client *c)
 	free(c->commit.seen);
 	free(c->seq_uid);
 	free(c->probe_need);
+	free(c->stash);
 	free(c);
 }

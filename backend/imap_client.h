@@ -43,6 +43,7 @@ struct imap_client_config {
 	unsigned int	 chunk_octets;	/* partial fetch size */
 	unsigned int	 window;	/* partial fetches in flight */
 	bool		 seen_on_retr;
+	bool		 fetch_ahead;	/* fetch the next small message along */
 };
 
 struct imap_client_callbacks {
@@ -90,9 +91,13 @@ void	imap_client_login(struct imap_client *c, const char *user,
 	    const char *password, size_t password_len);
 /* Streams message uid (size: the snapshot size). For TOP (is_top) the
  * first windows are small and one at a time; the caller ends the transfer
- * with imap_client_fetch_stop() once it has enough. */
+ * with imap_client_fetch_stop() once it has enough. ahead_uid/ahead_size
+ * name the message a client usually asks for next (0: none): when both are
+ * small it rides along in the same command and is kept for one request.
+ * Callbacks may fire before this returns (a message kept from before). */
 void	imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
-	    bool is_top, size_t low_water);
+	    bool is_top, size_t low_water, uint32_t ahead_uid,
+	    uint64_t ahead_size);
 /* The POP3 side drained below its low-water mark: fetch more if waiting. */
 void	imap_client_resume(struct imap_client *c);
 /* TOP has all it needs: end the transfer. No further body callback fires

@@ -32,6 +32,8 @@
 #define IMAP_READ_OCTETS	(64 * 1024)
 /* TOP starts with a small window and doubles it. */
 #define IMAP_TOP_FIRST_CHUNK	(32 * 1024)
+/* Fetch-ahead: both messages at most this big; one is kept per session. */
+#define IMAP_FETCH_AHEAD_MAX_OCTETS	(64 * 1024)
 /* Idle upstream: NOOP before NATs and load balancers cut it (4-5 min). */
 #define IMAP_KEEPALIVE_MS	(4 * 60 * 1000)
 /* After LOGOUT, wait this long for the server's answer before closing. */
@@ -78,6 +80,7 @@ struct imap_cmd {
 	uint64_t		offset;		/* CHUNK */
 	uint64_t		length;		/* CHUNK */
 	uint32_t		fetch_id;	/* CHUNK: which transfer */
+	uint32_t		ahead_uid;	/* CHUNK: fetched along, or 0 */
 };
 
 struct imap_fetch {
@@ -179,6 +182,9 @@ struct imap_client {
 	struct imap_fetch	 fetch;
 	uint32_t		 fetch_seq;
 	unsigned int		 stale_chunks;	/* chunks of an ended transfer */
+	uint32_t		 stash_uid;	/* message fetched ahead, or 0 */
+	char			*stash;
+	size_t			 stash_len;
 	struct imap_commit	 commit;
 	const char		*fail_detail;	/* errno text of a network error */
 	const char		*snapshot_error;

@@ -61,6 +61,7 @@ config_defaults(struct config *c)
 	c->log_level = CONFIG_LOG_INFO;
 	snprintf(c->mailbox, sizeof(c->mailbox), "INBOX");
 	c->seen_on_retr = true;
+	c->fetch_ahead = true;
 	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
 	    POP3_UIDL_DEFAULT_TEMPLATE);
 	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
@@ -333,6 +334,13 @@ config_set_upstream(struct config *c, const char *key, const char *value,
 	if (strcmp(key, "seen_on_retr") == 0) {
 		if (config_parse_bool(value, &c->seen_on_retr) != 0) {
 			snprintf(err, errlen, "seen_on_retr must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "fetch_ahead") == 0) {
+		if (config_parse_bool(value, &c->fetch_ahead) != 0) {
+			snprintf(err, errlen, "fetch_ahead must be yes or no");
 			return -EINVAL;
 		}
 		return 0;

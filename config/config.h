@@ -51,6 +51,7 @@ struct config {
 	char			upstream_port[8];
 	char			mailbox[CONFIG_MAX_MAILBOX];
 	bool			seen_on_retr;
+	bool			fetch_ahead;	/* next small message rides along */
 	char			uidl_text[POP3_UIDL_MAX_OCTETS * 2];
 	struct pop3_uidl_template uidl;
 

@@ -564,6 +564,7 @@ session_start_login(struct session *s, const struct pop3_step *step)
 	ic.chunk_octets = c->fetch_chunk_octets;
 	ic.window = c->fetch_window;
 	ic.seen_on_retr = c->seen_on_retr;
+	ic.fetch_ahead = c->fetch_ahead;
 	s->imap = imap_client_new(&s->worker->loop, &ic,
 	    &session_imap_callbacks, s);
 	if (s->imap == NULL) {
@@ -583,7 +584,7 @@ session_start_login(struct session *s, const struct pop3_step *step)
 static void
 session_start_retrieve(struct session *s, const struct pop3_step *step)
 {
-	struct pop3_msg	*m;
+	struct pop3_msg	*m, *next;
 
 	m = pop3_maildrop_by_msn(&s->pop3.maildrop, step->msn);
 	if (s->imap == NULL || s->upstream_lost || m == NULL ||
@@ -595,11 +596,16 @@ session_start_retrieve(struct session *s, const struct pop3_step *step)
 		session_handle_step(s, &r);
 		return;
 	}
+	/* The message a sequential download asks for next. */
+	next = pop3_maildrop_by_msn(&s->pop3.maildrop, step->msn + 1);
+	if (next != NULL && (next->flags & (POP3_MSG_MARKED | POP3_MSG_GONE)))
+		next = NULL;
 	pop3_body_init(&s->body, step->is_top, step->top_lines);
 	s->body_begun = false;
 	s->step_pending = true;
 	imap_client_fetch(s->imap, step->uid, m->size, step->is_top,
-	    SESSION_OUT_LOW_WATER_OCTETS);
+	    SESSION_OUT_LOW_WATER_OCTETS, next != NULL ? next->uid : 0,
+	    next != NULL ? next->size : 0);
 }
 
 static void

@@ -204,6 +204,24 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertTrue(ranges[0].startswith('UID FETCH 1:1024 '), ranges)
         self.assertTrue(c.quit().startswith('+OK'))
 
+    def test_sequential_retr_fetches_the_next_message_along(self):
+        raws = corpus()
+        c = self.session()
+        self.assertEqual(c.retr(1), harness.pop3_form(raws[0]))
+        self.assertEqual(c.retr(2), harness.pop3_form(raws[1]))  # from memory
+        self.assertTrue(c.cmd('DELE 3').startswith('+OK'))
+        self.assertEqual(c.top(2, 0), harness.expected_top(raws[1], 0))
+        fetches = [l for l in FAKE.commands() if 'BODY.PEEK[]' in l and
+                   not l.endswith('.1)')]          # not the tail probes
+        # 1 and 2 in one command; TOP 2 after RETR 2 fetches again (the
+        # kept copy serves one request), as a partial; a DELE'd message is
+        # not fetched ahead.
+        self.assertEqual(fetches[0], 'UID FETCH 1,2 (BODY.PEEK[])', fetches)
+        self.assertEqual(len(fetches), 2, fetches)
+        self.assertTrue(fetches[1].startswith('UID FETCH 2 (BODY.PEEK[]<0.'),
+                        fetches)
+        self.assertTrue(c.quit().startswith('+OK'))
+
     def test_workers_serve_concurrent_sessions(self):
         results = {}
 
