@@ -110,8 +110,6 @@ class Dovecot:
 
     def __init__(self, workdir, users=None, imapc_upstream_port=None,
                  pop3=True, ssl=False, extra_conf=None):
-        if ssl:
-            raise NotImplementedError('Dovecot(ssl=True) is not implemented yet')
         self.workdir = os.path.abspath(workdir)
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.imapc_upstream_port = imapc_upstream_port
@@ -119,6 +117,8 @@ class Dovecot:
         self.ssl = ssl
         self.extra_conf = extra_conf or ''
         self.imap_port = None
+        self.imaps_port = None     # ssl=True: implicit TLS port
+        self.ca_path = None        # ssl=True: the CA that signed the cert
         self.pop3_port = None
         self.conf_path = os.path.join(self.workdir, 'dovecot.conf')
         self.log_path = os.path.join(self.workdir, 'dovecot.log')
@@ -142,7 +142,7 @@ class Dovecot:
             'log_path = %s' % self.log_path,
             'info_log_path = %s' % self.log_path,
             'debug_log_path = %s' % self.log_path,
-            'ssl = no',
+            'ssl = no' if not self.ssl else 'ssl = required',
             'disable_plaintext_auth = no',
             'auth_mechanisms = plain login',
             'auth_failure_delay = 0',
@@ -190,6 +190,12 @@ class Dovecot:
                 '  driver = prefetch',
                 '}',
             ]
+        if self.ssl:
+            lines += [
+                'ssl_cert = <%s' % self.ssl_cert,
+                'ssl_key = <%s' % self.ssl_key,
+                'ssl_min_protocol = TLSv1.2',
+            ]
         lines += [
             'service imap-login {',
             '  inet_listener imap {',
@@ -197,7 +203,8 @@ class Dovecot:
             '    port = %d' % self.imap_port,
             '  }',
             '  inet_listener imaps {',
-            '    port = 0',
+            '    address = 127.0.0.1',
+            '    port = %d' % (self.imaps_port or 0),
             '  }',
             '  service_count = 0',
             '  process_min_avail = 2',
@@ -276,6 +283,14 @@ class Dovecot:
             raise DovecotError('already started')
         self.imap_port = free_port()
         self.pop3_port = free_port() if self.pop3 else None
+        if self.ssl:
+            # ssl = required: TLS before authentication on every port;
+            # the plain IMAP port offers STARTTLS, imaps is implicit TLS.
+            from pki import TestPKI
+            self.pki = TestPKI(os.path.join(self.workdir, 'pki'))
+            self.ssl_cert, self.ssl_key = self.pki.cert('localhost')
+            self.ca_path = self.pki.ca_cert
+            self.imaps_port = free_port()
         while self.pop3 and self.pop3_port == self.imap_port:
             self.pop3_port = free_port()
         self._prepare_dirs()
@@ -367,7 +382,13 @@ class Dovecot:
     # -- helpers ---------------------------------------------------------
     def imap(self, user='alice'):
         """A logged-in imaplib.IMAP4 on 127.0.0.1:imap_port (INBOX not selected)."""
-        m = imaplib.IMAP4('127.0.0.1', self.imap_port, timeout=SOCKET_TIMEOUT)
+        if self.ssl:
+            import ssl as ssl_mod
+            ctx = ssl_mod.create_default_context(cafile=self.ca_path)
+            m = imaplib.IMAP4_SSL('localhost', self.imaps_port, ssl_context=ctx,
+                                  timeout=SOCKET_TIMEOUT)
+        else:
+            m = imaplib.IMAP4('127.0.0.1', self.imap_port, timeout=SOCKET_TIMEOUT)
         try:
             m.login(user, self.users[user])
         except BaseException:
