@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -62,6 +63,7 @@ config_defaults(struct config *c)
 	snprintf(c->mailbox, sizeof(c->mailbox), "INBOX");
 	c->seen_on_retr = true;
 	c->fetch_ahead = true;
+	c->upstream_verify = true;
 	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
 	    POP3_UIDL_DEFAULT_TEMPLATE);
 	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
@@ -157,21 +159,156 @@ config_parse_address(const char *text, struct sockaddr_storage *ss,
 	return -EINVAL;
 }
 
-/* imap://HOST[:PORT]; the TLS schemes arrive with upstream TLS support. */
+static int
+config_set_path(char *field, size_t size, const char *value, char *err,
+    size_t errlen)
+{
+	if (*value == '\0' || strlen(value) >= size) {
+		snprintf(err, errlen, "bad file name (empty or longer than %zu)",
+		    size - 1);
+		return -EINVAL;
+	}
+	snprintf(field, size, "%s", value);
+	return 0;
+}
+
+static int
+config_parse_version(const char *value, enum config_tls_version *out)
+{
+	static const struct {
+		const char		*name;
+		enum config_tls_version	 v;
+	} names[] = {
+		{ "TLSv1", CONFIG_TLS_1_0 }, { "TLSv1.0", CONFIG_TLS_1_0 },
+		{ "TLSv1.1", CONFIG_TLS_1_1 }, { "TLSv1.2", CONFIG_TLS_1_2 },
+		{ "TLSv1.3", CONFIG_TLS_1_3 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(value, names[i].name) == 0) {
+			*out = names[i].v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int
+config_parse_network(const char *text, struct config_network *net)
+{
+	char			 host[INET6_ADDRSTRLEN + 1];
+	const char		*slash = strchr(text, '/');
+	size_t			 len = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned long		 bits;
+	unsigned int		 max, i;
+	unsigned char		*bytes;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&net->addr;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&net->addr;
+
+	memset(net, 0, sizeof(*net));
+	if (len == 0 || len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, text, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		max = 32;
+		bytes = (unsigned char *)&sin->sin_addr;
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		max = 128;
+		bytes = (unsigned char *)&sin6->sin6_addr;
+	} else
+		return -EINVAL;
+	bits = max;
+	if (slash != NULL && config_parse_uint(slash + 1, 0, max, &bits) != 0)
+		return -EINVAL;
+	net->prefix = (unsigned int)bits;
+	/* Keep the network address only, so matching is a masked compare. */
+	for (i = 0; i < max / 8; i++) {
+		unsigned int	keep = net->prefix > i * 8 ?
+		    net->prefix - i * 8 : 0;
+
+		if (keep < 8)
+			bytes[i] &= (unsigned char)(0xff << (8 - keep));
+	}
+	return 0;
+}
+
+bool
+config_network_contains(const struct config_network *nets, unsigned int n,
+    const struct sockaddr *addr)
+{
+	const unsigned char	*a, *b;
+	unsigned int		 i, j, bits;
+
+	for (i = 0; i < n; i++) {
+		const struct config_network	*net = &nets[i];
+
+		if (net->addr.ss_family != addr->sa_family)
+			continue;
+		if (addr->sa_family == AF_INET) {
+			a = (const unsigned char *)&((const struct sockaddr_in *)
+			    addr)->sin_addr;
+			b = (const unsigned char *)&((const struct sockaddr_in *)
+			    &net->addr)->sin_addr;
+		} else {
+			a = (const unsigned char *)&((const struct sockaddr_in6 *)
+			    addr)->sin6_addr;
+			b = (const unsigned char *)&((const struct sockaddr_in6 *)
+			    &net->addr)->sin6_addr;
+		}
+		for (j = 0, bits = net->prefix; bits >= 8; j++, bits -= 8)
+			if (a[j] != b[j])
+				break;
+		if (bits >= 8)
+			continue;
+		if (bits == 0 || (a[j] & (0xff << (8 - bits))) == b[j])
+			return true;
+	}
+	return false;
+}
+
+const struct config_tls_profile *
+config_find_profile(const struct config *c, const char *name)
+{
+	unsigned int	i;
+
+	for (i = 0; i < c->nprofiles; i++)
+		if (strcmp(c->profiles[i].name, name) == 0)
+			return &c->profiles[i];
+	return NULL;
+}
+
+/* imap://, imaps:// (implicit TLS, RFC 8314) or imap+starttls://, then
+ * HOST[:PORT]. */
 static int
 config_parse_upstream(struct config *c, const char *url, char *err,
     size_t errlen)
 {
-	const char	*rest, *colon, *end;
-	size_t		 hostlen;
-	unsigned long	 port = 143;
+	const char		*rest, *colon, *end;
+	size_t			 hostlen;
+	unsigned long		 port;
+	enum config_upstream_tls tls;
 
-	if (strncasecmp(url, "imap://", 7) != 0) {
-		snprintf(err, errlen, "upstream URL must start with imap:// "
-		    "(got \"%.80s\")", url);
+	if (strncasecmp(url, "imaps://", 8) == 0) {
+		tls = CONFIG_UPSTREAM_IMPLICIT;
+		port = 993;
+		rest = url + 8;
+	} else if (strncasecmp(url, "imap+starttls://", 16) == 0) {
+		tls = CONFIG_UPSTREAM_STARTTLS;
+		port = 143;
+		rest = url + 16;
+	} else if (strncasecmp(url, "imap://", 7) == 0) {
+		tls = CONFIG_UPSTREAM_PLAIN;
+		port = 143;
+		rest = url + 7;
+	} else {
+		snprintf(err, errlen, "upstream URL must start with imaps://, "
+		    "imap+starttls:// or imap:// (got \"%.80s\")", url);
 		return -EINVAL;
 	}
-	rest = url + 7;
 	end = rest + strcspn(rest, "/");
 	if (*end == '/' && end[1] != '\0') {
 		snprintf(err, errlen, "upstream URL must not have a path");
@@ -210,7 +347,7 @@ config_parse_upstream(struct config *c, const char *url, char *err,
 	}
 	snprintf(c->upstream_port, sizeof(c->upstream_port), "%lu", port);
 	snprintf(c->upstream_url, sizeof(c->upstream_url), "%s", url);
-	c->upstream_tls = CONFIG_UPSTREAM_PLAIN;
+	c->upstream_tls = tls;
 	return 0;
 bad:
 	snprintf(err, errlen, "bad upstream URL \"%.80s\" (want imap://HOST:PORT)",
@@ -275,6 +412,80 @@ config_set_global(struct config *c, const char *key, const char *value,
 }
 
 static int
+config_set_networks(struct config_listener *l, const char *value, char *err,
+    size_t errlen)
+{
+	char		 item[INET6_ADDRSTRLEN + 8];
+	const char	*p = value;
+	size_t		 n;
+
+	l->ntrusted = 0;
+	l->trusted_set = true;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		n = strcspn(p, ", ");
+		if (n == 0)
+			break;
+		if (n >= sizeof(item) || l->ntrusted == CONFIG_MAX_NETWORKS) {
+			snprintf(err, errlen, "trusted_networks: too many or too "
+			    "long entries (max %d)", CONFIG_MAX_NETWORKS);
+			return -EINVAL;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (config_parse_network(item, &l->trusted[l->ntrusted]) != 0) {
+			snprintf(err, errlen, "trusted_networks: bad network "
+			    "\"%.60s\" (want ADDR/BITS)", item);
+			return -EINVAL;
+		}
+		l->ntrusted++;
+		p += n;
+	}
+	return 0;
+}
+
+static int
+config_set_listener_tls(struct config_listener *l, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	if (strcmp(key, "tls") == 0) {
+		if (strcasecmp(value, "none") == 0)
+			l->tls = CONFIG_LISTENER_TLS_NONE;
+		else if (strcasecmp(value, "starttls") == 0)
+			l->tls = CONFIG_LISTENER_TLS_STARTTLS;
+		else if (strcasecmp(value, "implicit") == 0)
+			l->tls = CONFIG_LISTENER_TLS_IMPLICIT;
+		else {
+			snprintf(err, errlen, "tls must be none, starttls or "
+			    "implicit");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "tls_profile") == 0) {
+		if (*value == '\0' || strlen(value) >= sizeof(l->tls_profile)) {
+			snprintf(err, errlen, "bad tls_profile name");
+			return -EINVAL;
+		}
+		snprintf(l->tls_profile, sizeof(l->tls_profile), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "plaintext_auth") == 0) {
+		if (config_parse_bool(value, &l->plaintext_auth) != 0) {
+			snprintf(err, errlen, "plaintext_auth must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "trusted_networks") == 0)
+		return config_set_networks(l, value, err, errlen);
+	snprintf(err, errlen, "unknown key \"%.40s\" in [listener %s]", key,
+	    l->name);
+	return -EINVAL;
+}
+
+static int
 config_set_listener(struct config *c, const char *name, const char *key,
     const char *value, char *err, size_t errlen)
 {
@@ -308,9 +519,7 @@ config_set_listener(struct config *c, const char *name, const char *key,
 		snprintf(l->address, sizeof(l->address), "%s", value);
 		return 0;
 	}
-	snprintf(err, errlen, "unknown key \"%.40s\" in [listener %s]", key,
-	    name);
-	return -EINVAL;
+	return config_set_listener_tls(l, key, value, err, errlen);
 }
 
 static int
@@ -322,6 +531,22 @@ config_set_upstream(struct config *c, const char *key, const char *value,
 
 	if (strcmp(key, "url") == 0)
 		return config_parse_upstream(c, value, err, errlen);
+	if (strcmp(key, "ca_file") == 0)
+		return config_set_path(c->upstream_ca_file,
+		    sizeof(c->upstream_ca_file), value, err, errlen);
+	if (strcmp(key, "client_cert") == 0)
+		return config_set_path(c->upstream_client_cert,
+		    sizeof(c->upstream_client_cert), value, err, errlen);
+	if (strcmp(key, "client_key") == 0)
+		return config_set_path(c->upstream_client_key,
+		    sizeof(c->upstream_client_key), value, err, errlen);
+	if (strcmp(key, "verify") == 0) {
+		if (config_parse_bool(value, &c->upstream_verify) != 0) {
+			snprintf(err, errlen, "verify must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(key, "mailbox") == 0) {
 		if (*value == '\0' || strlen(value) >= sizeof(c->mailbox) ||
 		    strpbrk(value, "\"\\\r\n") != NULL) {
@@ -399,6 +624,72 @@ config_set_session(struct config *c, const char *key, const char *value,
 	return -EINVAL;
 }
 
+static struct config_tls_profile *
+config_profile(struct config *c, const char *name, char *err, size_t errlen)
+{
+	struct config_tls_profile	*p;
+
+	p = (struct config_tls_profile *)config_find_profile(c, name);
+	if (p != NULL)
+		return p;
+	if (c->nprofiles == CONFIG_MAX_PROFILES ||
+	    strlen(name) >= sizeof(p->name)) {
+		snprintf(err, errlen, "too many TLS profiles or name too long");
+		return NULL;
+	}
+	p = &c->profiles[c->nprofiles++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	/* RFC 8314 sec. 4.1: TLS 1.2 or later unless a profile opts down. */
+	p->min_version = CONFIG_TLS_1_2;
+	p->max_version = CONFIG_TLS_ANY;
+	p->security_level = -1;
+	return p;
+}
+
+static int
+config_set_profile(struct config *c, const char *name, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	struct config_tls_profile	*p;
+	unsigned long			 v;
+
+	if ((p = config_profile(c, name, err, errlen)) == NULL)
+		return -EINVAL;
+	if (strcmp(key, "cert") == 0)
+		return config_set_path(p->cert, sizeof(p->cert), value, err,
+		    errlen);
+	if (strcmp(key, "key") == 0)
+		return config_set_path(p->key, sizeof(p->key), value, err,
+		    errlen);
+	if (strcmp(key, "ciphers") == 0)
+		return config_set_path(p->ciphers, sizeof(p->ciphers), value,
+		    err, errlen);
+	if (strcmp(key, "ciphersuites") == 0)
+		return config_set_path(p->ciphersuites, sizeof(p->ciphersuites),
+		    value, err, errlen);
+	if (strcmp(key, "min_version") == 0 || strcmp(key, "max_version") == 0) {
+		if (config_parse_version(value, key[1] == 'i' ?
+		    &p->min_version : &p->max_version) != 0) {
+			snprintf(err, errlen, "%s must be TLSv1, TLSv1.1, TLSv1.2 "
+			    "or TLSv1.3", key);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "security_level") == 0) {
+		if (config_parse_uint(value, 0, 5, &v) != 0) {
+			snprintf(err, errlen, "security_level must be 0..5");
+			return -EINVAL;
+		}
+		p->security_level = (int)v;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%.40s\" in [tls_profile %s]", key,
+	    name);
+	return -EINVAL;
+}
+
 int
 config_set(struct config *c, const char *section, const char *key,
     const char *value, char *err, size_t errlen)
@@ -413,6 +704,9 @@ config_set(struct config *c, const char *section, const char *key,
 		return config_set_upstream(c, key, value, err, errlen);
 	if (strcmp(section, "session") == 0)
 		return config_set_session(c, key, value, err, errlen);
+	if (strncmp(section, "tls_profile ", 12) == 0 && section[12] != '\0')
+		return config_set_profile(c, section + 12, key, value, err,
+		    errlen);
 	if (*section == '\0')
 		snprintf(err, errlen, "key \"%.40s\" outside any section", key);
 	else
@@ -474,6 +768,65 @@ config_load_file(struct config *c, const char *path,
 	return errs->count == before ? 0 : -EINVAL;
 }
 
+static void
+config_check_file(struct config_errors *errs, const char *origin,
+    const char *what, const char *path)
+{
+	if (path[0] != '\0' && access(path, R_OK) != 0)
+		config_error_add(errs, "%s: %s %s: %s", origin, what, path,
+		    strerror(errno));
+}
+
+/* Cross checks for TLS; listeners get loopback as their default trusted
+ * networks (plaintext authentication allowed from there only). */
+static void
+config_validate_tls(struct config *c, const char *origin,
+    struct config_errors *errs)
+{
+	const struct config_tls_profile	*p;
+	unsigned int			 i;
+
+	for (i = 0; i < c->nprofiles; i++) {
+		p = &c->profiles[i];
+		if (p->cert[0] == '\0' || p->key[0] == '\0')
+			config_error_add(errs, "%s: [tls_profile %s] needs cert "
+			    "and key", origin, p->name);
+		config_check_file(errs, origin, "certificate", p->cert);
+		config_check_file(errs, origin, "key", p->key);
+		if (p->max_version != CONFIG_TLS_ANY &&
+		    p->max_version < p->min_version)
+			config_error_add(errs, "%s: [tls_profile %s] "
+			    "max_version is below min_version", origin, p->name);
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		struct config_listener	*l = &c->listeners[i];
+
+		if (l->tls != CONFIG_LISTENER_TLS_NONE) {
+			if (l->tls_profile[0] == '\0')
+				snprintf(l->tls_profile, sizeof(l->tls_profile),
+				    "default");
+			if (config_find_profile(c, l->tls_profile) == NULL)
+				config_error_add(errs, "%s: [listener %s] uses "
+				    "tls_profile %s, which is not defined", origin,
+				    l->name, l->tls_profile);
+		}
+		if (!l->trusted_set) {
+			config_parse_network("127.0.0.0/8", &l->trusted[0]);
+			config_parse_network("::1", &l->trusted[1]);
+			l->ntrusted = 2;
+		}
+	}
+	config_check_file(errs, origin, "upstream ca_file", c->upstream_ca_file);
+	config_check_file(errs, origin, "upstream client_cert",
+	    c->upstream_client_cert);
+	config_check_file(errs, origin, "upstream client_key",
+	    c->upstream_client_key);
+	if ((c->upstream_client_cert[0] == '\0') !=
+	    (c->upstream_client_key[0] == '\0'))
+		config_error_add(errs, "%s: [upstream] client_cert and "
+		    "client_key go together", origin);
+}
+
 int
 config_validate(struct config *c, const char *origin,
     struct config_errors *errs)
@@ -489,7 +842,8 @@ config_validate(struct config *c, const char *origin,
 			    "address", origin, c->listeners[i].name);
 	if (c->upstream_host[0] == '\0')
 		config_error_add(errs, "%s: no upstream: set url = "
-		    "imap://HOST:PORT in [upstream]", origin);
+		    "imaps://HOST:PORT in [upstream]", origin);
+	config_validate_tls(c, origin, errs);
 	return errs->count == before ? 0 : -EINVAL;
 }
 

@@ -14,6 +14,10 @@
 #include "pop3_uidl.h"
 
 #define CONFIG_MAX_LISTENERS	16
+#define CONFIG_MAX_PROFILES	16
+/* Networks per trusted_networks list. */
+#define CONFIG_MAX_NETWORKS	32
+#define CONFIG_MAX_PATH		512
 #define CONFIG_MAX_NAME		64
 #define CONFIG_MAX_HOST		256
 #define CONFIG_MAX_MAILBOX	256
@@ -30,6 +34,40 @@ enum config_log_level {
 
 enum config_upstream_tls {
 	CONFIG_UPSTREAM_PLAIN,		/* imap:// */
+	CONFIG_UPSTREAM_IMPLICIT,	/* imaps:// (RFC 8314: preferred) */
+	CONFIG_UPSTREAM_STARTTLS,	/* imap+starttls:// (strict) */
+};
+
+enum config_listener_tls {
+	CONFIG_LISTENER_TLS_NONE,
+	CONFIG_LISTENER_TLS_STARTTLS,	/* STLS, RFC 2595 */
+	CONFIG_LISTENER_TLS_IMPLICIT,	/* POP3S, RFC 8314 */
+};
+
+/* TLS protocol versions, in order. */
+enum config_tls_version {
+	CONFIG_TLS_ANY,
+	CONFIG_TLS_1_0,
+	CONFIG_TLS_1_1,
+	CONFIG_TLS_1_2,
+	CONFIG_TLS_1_3,
+};
+
+struct config_network {
+	struct sockaddr_storage	addr;	/* family and masked address */
+	unsigned int		prefix;	/* bits */
+};
+
+struct config_tls_profile {
+	char			name[CONFIG_MAX_NAME];
+	char			cert[CONFIG_MAX_PATH];
+	char			key[CONFIG_MAX_PATH];
+	enum config_tls_version	min_version;	/* default TLSv1.2 */
+	enum config_tls_version	max_version;	/* ANY = newest */
+	char			ciphers[CONFIG_MAX_PATH];
+	char			ciphersuites[CONFIG_MAX_PATH];
+	int			security_level;	/* -1 = OpenSSL's default */
+	unsigned int		line;		/* where it was declared */
 };
 
 struct config_listener {
@@ -37,6 +75,12 @@ struct config_listener {
 	char			address[CONFIG_MAX_HOST + 8];	/* as written */
 	struct sockaddr_storage	addr;
 	socklen_t		addrlen;
+	enum config_listener_tls tls;
+	char			tls_profile[CONFIG_MAX_NAME];
+	bool			plaintext_auth;	/* USER/PASS without TLS */
+	struct config_network	trusted[CONFIG_MAX_NETWORKS];
+	unsigned int		ntrusted;	/* default: loopback only */
+	bool			trusted_set;
 };
 
 struct config {
@@ -45,8 +89,15 @@ struct config {
 	struct config_listener	listeners[CONFIG_MAX_LISTENERS];
 	unsigned int		nlisteners;
 
+	struct config_tls_profile profiles[CONFIG_MAX_PROFILES];
+	unsigned int		nprofiles;
+
 	char			upstream_url[CONFIG_MAX_HOST + 32];
 	enum config_upstream_tls upstream_tls;
+	char			upstream_ca_file[CONFIG_MAX_PATH];
+	bool			upstream_verify;	/* default yes */
+	char			upstream_client_cert[CONFIG_MAX_PATH];
+	char			upstream_client_key[CONFIG_MAX_PATH];
 	char			upstream_host[CONFIG_MAX_HOST];
 	char			upstream_port[8];
 	char			mailbox[CONFIG_MAX_MAILBOX];
@@ -83,6 +134,13 @@ int	config_load_file(struct config *c, const char *path,
 /* Cross-field checks after all keys are set. Returns 0 or -EINVAL. */
 int	config_validate(struct config *c, const char *origin,
 	    struct config_errors *errs);
+/* Parses "ADDR/BITS" or "ADDR" (a host) into a network. */
+int	config_parse_network(const char *text, struct config_network *net);
+/* True if addr lies in one of the listener's trusted networks. */
+bool	config_network_contains(const struct config_network *nets,
+	    unsigned int n, const struct sockaddr *addr);
+const struct config_tls_profile *config_find_profile(const struct config *c,
+	    const char *name);
 /* Parses "HOST:PORT", "[V6]:PORT" or "*:PORT" (numeric hosts only). */
 int	config_parse_address(const char *text, struct sockaddr_storage *ss,
 	    socklen_t *len);

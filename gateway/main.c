@@ -120,6 +120,33 @@ main_apply(struct config *c, const struct main_setting *set, unsigned int n,
 	return rc;
 }
 
+/* Settings this version parses and checks but does not serve yet: refuse
+ * them rather than run a TLS listener in the clear. */
+static void
+main_check_supported(const struct config *c, const char *origin,
+    struct config_errors *errs)
+{
+	unsigned int	i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		if (c->listeners[i].tls == CONFIG_LISTENER_TLS_NONE)
+			continue;
+		if (errs->count < CONFIG_MAX_ERRORS)
+			snprintf(errs->text[errs->count], CONFIG_MAX_ERROR_TEXT,
+			    "%s: [listener %s]: tls = starttls/implicit is not "
+			    "supported by this version", origin,
+			    c->listeners[i].name);
+		errs->count++;
+	}
+	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN) {
+		if (errs->count < CONFIG_MAX_ERRORS)
+			snprintf(errs->text[errs->count], CONFIG_MAX_ERROR_TEXT,
+			    "%s: [upstream]: imaps:// and imap+starttls:// are "
+			    "not supported by this version", origin);
+		errs->count++;
+	}
+}
+
 static void
 main_on_signal(uv_signal_t *h, int signum)
 {
@@ -295,6 +322,9 @@ main(int argc, char **argv)
 	main_apply(c, set, nset, errs);
 	if (errs->count == 0)
 		config_validate(c, file != NULL ? file : "command line", errs);
+	if (errs->count == 0)
+		main_check_supported(c, file != NULL ? file : "command line",
+		    errs);
 	if (errs->count > 0) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			fprintf(stderr, "%s\n", errs->text[i]);

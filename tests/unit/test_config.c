@@ -3,6 +3,7 @@
  * test_config.c - config/: INI loading, every error with file and line,
  * command-line style setters, addresses and upstream URLs.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -171,6 +172,107 @@ test_addresses(void **state)
 	assert_int_not_equal(config_parse_address("[::1]110", &ss, &len), 0);
 }
 
+static void
+test_tls_settings(void **state)
+{
+	struct config		 c;
+	struct config_errors	 errs;
+	char			*path, *certs, text[1024];
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	certs = write_temp("not really a certificate, but readable\n");
+	snprintf(text, sizeof(text),
+	    "[tls_profile default]\ncert = %s\nkey = %s\n"
+	    "[tls_profile legacy]\ncert = %s\nkey = %s\n"
+	    "min_version = TLSv1\nsecurity_level = 0\n"
+	    "[listener pop3s]\naddress = 127.0.0.1:995\ntls = implicit\n"
+	    "[listener pop3]\naddress = 127.0.0.1:110\ntls = starttls\n"
+	    "tls_profile = legacy\nplaintext_auth = yes\n"
+	    "trusted_networks = 10.1.0.0/16, ::1 192.168.7.7\n"
+	    "[upstream]\nurl = imaps://imap.example.org\nverify = no\n",
+	    certs, certs, certs, certs);
+	path = write_temp(text);
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), 0);
+	assert_int_equal(config_validate(&c, path, &errs), 0);
+	assert_int_equal(c.nprofiles, 2);
+	assert_int_equal(c.profiles[0].min_version, CONFIG_TLS_1_2);
+	assert_int_equal(c.profiles[1].min_version, CONFIG_TLS_1_0);
+	assert_int_equal(c.profiles[1].security_level, 0);
+	assert_int_equal(c.listeners[0].tls, CONFIG_LISTENER_TLS_IMPLICIT);
+	assert_string_equal(c.listeners[0].tls_profile, "default");
+	assert_false(c.listeners[0].plaintext_auth);
+	assert_int_equal(c.listeners[0].ntrusted, 2);	/* loopback default */
+	assert_int_equal(c.listeners[1].ntrusted, 3);
+	assert_true(c.listeners[1].plaintext_auth);
+	assert_int_equal(c.upstream_tls, CONFIG_UPSTREAM_IMPLICIT);
+	assert_string_equal(c.upstream_port, "993");
+	assert_false(c.upstream_verify);
+	unlink(path);
+	free(path);
+	unlink(certs);
+	free(certs);
+}
+
+static void
+test_tls_errors(void **state)
+{
+	struct config		c;
+	struct config_errors	errs;
+	char			*path;
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(
+	    "[tls_profile p]\ncert = /nonexistent/cert.pem\n"
+	    "min_version = TLSv1.3\nmax_version = TLSv1.2\n"
+	    "[listener a]\naddress = 127.0.0.1:995\ntls = implicit\n"
+	    "tls_profile = missing\n"
+	    "[upstream]\nurl = imap+starttls://h\nclient_cert = /etc/hostname\n");
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), 0);
+	assert_int_equal(c.upstream_tls, CONFIG_UPSTREAM_STARTTLS);
+	assert_string_equal(c.upstream_port, "143");
+	assert_int_equal(config_validate(&c, path, &errs), -EINVAL);
+	/* no key; unreadable cert; max < min; unknown profile; lone cert */
+	assert_int_equal(errs.count, 5);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_networks(void **state)
+{
+	struct config_network	net[2];
+	struct sockaddr_in	a4;
+	struct sockaddr_in6	a6;
+
+	(void)state;
+	assert_int_equal(config_parse_network("127.0.0.0/8", &net[0]), 0);
+	assert_int_equal(config_parse_network("2001:db8::/33", &net[1]), 0);
+	memset(&a4, 0, sizeof(a4));
+	a4.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
+	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a4));
+	inet_pton(AF_INET, "128.0.0.1", &a4.sin_addr);
+	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a4));
+	memset(&a6, 0, sizeof(a6));
+	a6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:7fff::1", &a6.sin6_addr);
+	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	inet_pton(AF_INET6, "2001:db8:8000::1", &a6.sin6_addr);
+	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	assert_int_equal(config_parse_network("127.0.0.1/32", &net[0]), 0);
+	inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
+	assert_false(config_network_contains(net, 1, (struct sockaddr *)&a4));
+	assert_int_equal(config_parse_network("0.0.0.0/0", &net[0]), 0);
+	assert_true(config_network_contains(net, 1, (struct sockaddr *)&a4));
+	assert_int_not_equal(config_parse_network("10.0.0.0/33", &net[0]), 0);
+	assert_int_not_equal(config_parse_network("host.example/8", &net[0]), 0);
+	assert_int_not_equal(config_parse_network("/8", &net[0]), 0);
+}
+
 int
 main(void)
 {
@@ -180,6 +282,9 @@ main(void)
 		cmocka_unit_test(test_missing_file_and_missing_sections),
 		cmocka_unit_test(test_setters),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_tls_settings),
+		cmocka_unit_test(test_tls_errors),
+		cmocka_unit_test(test_networks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
