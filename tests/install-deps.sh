@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs every Debian package that building popgate, its tests, its fuzzers,
-# its benchmark and its demo need. Idempotent; needs root (or sudo).
+# its benchmark and its demo need, with apt-get. Idempotent; needs root (or
+# sudo). On a workstation it only installs what is missing; with CI=true (a
+# fresh machine) it always refreshes the package lists and installs them all.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
@@ -14,7 +16,11 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ "${CI:-}" = true ]; then
+	missing=$(echo $PACKAGES)
+elif [ -z "$missing" ]; then
+	exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -29,7 +35,7 @@ fi
 echo "installing:$missing"
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 if [ -n "$created_policy" ]; then
 	$SUDO rm -f /usr/sbin/policy-rc.d
 fi

@@ -11,7 +11,7 @@ cd "$ROOT"
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 JOBS=$(nproc)
 
-sh tests/install-deps.sh
+[ "${POPGATE_DEPS_INSTALLED:-}" = 1 ] || sh tests/install-deps.sh
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
