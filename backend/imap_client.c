@@ -54,7 +54,7 @@ imap_write_cb(uv_write_t *req, int status)
 	else
 		buf_reset(&c->wq_writing);
 	c->writing_secret = false;
-	if (c->freed || c->phase == IMAP_PHASE_CLOSING) {
+	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
 		return;
 	}
@@ -114,7 +114,7 @@ imap_client_flush(struct imap_client *c)
 void
 imap_client_arm_timer(struct imap_client *c)
 {
-	if (c->phase == IMAP_PHASE_CLOSING || c->freed)
+	if (c->phase == IMAP_PHASE_CLOSING)
 		return;
 	if (c->ncmds > 0)
 		uv_timer_start(&c->timer, imap_timer_cb,
@@ -374,7 +374,7 @@ imap_retry_close_cb(uv_handle_t *h)
 
 	c->tcp_open = false;
 	c->open_handles--;
-	if (c->phase == IMAP_PHASE_CLOSING || c->freed) {
+	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
 		return;
 	}
@@ -387,7 +387,7 @@ imap_connect_cb(uv_connect_t *req, int status)
 	struct imap_client	*c = req->data;
 
 	c->pending_reqs--;
-	if (c->phase == IMAP_PHASE_CLOSING || c->freed) {
+	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
 		return;
 	}
@@ -445,7 +445,7 @@ imap_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	c->pending_reqs--;
 	c->resolving = false;
 	c->addrs = res;
-	if (c->phase == IMAP_PHASE_CLOSING || c->freed) {
+	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
 		return;
 	}

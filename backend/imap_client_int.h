@@ -145,7 +145,6 @@ struct imap_client {
 	bool			 in_dispatch;
 	bool			 close_requested;
 	bool			 closed_reported;
-	bool			 freed;
 	bool			 resolving;
 
 	struct buf		 wq;		/* commands not yet handed to libuv */
