@@ -34,12 +34,8 @@ struct config_load_ctx {
 	unsigned int		 line;
 };
 
-static void
-config_error_add(struct config_errors *errs, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-config_error_add(struct config_errors *errs, const char *fmt, ...)
+void
+config_errors_add(struct config_errors *errs, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -736,7 +732,7 @@ config_ini_handler(void *user, const char *section, const char *name,
 
 	if (config_set(ctx->config, section, name, value, err,
 	    sizeof(err)) != 0)
-		config_error_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
+		config_errors_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
 		    err);
 	return 1;	/* keep going: report every error, not just the first */
 }
@@ -756,14 +752,14 @@ config_load_file(struct config *c, const char *path,
 	ctx.fp = fopen(path, "r");
 	if (ctx.fp == NULL) {
 		r = -errno;
-		config_error_add(errs, "%s: cannot open: %s", path,
+		config_errors_add(errs, "%s: cannot open: %s", path,
 		    strerror(-r));
 		return r;
 	}
 	r = ini_parse_stream(config_read_line, &ctx, config_ini_handler, &ctx);
 	fclose(ctx.fp);
 	if (r > 0 && errs->count == before)
-		config_error_add(errs, "%s:%d: syntax error (want [section] "
+		config_errors_add(errs, "%s:%d: syntax error (want [section] "
 		    "or key = value)", path, r);
 	return errs->count == before ? 0 : -EINVAL;
 }
@@ -773,7 +769,7 @@ config_check_file(struct config_errors *errs, const char *origin,
     const char *what, const char *path)
 {
 	if (path[0] != '\0' && access(path, R_OK) != 0)
-		config_error_add(errs, "%s: %s %s: %s", origin, what, path,
+		config_errors_add(errs, "%s: %s %s: %s", origin, what, path,
 		    strerror(errno));
 }
 
@@ -789,13 +785,13 @@ config_validate_tls(struct config *c, const char *origin,
 	for (i = 0; i < c->nprofiles; i++) {
 		p = &c->profiles[i];
 		if (p->cert[0] == '\0' || p->key[0] == '\0')
-			config_error_add(errs, "%s: [tls_profile %s] needs cert "
+			config_errors_add(errs, "%s: [tls_profile %s] needs cert "
 			    "and key", origin, p->name);
 		config_check_file(errs, origin, "certificate", p->cert);
 		config_check_file(errs, origin, "key", p->key);
 		if (p->max_version != CONFIG_TLS_ANY &&
 		    p->max_version < p->min_version)
-			config_error_add(errs, "%s: [tls_profile %s] "
+			config_errors_add(errs, "%s: [tls_profile %s] "
 			    "max_version is below min_version", origin, p->name);
 	}
 	for (i = 0; i < c->nlisteners; i++) {
@@ -806,7 +802,7 @@ config_validate_tls(struct config *c, const char *origin,
 				snprintf(l->tls_profile, sizeof(l->tls_profile),
 				    "default");
 			if (config_find_profile(c, l->tls_profile) == NULL)
-				config_error_add(errs, "%s: [listener %s] uses "
+				config_errors_add(errs, "%s: [listener %s] uses "
 				    "tls_profile %s, which is not defined", origin,
 				    l->name, l->tls_profile);
 		}
@@ -823,7 +819,7 @@ config_validate_tls(struct config *c, const char *origin,
 	    c->upstream_client_key);
 	if ((c->upstream_client_cert[0] == '\0') !=
 	    (c->upstream_client_key[0] == '\0'))
-		config_error_add(errs, "%s: [upstream] client_cert and "
+		config_errors_add(errs, "%s: [upstream] client_cert and "
 		    "client_key go together", origin);
 }
 
@@ -834,14 +830,14 @@ config_validate(struct config *c, const char *origin,
 	unsigned int	before = errs->count, i;
 
 	if (c->nlisteners == 0)
-		config_error_add(errs, "%s: no listener: add a [listener NAME] "
+		config_errors_add(errs, "%s: no listener: add a [listener NAME] "
 		    "section with address = IP:PORT", origin);
 	for (i = 0; i < c->nlisteners; i++)
 		if (c->listeners[i].addrlen == 0)
-			config_error_add(errs, "%s: [listener %s] has no "
+			config_errors_add(errs, "%s: [listener %s] has no "
 			    "address", origin, c->listeners[i].name);
 	if (c->upstream_host[0] == '\0')
-		config_error_add(errs, "%s: no upstream: set url = "
+		config_errors_add(errs, "%s: no upstream: set url = "
 		    "imaps://HOST:PORT in [upstream]", origin);
 	config_validate_tls(c, origin, errs);
 	return errs->count == before ? 0 : -EINVAL;

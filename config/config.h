@@ -120,6 +120,10 @@ struct config_errors {
 	char		text[CONFIG_MAX_ERRORS][CONFIG_MAX_ERROR_TEXT];
 };
 
+/* Records one error (printf-style); past CONFIG_MAX_ERRORS it is counted
+ * only. */
+void	config_errors_add(struct config_errors *errs, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 /* Fills in every default. */
 void	config_defaults(struct config *c);
 /* Sets one key; section is "global", "listener NAME", "upstream" or

@@ -54,31 +54,44 @@ main_usage(FILE *fp)
 "  -h, --help               print this help and exit\n");
 }
 
-enum main_opt {
-	MAIN_OPT_MAILBOX = 1000,
-	MAIN_OPT_UIDL,
-	MAIN_OPT_NO_SEEN,
-	MAIN_OPT_IDLE,
-	MAIN_OPT_LOGIN,
-	MAIN_OPT_CONNECT,
-	MAIN_OPT_COMMAND,
-	MAIN_OPT_LOG_LEVEL,
+/* Options that set a configuration key: the long option's val indexes
+ * this table (getopt's short options are plain characters, below 128). */
+struct main_key_option {
+	const char	*section;
+	const char	*key;
+	const char	*fixed;		/* value for a flag, NULL = the argument */
+};
+
+#define MAIN_KEY_BASE	1000
+
+static const struct main_key_option main_key_options[] = {
+	{ "listener", "address", NULL },
+	{ "upstream", "url", NULL },
+	{ "global", "workers", NULL },
+	{ "upstream", "mailbox", NULL },
+	{ "upstream", "uidl_template", NULL },
+	{ "upstream", "seen_on_retr", "no" },
+	{ "session", "idle_timeout", NULL },
+	{ "session", "login_timeout", NULL },
+	{ "upstream", "connect_timeout", NULL },
+	{ "upstream", "command_timeout", NULL },
+	{ "global", "log_level", NULL },
 };
 
 static const struct option main_options[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "test", no_argument, NULL, 't' },
-	{ "listen", required_argument, NULL, 'l' },
-	{ "upstream", required_argument, NULL, 'u' },
-	{ "workers", required_argument, NULL, 'w' },
-	{ "mailbox", required_argument, NULL, MAIN_OPT_MAILBOX },
-	{ "uidl-template", required_argument, NULL, MAIN_OPT_UIDL },
-	{ "no-seen", no_argument, NULL, MAIN_OPT_NO_SEEN },
-	{ "idle-timeout", required_argument, NULL, MAIN_OPT_IDLE },
-	{ "login-timeout", required_argument, NULL, MAIN_OPT_LOGIN },
-	{ "connect-timeout", required_argument, NULL, MAIN_OPT_CONNECT },
-	{ "command-timeout", required_argument, NULL, MAIN_OPT_COMMAND },
-	{ "log-level", required_argument, NULL, MAIN_OPT_LOG_LEVEL },
+	{ "listen", required_argument, NULL, MAIN_KEY_BASE + 0 },
+	{ "upstream", required_argument, NULL, MAIN_KEY_BASE + 1 },
+	{ "workers", required_argument, NULL, MAIN_KEY_BASE + 2 },
+	{ "mailbox", required_argument, NULL, MAIN_KEY_BASE + 3 },
+	{ "uidl-template", required_argument, NULL, MAIN_KEY_BASE + 4 },
+	{ "no-seen", no_argument, NULL, MAIN_KEY_BASE + 5 },
+	{ "idle-timeout", required_argument, NULL, MAIN_KEY_BASE + 6 },
+	{ "login-timeout", required_argument, NULL, MAIN_KEY_BASE + 7 },
+	{ "connect-timeout", required_argument, NULL, MAIN_KEY_BASE + 8 },
+	{ "command-timeout", required_argument, NULL, MAIN_KEY_BASE + 9 },
+	{ "log-level", required_argument, NULL, MAIN_KEY_BASE + 10 },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -109,11 +122,7 @@ main_apply(struct config *c, const struct main_setting *set, unsigned int n,
 		}
 		if (config_set(c, section, set[i].key, set[i].value, err,
 		    sizeof(err)) != 0) {
-			if (errs->count < CONFIG_MAX_ERRORS)
-				snprintf(errs->text[errs->count],
-				    CONFIG_MAX_ERROR_TEXT, "command line: %s",
-				    err);
-			errs->count++;
+			config_errors_add(errs, "command line: %s", err);
 			rc = -EINVAL;
 		}
 	}
@@ -129,22 +138,14 @@ main_check_supported(const struct config *c, const char *origin,
 	unsigned int	i;
 
 	for (i = 0; i < c->nlisteners; i++) {
-		if (c->listeners[i].tls == CONFIG_LISTENER_TLS_NONE)
-			continue;
-		if (errs->count < CONFIG_MAX_ERRORS)
-			snprintf(errs->text[errs->count], CONFIG_MAX_ERROR_TEXT,
-			    "%s: [listener %s]: tls = starttls/implicit is not "
-			    "supported by this version", origin,
-			    c->listeners[i].name);
-		errs->count++;
+		if (c->listeners[i].tls != CONFIG_LISTENER_TLS_NONE)
+			config_errors_add(errs, "%s: [listener %s]: tls = "
+			    "starttls/implicit is not supported by this version",
+			    origin, c->listeners[i].name);
 	}
-	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN) {
-		if (errs->count < CONFIG_MAX_ERRORS)
-			snprintf(errs->text[errs->count], CONFIG_MAX_ERROR_TEXT,
-			    "%s: [upstream]: imaps:// and imap+starttls:// are "
-			    "not supported by this version", origin);
-		errs->count++;
-	}
+	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN)
+		config_errors_add(errs, "%s: [upstream]: imaps:// and "
+		    "imap+starttls:// are not supported by this version", origin);
 }
 
 static void
@@ -250,54 +251,22 @@ main(int argc, char **argv)
 			main_usage(stdout);
 			return 0;
 		case 'l':
-			s.section = "listener";
-			s.key = "address";
-			break;
 		case 'u':
-			s.section = "upstream";
-			s.key = "url";
-			break;
 		case 'w':
-			s.section = "global";
-			s.key = "workers";
-			break;
-		case MAIN_OPT_MAILBOX:
-			s.section = "upstream";
-			s.key = "mailbox";
-			break;
-		case MAIN_OPT_UIDL:
-			s.section = "upstream";
-			s.key = "uidl_template";
-			break;
-		case MAIN_OPT_NO_SEEN:
-			s.section = "upstream";
-			s.key = "seen_on_retr";
-			s.value = "no";
-			break;
-		case MAIN_OPT_IDLE:
-			s.section = "session";
-			s.key = "idle_timeout";
-			break;
-		case MAIN_OPT_LOGIN:
-			s.section = "session";
-			s.key = "login_timeout";
-			break;
-		case MAIN_OPT_CONNECT:
-			s.section = "upstream";
-			s.key = "connect_timeout";
-			break;
-		case MAIN_OPT_COMMAND:
-			s.section = "upstream";
-			s.key = "command_timeout";
-			break;
-		case MAIN_OPT_LOG_LEVEL:
-			s.section = "global";
-			s.key = "log_level";
+			ch = MAIN_KEY_BASE + (ch == 'l' ? 0 : ch == 'u' ? 1 : 2);
 			break;
 		default:
+			break;
+		}
+		if (ch < MAIN_KEY_BASE || (size_t)(ch - MAIN_KEY_BASE) >=
+		    sizeof(main_key_options) / sizeof(main_key_options[0])) {
 			main_usage(stderr);
 			return 2;
 		}
+		s.section = main_key_options[ch - MAIN_KEY_BASE].section;
+		s.key = main_key_options[ch - MAIN_KEY_BASE].key;
+		if (main_key_options[ch - MAIN_KEY_BASE].fixed != NULL)
+			s.value = main_key_options[ch - MAIN_KEY_BASE].fixed;
 		if (nset == sizeof(set) / sizeof(set[0])) {
 			fprintf(stderr, "popgate: too many options\n");
 			return 2;
