@@ -64,6 +64,8 @@ struct session {
 	struct buf		 out;
 	struct buf		 writing_buf;
 	size_t			 writing_off;	/* already sent by uv_try_write */
+	uint64_t		 stall_bytes_out; /* at the last timer check */
+	int			 stall_in_kernel; /* -1: no output was pending */
 	char			*readbuf;
 	struct pop3_line_reader	 lines;
 	struct pop3_session	 pop3;
@@ -283,11 +285,28 @@ session_timer_cb(uv_timer_t *t)
 {
 	struct session	*s = t->data;
 
+	size_t		 queued = session_backlog(s);
+	int		 in_kernel = session_kernel_backlog(s);
+
 	/* RFC 1939 sec. 3 and pop3-conformance 13.4: inactivity means no
 	 * input while nothing is pending; a slow reader is not idle, even
-	 * when the rest of a long reply waits in the socket buffer. */
-	if (s->step_pending || session_backlog(s) > 0 ||
-	    session_kernel_backlog(s) > 0) {
+	 * when the rest of a long reply waits in the socket buffer. But a
+	 * reader that took nothing for a whole period has stalled: without
+	 * this the session and its upstream connection would wait forever. */
+	if (queued > 0 || in_kernel > 0) {
+		if (s->bytes_out == s->stall_bytes_out &&
+		    in_kernel == s->stall_in_kernel) {
+			session_close(s, "client stopped reading");
+			return;
+		}
+		s->stall_bytes_out = s->bytes_out;
+		s->stall_in_kernel = in_kernel;
+		session_arm_timer(s);
+		return;
+	}
+	s->stall_in_kernel = -1;
+	/* Upstream work has its own connect and command timeouts. */
+	if (s->step_pending) {
 		session_arm_timer(s);
 		return;
 	}
@@ -798,6 +817,7 @@ session_new(struct worker *w)
 		return NULL;
 	}
 	s->worker = w;
+	s->stall_in_kernel = -1;
 	buf_init(&s->in, SESSION_IN_MAX_OCTETS);
 	buf_set_sensitive(&s->in);	/* PASS lines */
 	buf_init(&s->out, SESSION_OUT_MAX_OCTETS);

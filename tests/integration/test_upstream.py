@@ -268,6 +268,27 @@ class IdleAutologout(unittest.TestCase):
             self.assertNotIn('\\Deleted', FAKE.flags(uid))
         self.assertIn('reason="idle timeout"', pg.log_text())
 
+    def test_client_that_stops_reading_is_closed(self):
+        # A reader that takes nothing for a whole idle period has stalled:
+        # the session (and its upstream connection) must not wait forever.
+        FAKE.reset([mailseed.big_message(3 * 1024 * 1024, seed=6)],
+                   uidvalidity=UIDVALIDITY)
+        pg = FIX.pop3_server(upstream_port=FAKE.port,
+                             extra_args=['--idle-timeout', '1'])
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.connect(('127.0.0.1', pg.port))
+        s.sendall(b'USER alice\r\nPASS secret\r\nRETR 1\r\n')
+        time.sleep(5)               # read nothing: several idle periods
+        self.assertIn('reason="client stopped reading"', pg.log_text())
+        # What the kernel already held still arrives, then the close (a
+        # session that kept waiting would make recv time out instead).
+        s.settimeout(10)
+        while s.recv(1 << 20):
+            pass
+        self.assertEqual(FAKE.uids(), [1])
+
     def test_reading_a_long_reply_is_not_idleness(self):
         # pop3-conformance 13.4: a client still reading is not idle, even
         # once popgate has handed the whole reply to the kernel.
