@@ -230,6 +230,8 @@ imap_seq_grow(struct imap_client *c, uint32_t count)
 
 	if (count <= c->seq_cap)
 		return true;
+	if (count > IMAP_MAX_EXISTS)
+		return false;
 	cap = c->seq_cap ? c->seq_cap : 64;
 	while (cap < count)
 		cap = cap > UINT32_MAX / 2 ? count : cap * 2;
@@ -277,6 +279,8 @@ imap_client_track_exists(struct imap_client *c)
 
 	if (sel == NULL || !sel->sel_has_exists || sel->sel_exists <= c->nseq)
 		return;
+	/* Past the cap, new mail simply goes untracked: it is not in the
+	 * snapshot, and EXPUNGEs beyond the map are ignored. */
 	if (!imap_seq_grow(c, sel->sel_exists))
 		return;
 	/* New mail lands at the end; its uid is unknown and not needed. */

@@ -32,6 +32,9 @@
 #define IMAP_READ_OCTETS	(64 * 1024)
 /* TOP starts with a small window and doubles it. */
 #define IMAP_TOP_FIRST_CHUNK	(32 * 1024)
+/* Messages tracked in the seq -> uid map (4 octets each): the server's
+ * EXISTS count is not trusted to size memory. The snapshot holds fewer. */
+#define IMAP_MAX_EXISTS		(4u * POP3_MAILDROP_MAX_MESSAGES)
 /* Fetch-ahead: both messages at most this big; one is kept per session. */
 #define IMAP_FETCH_AHEAD_MAX_OCTETS	(64 * 1024)
 /* Idle upstream: NOOP before NATs and load balancers cut it (4-5 min). */

@@ -298,7 +298,9 @@ imap_client_on_select(struct imap_client *c, struct mailimap_response *resp)
 	c->uidnext = sel->sel_uidnext;
 	c->nseq = 0;
 	if (!imap_seq_grow(c, sel->sel_exists > 0 ? sel->sel_exists : 1)) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
+		imap_client_fail(c, IMAP_ERR_TEMP, sel->sel_exists >
+		    IMAP_MAX_EXISTS ? "mailbox has too many messages" :
+		    "out of memory");
 		return;
 	}
 	memset(c->seq_uid, 0, (size_t)sel->sel_exists * sizeof(uint32_t));
