@@ -14,6 +14,11 @@
 
 static void imap_client_fetch_pump(struct imap_client *c);
 
+/* The "length" of a command that fetches whole messages: it covers any
+ * message, so the pump's end-is-already-asked-for rule stops there and a
+ * completed command always means the end of the message. */
+#define IMAP_FETCH_WHOLE	UINT32_MAX
+
 
 static bool
 imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
@@ -98,7 +103,7 @@ imap_client_fetch_pump(struct imap_client *c)
 			 * serve with less work than a partial range. */
 			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
 			    "UID FETCH %u (BODY.PEEK[])", f->uid);
-			len = UINT32_MAX;
+			len = IMAP_FETCH_WHOLE;
 		} else {
 			cmd = imap_client_command(c, IMAP_CMD_CHUNK,
 			    "UID FETCH %u (BODY.PEEK[]<%llu.%llu>)", f->uid,
@@ -203,11 +208,11 @@ imap_client_fetch_pair(struct imap_client *c, uint32_t ahead_uid,
 	if (cmd == NULL)
 		return true;	/* the client has failed; callbacks are done */
 	cmd->offset = 0;
-	cmd->length = UINT32_MAX;
+	cmd->length = IMAP_FETCH_WHOLE;
 	cmd->fetch_id = f->id;
 	cmd->ahead_uid = ahead_uid;
 	f->inflight = 1;
-	f->next_offset = UINT32_MAX;	/* nothing more to ask for */
+	f->next_offset = IMAP_FETCH_WHOLE;	/* nothing more to ask for */
 	return true;
 }
 
