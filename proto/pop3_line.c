@@ -17,6 +17,18 @@ pop3_line_init(struct pop3_line_reader *r, size_t max_octets)
 	r->discarding = false;
 }
 
+void
+pop3_line_set_max(struct pop3_line_reader *r, size_t max_octets)
+{
+	/*
+	 * Only the limit changes: whether the line being skipped is too long
+	 * was decided under the old limit, and raising the limit now must
+	 * not let its tail through as a line of its own.
+	 */
+	assert(max_octets > 0);
+	r->max_octets = max_octets;
+}
+
 /*
  * Skips the rest of an overlong line. The whole line gets one TOO_LONG when
  * its LF arrives, so its tail is never run as a command (conformance 2.9).

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pop3_line.h - splits client input into command lines. Pure.
- * RFC 2449 sec. 4: commands are at most 255 octets including CRLF. A longer
+ * RFC 2449 sec. 4: commands are at most 255 octets including CRLF (the
+ * caller may raise the limit for SASL responses, RFC 5034 sec. 4). A longer
  * line is consumed up to its LF and reported once as TOO_LONG, so its tail is
  * never run as a command. A bare LF ends a line too; a CR right before the LF
  * is stripped. A NUL inside a line is reported as BAD (never cut short).
@@ -28,6 +29,14 @@ struct pop3_line_reader {
 };
 
 void	pop3_line_init(struct pop3_line_reader *r, size_t max_octets);
+/*
+ * Changes the limit for the lines that follow (POP3 AUTH responses need a
+ * longer one than commands). Safe between any two pop3_line_next() calls:
+ * the reader keeps no octets of its own, and a line it is already
+ * discarding stays too long. The caller's input buffer must hold at least
+ * max_octets octets, as for pop3_line_init().
+ */
+void	pop3_line_set_max(struct pop3_line_reader *r, size_t max_octets);
 /*
  * Looks at [data, data + len). Returns the number of octets consumed, which
  * the caller drops from its buffer, and sets *kind_out. For POP3_LINE_OK the

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pop3_session.c - POP3 server state machine: command table, strict argument
- * parsing, replies and CAPA. Pure: no I/O, no clock; allocates only via buf.
+ * parsing, replies, CAPA and the SASL AUTH exchange. Pure: no I/O, no
+ * clock; allocates only via buf and, during AUTH, for the decoded response.
  */
 #include "pop3_session.h"
 
@@ -10,8 +11,11 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "base64.h"
 
 #define POP3_PRINTF(fmt, args)	__attribute__((format(printf, fmt, args)))
 
@@ -33,6 +37,18 @@
 #define POP3_TEXT_GREETING	"POP3 server ready."
 #define POP3_TEXT_OVERFLOW	"Output buffer full, closing."
 #define POP3_TEXT_TOO_MANY_BAD	"Too many bad commands, closing."
+#define POP3_TEXT_TOO_LONG	"Command line too long"
+#define POP3_TEXT_BAD_OCTET	"Invalid octet in command"
+/* AUTH replies; the wording follows Dovecot's where it has one. */
+#define POP3_TEXT_AUTH_LIST	"Supported mechanisms follow"
+#define POP3_TEXT_AUTH_UNKNOWN	"Unsupported authentication mechanism."
+#define POP3_TEXT_AUTH_CANCEL	"Authentication cancelled."
+#define POP3_TEXT_AUTH_BASE64	"Invalid base64 data in SASL response."
+#define POP3_TEXT_AUTH_LONG	"SASL response too long."
+#define POP3_TEXT_AUTH_NOMEM	"Out of memory, try again later."
+#define POP3_TEXT_AUTH_AUTHZID	\
+	"Authorization identity must be empty or equal the user name."
+#define POP3_TEXT_AUTH_FAILURES	"too many authentication failures"
 
 enum pop3_args {
 	POP3_ARGS_NONE,		/* STAT */
@@ -63,11 +79,13 @@ struct pop3_call {
 	struct pop3_session	*s;
 	struct buf		*out;
 	struct pop3_step	 step;
+	char			*line;		/* the caller's, writable */
 	const char		*argv[POP3_MAX_ARGS];	/* no NUL */
 	size_t			 arglen[POP3_MAX_ARGS];
 	unsigned int		 argc;
 	int			 error;		/* first buf error */
 	bool			 failed;	/* the reply was -ERR */
+	bool			 challenged;	/* the reply was "+ ..." */
 };
 
 typedef void pop3_command_fn(struct pop3_call *);
@@ -219,10 +237,32 @@ pop3_step_read(void)
 	return step;
 }
 
+/* Wipes and frees the decoded SASL response, if any. */
+static void
+pop3_sasl_free_msg(struct pop3_session *s)
+{
+	if (s->sasl.msg != NULL) {
+		explicit_bzero(s->sasl.msg, s->sasl.msg_cap);
+		free(s->sasl.msg);
+	}
+	s->sasl.msg = NULL;
+	s->sasl.msg_len = 0;
+	s->sasl.msg_cap = 0;
+}
+
+/* Ends the AUTH exchange, if one runs: nothing of it outlives it. */
+static void
+pop3_sasl_end(struct pop3_session *s)
+{
+	pop3_sasl_free_msg(s);
+	memset(&s->sasl, 0, sizeof(s->sasl));
+}
+
 /* out refused a reply: drop the partial reply, try one last line, close. */
 static struct pop3_step
 pop3_overflow(struct pop3_session *s, struct buf *out, size_t mark)
 {
+	pop3_sasl_end(s);
 	pop3_rollback(out, mark);
 	(void)pop3_append_err(out, POP3_RESP_SYS_TEMP, POP3_TEXT_OVERFLOW);
 	s->state = POP3_STATE_CLOSED;
@@ -421,11 +461,294 @@ pop3_cmd_apop(struct pop3_call *c)
 	pop3_err(c, POP3_RESP_NONE, "APOP is not available");
 }
 
+/* RFC 2595 sec. 2.3 / RFC 5034 sec. 4: a cleartext mechanism refused. */
+static const char *
+pop3_sasl_plaintext_refusal(const struct pop3_session *s)
+{
+	if (s->opt.stls_available && !s->opt.tls_active)
+		return "Plaintext authentication disallowed on non-secure "
+		    "connection; use STLS";
+	return "Plaintext authentication disallowed on non-secure connection";
+}
+
+static bool
+pop3_sasl_offered(const struct pop3_session *s, enum sasl_mech mech)
+{
+	return (s->opt.sasl_mechs & (1u << mech)) != 0;
+}
+
+/* A "+ " challenge (RFC 5034 sec. 4): neither success nor failure. */
+static void
+pop3_sasl_challenge(struct pop3_call *c, const char *challenge)
+{
+	c->challenged = true;
+	pop3_say(c, "+ %s", challenge);
+}
+
+/*
+ * RFC 5034 sec. 4: a failed exchange leaves the state as if AUTH had never
+ * been sent. A bad response is a bad command, not a failed login: only
+ * the upstream judges credentials (pop3_login_done()).
+ */
+static void
+pop3_sasl_abort(struct pop3_call *c, enum pop3_resp_code code,
+    const char *text)
+{
+	pop3_sasl_end(c->s);
+	pop3_forget_user(c->s);
+	pop3_err(c, code, text);
+}
+
+/*
+ * Copies a user name taken from a SASL message into s->user. The parsers
+ * already refuse empty, overlong and control-bearing names; checked again
+ * because s->user is bounded here and ends up on an IMAP command line.
+ */
+static bool
+pop3_sasl_set_user(struct pop3_session *s, const char *user, size_t len)
+{
+	if (len == 0 || len > POP3_MAX_USER_OCTETS ||
+	    memchr(user, '\0', len) != NULL ||
+	    memchr(user, '\r', len) != NULL ||
+	    memchr(user, '\n', len) != NULL)
+		return false;
+	memset(s->user, 0, sizeof(s->user));
+	memcpy(s->user, user, len);
+	return true;
+}
+
+/*
+ * Decodes one response into storage sized for it, so that a client idling
+ * at a challenge costs nothing, then wipes the base64 in the caller's
+ * line: it is the same secret in another spelling. 0 or -errno as
+ * sasl_decode_response(), or -ENOMEM.
+ */
+static int
+pop3_sasl_decode(struct pop3_session *s, char *text, size_t len,
+    bool initial)
+{
+	size_t	cap;
+	int	error;
+
+	pop3_sasl_free_msg(s);
+	/* One spare octet: "" and "=" decode to nothing, malloc(0) aside. */
+	cap = POPGATE_BASE64_DECODED_MAX(len) + 1;
+	if (len > SASL_MAX_LINE_OCTETS)
+		error = -EMSGSIZE;
+	else if ((s->sasl.msg = malloc(cap)) == NULL)
+		error = -ENOMEM;
+	else {
+		s->sasl.msg_cap = cap;
+		error = sasl_decode_response(text, len, initial, s->sasl.msg,
+		    cap, &s->sasl.msg_len);
+	}
+	explicit_bzero(text, len);
+	return error;
+}
+
+/* LOGIN's first answer: the user name; then prompt for the password. */
+static void
+pop3_sasl_login_user(struct pop3_call *c)
+{
+	struct pop3_session	*s = c->s;
+	const char		*user;
+	size_t			 len;
+
+	if (sasl_login_parse_user(s->sasl.msg, s->sasl.msg_len, &user,
+	    &len) != 0 || !pop3_sasl_set_user(s, user, len)) {
+		pop3_sasl_abort(c, POP3_RESP_AUTH, "Invalid user name.");
+		return;
+	}
+	pop3_sasl_free_msg(s);
+	s->sasl.wait = POP3_SASL_WAIT_LOGIN_PASSWORD;
+	pop3_sasl_challenge(c, SASL_LOGIN_CHALLENGE_PASSWD);
+}
+
+/*
+ * OAUTHBEARER: the parser unescapes the user name in place, but the
+ * message must go upstream exactly as the client sent it, so parse a
+ * copy, which is wiped at once (it holds the token).
+ */
+static int
+pop3_sasl_oauthbearer_user(struct pop3_session *s)
+{
+	struct sasl_bearer	 bearer;
+	unsigned char		*copy;
+	size_t			 len = s->sasl.msg_len;
+	int			 error;
+
+	if ((copy = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(copy, s->sasl.msg, len);
+	error = sasl_oauthbearer_parse(copy, len, &bearer);
+	if (error == 0 && !pop3_sasl_set_user(s, bearer.user,
+	    bearer.user_len))
+		error = -EINVAL;
+	explicit_bzero(copy, len + 1);
+	free(copy);
+	return error;
+}
+
+/* The last response: check it and hand the login to the caller. */
+static void
+pop3_sasl_final(struct pop3_call *c)
+{
+	struct pop3_session	*s = c->s;
+	struct sasl_plain	 plain;
+	struct sasl_bearer	 bearer;
+	const char		*password = NULL;
+	size_t			 password_len = 0;
+	bool			 relay = false;
+	int			 error = -EINVAL;
+
+	switch (s->sasl.mech) {
+	case SASL_MECH_PLAIN:
+		error = sasl_plain_parse(s->sasl.msg, s->sasl.msg_len, &plain);
+		if (error == -EPERM) {
+			/* Conformance 5.15: no proxy authorization. */
+			pop3_sasl_abort(c, POP3_RESP_AUTH,
+			    POP3_TEXT_AUTH_AUTHZID);
+			return;
+		}
+		if (error == 0 && !pop3_sasl_set_user(s, plain.authcid,
+		    plain.authcid_len))
+			error = -EINVAL;
+		password = plain.passwd;
+		password_len = plain.passwd_len;
+		break;
+	case SASL_MECH_LOGIN:
+		error = sasl_login_parse_passwd(s->sasl.msg, s->sasl.msg_len,
+		    &password, &password_len);
+		break;
+	case SASL_MECH_XOAUTH2:
+		error = sasl_xoauth2_parse(s->sasl.msg, s->sasl.msg_len,
+		    &bearer);
+		if (error == 0 && !pop3_sasl_set_user(s, bearer.user,
+		    bearer.user_len))
+			error = -EINVAL;
+		relay = true;
+		break;
+	case SASL_MECH_OAUTHBEARER:
+		error = pop3_sasl_oauthbearer_user(s);
+		relay = true;
+		break;
+	}
+	if (error == -ENOMEM) {
+		pop3_sasl_abort(c, POP3_RESP_SYS_TEMP, POP3_TEXT_AUTH_NOMEM);
+		return;
+	}
+	if (error == -ECANCELED) {
+		/* RFC 7628 sec. 3.2.3: a lone ^A gives up. */
+		pop3_sasl_abort(c, POP3_RESP_NONE, POP3_TEXT_AUTH_CANCEL);
+		return;
+	}
+	if (error != 0) {
+		pop3_sasl_abort(c, POP3_RESP_AUTH, s->sasl.mech ==
+		    SASL_MECH_LOGIN ? "Invalid password." :
+		    "Invalid SASL message.");
+		return;
+	}
+	/* The storage stays, unchanged, until pop3_login_done(). */
+	s->sasl.wait = POP3_SASL_WAIT_NONE;
+	c->step.next = POP3_NEXT_LOGIN;
+	c->step.mech = s->sasl.mech;
+	c->step.user = s->user;
+	if (relay) {
+		c->step.sasl_msg = s->sasl.msg;
+		c->step.sasl_msg_len = s->sasl.msg_len;
+	} else {
+		c->step.password = password;
+		c->step.password_len = password_len;
+	}
+}
+
+/* One client response, the initial one (RFC 5034 sec. 4) or a line. */
+static void
+pop3_sasl_respond(struct pop3_call *c, char *text, size_t len, bool initial)
+{
+	struct pop3_session	*s = c->s;
+	int			 error;
+
+	error = pop3_sasl_decode(s, text, len, initial);
+	switch (error) {
+	case 0:
+		break;
+	case -ECANCELED:
+		pop3_sasl_abort(c, POP3_RESP_NONE, POP3_TEXT_AUTH_CANCEL);
+		return;
+	case -EMSGSIZE:
+	case -ENOBUFS:
+		pop3_sasl_abort(c, POP3_RESP_NONE, POP3_TEXT_AUTH_LONG);
+		return;
+	case -ENOMEM:
+		pop3_sasl_abort(c, POP3_RESP_SYS_TEMP, POP3_TEXT_AUTH_NOMEM);
+		return;
+	default:
+		pop3_sasl_abort(c, POP3_RESP_NONE, POP3_TEXT_AUTH_BASE64);
+		return;
+	}
+	if (s->sasl.wait == POP3_SASL_WAIT_LOGIN_USER)
+		pop3_sasl_login_user(c);
+	else
+		pop3_sasl_final(c);
+}
+
+/* RFC 1734 sec. 2 style discovery (conformance 5.16): one per line. */
+static void
+pop3_sasl_list(struct pop3_call *c)
+{
+	enum sasl_mech	mech;
+
+	pop3_say(c, "+OK " POP3_TEXT_AUTH_LIST);
+	for (mech = SASL_MECH_PLAIN; mech <= SASL_MECH_OAUTHBEARER; mech++)
+		if (pop3_sasl_offered(c->s, mech))
+			pop3_say(c, "%s", sasl_mech_name(mech));
+	pop3_say(c, ".");
+}
+
 static void
 pop3_cmd_auth(struct pop3_call *c)
 {
-	/* RFC 5034 sec. 4: unsupported mechanisms get -ERR. No SASL yet. */
-	pop3_err(c, POP3_RESP_NONE, "Unsupported authentication mechanism");
+	struct pop3_session	*s = c->s;
+	enum sasl_mech		 mech;
+
+	if (c->argc == 0) {
+		pop3_sasl_list(c);
+		return;
+	}
+	/*
+	 * AUTH ends a USER/PASS sequence (RFC 1939 sec. 7: PASS only right
+	 * after USER), as in Dovecot, which takes AUTH after USER and
+	 * forgets the name: no later PASS can pair with it (conformance 4.3).
+	 */
+	pop3_forget_user(s);
+	/* RFC 5034 sec. 4/5: case-insensitive; unsupported ones get -ERR. */
+	if (sasl_mech_lookup(c->argv[0], c->arglen[0], &mech) != 0) {
+		pop3_err(c, POP3_RESP_NONE, POP3_TEXT_AUTH_UNKNOWN);
+		return;
+	}
+	if (!pop3_sasl_offered(s, mech)) {
+		/* All four carry cleartext credentials: without TLS the
+		 * reason is the plaintext policy (RFC 2595 sec. 2.3). */
+		if (!s->opt.tls_active)
+			pop3_err(c, POP3_RESP_AUTH,
+			    pop3_sasl_plaintext_refusal(s));
+		else
+			pop3_err(c, POP3_RESP_NONE, POP3_TEXT_AUTH_UNKNOWN);
+		return;
+	}
+	s->sasl.mech = mech;
+	s->sasl.wait = mech == SASL_MECH_LOGIN ? POP3_SASL_WAIT_LOGIN_USER :
+	    POP3_SASL_WAIT_MESSAGE;
+	if (c->argc == 2) {
+		/* The argument lies in the caller's line, which we may wipe. */
+		pop3_sasl_respond(c, c->line + (c->argv[1] - c->line),
+		    c->arglen[1], true);
+		return;
+	}
+	/* RFC 5034 sec. 4: an empty challenge is "+ " exactly. */
+	pop3_sasl_challenge(c, mech == SASL_MECH_LOGIN ?
+	    SASL_LOGIN_CHALLENGE_USER : "");
 }
 
 static void
@@ -449,6 +772,26 @@ pop3_cmd_stls(struct pop3_call *c)
 	c->step.next = POP3_NEXT_START_TLS;
 }
 
+/* "SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER", or nothing when none is offered. */
+static void
+pop3_capa_sasl(struct pop3_call *c)
+{
+	enum sasl_mech	 mech;
+	char		 line[sizeof("SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER")];
+	size_t		 len = 0;
+	const char	*name;
+
+	for (mech = SASL_MECH_PLAIN; mech <= SASL_MECH_OAUTHBEARER; mech++) {
+		if (!pop3_sasl_offered(c->s, mech))
+			continue;
+		name = sasl_mech_name(mech);
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s",
+		    len == 0 ? "SASL" : "", name);
+	}
+	if (len > 0)
+		pop3_say(c, "%s", line);
+}
+
 /* RFC 2449 sec. 5; imap-mapping sec. 19 says what is listed when. */
 static void
 pop3_cmd_capa(struct pop3_call *c)
@@ -462,6 +805,8 @@ pop3_cmd_capa(struct pop3_call *c)
 	/* Conformance 7.3: USER is listed in both states. */
 	if (s->opt.user_allowed)
 		pop3_say(c, "USER");
+	/* RFC 5034 sec. 3: SASL is listed after a successful AUTH too. */
+	pop3_capa_sasl(c);
 	pop3_say(c, "UIDL");
 	pop3_say(c, "RESP-CODES");
 	pop3_say(c, "AUTH-RESP-CODE");
@@ -713,12 +1058,12 @@ pop3_parse(struct pop3_call *c, const char *line, size_t len)
 {
 	const struct pop3_command	*cmd;
 	const char			*space;
-	size_t				 i, keyword_len;
+	size_t				 i, keyword_len, rest_len;
 
 	/* Conformance 2.14: no control octets, never cut short at a NUL. */
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
-			pop3_err(c, POP3_RESP_NONE, "Invalid octet in command");
+			pop3_err(c, POP3_RESP_NONE, POP3_TEXT_BAD_OCTET);
 			return NULL;
 		}
 	}
@@ -733,8 +1078,12 @@ pop3_parse(struct pop3_call *c, const char *line, size_t len)
 		pop3_err(c, POP3_RESP_NONE, "Command not valid in this state");
 		return NULL;
 	}
-	if (!pop3_parse_args(c, cmd->args, line + keyword_len,
-	    len - keyword_len))
+	rest_len = len - keyword_len;
+	/* Conformance 5.16: Outlook probes with "AUTH " and a trailing
+	 * space; Dovecot answers it as a bare AUTH, and so do we. */
+	if (cmd->handler == pop3_cmd_auth && rest_len == 1)
+		rest_len = 0;
+	if (!pop3_parse_args(c, cmd->args, line + keyword_len, rest_len))
 		return NULL;
 	return cmd;
 }
@@ -752,10 +1101,21 @@ void
 pop3_session_deinit(struct pop3_session *s)
 {
 	pop3_maildrop_deinit(&s->maildrop);
+	pop3_sasl_end(s);
 	pop3_forget_user(s);
 	s->has_maildrop = false;
 	s->step_pending = false;
 	s->state = POP3_STATE_CLOSED;
+}
+
+size_t
+pop3_session_line_limit(const struct pop3_session *s)
+{
+	/* RFC 5034 sec. 4 / conformance 5.11: SASL responses run to several
+	 * KB; pop3_execute() holds every other line to the 255 octets. */
+	if (s->state == POP3_STATE_AUTHORIZATION)
+		return POP3_MAX_AUTH_LINE_OCTETS;
+	return POP3_MAX_COMMAND_OCTETS;
 }
 
 void
@@ -771,11 +1131,13 @@ pop3_session_greeting(struct pop3_session *s, struct buf *out)
 }
 
 static void
-pop3_call_init(struct pop3_call *c, struct pop3_session *s, struct buf *out)
+pop3_call_init(struct pop3_call *c, struct pop3_session *s, char *line,
+    struct buf *out)
 {
 	memset(c, 0, sizeof(*c));
 	c->s = s;
 	c->out = out;
+	c->line = line;
 	c->step.next = POP3_NEXT_READ;
 }
 
@@ -787,18 +1149,21 @@ pop3_call_finish(struct pop3_call *c, size_t mark)
 
 	if (c->error != 0)
 		return pop3_overflow(s, c->out, mark);
-	if (!c->failed) {
-		s->bad_in_a_row = 0;
-	} else {
+	if (c->failed) {
 		s->count.bad_commands++;
 		/* Conformance 2.15: one final -ERR instead of the usual one. */
 		if (++s->bad_in_a_row >= POP3_MAX_BAD_COMMANDS) {
 			pop3_rollback(c->out, mark);
 			(void)pop3_append_err(c->out, POP3_RESP_NONE,
 			    POP3_TEXT_TOO_MANY_BAD);
+			pop3_sasl_end(s);
 			s->state = POP3_STATE_CLOSED;
 			return pop3_step_close("too many bad commands");
 		}
+	} else if (!c->challenged) {
+		/* Not on "+ ": an AUTH that is then cancelled, over and
+		 * over, must still reach the cutoff. */
+		s->bad_in_a_row = 0;
 	}
 	switch (c->step.next) {
 	case POP3_NEXT_LOGIN:
@@ -816,6 +1181,21 @@ pop3_call_finish(struct pop3_call *c, size_t mark)
 	return c->step;
 }
 
+/*
+ * RFC 2449 sec. 4: the caller reads AUTHORIZATION lines with the longer
+ * SASL limit (pop3_session_line_limit()), so every line but AUTH is held
+ * to 255 octets with CRLF here, with the line reader's reply.
+ */
+static bool
+pop3_over_command_limit(const struct pop3_session *s, const char *line,
+    size_t len)
+{
+	if (s->state != POP3_STATE_AUTHORIZATION ||
+	    len <= POP3_MAX_COMMAND_OCTETS - 2)
+		return false;
+	return !(strncasecmp(line, "AUTH", 4) == 0 && line[4] == ' ');
+}
+
 struct pop3_step
 pop3_execute(struct pop3_session *s, char *line, size_t len, struct buf *out)
 {
@@ -827,8 +1207,12 @@ pop3_execute(struct pop3_session *s, char *line, size_t len, struct buf *out)
 	if (s->state == POP3_STATE_CLOSED || s->state == POP3_STATE_UPDATE)
 		return pop3_step_close("session closed");
 	s->count.commands++;
-	pop3_call_init(&c, s, out);
-	if ((cmd = pop3_parse(&c, line, len)) != NULL)
+	pop3_call_init(&c, s, line, out);
+	if (s->sasl.wait != POP3_SASL_WAIT_NONE)
+		pop3_sasl_respond(&c, line, len, false);
+	else if (pop3_over_command_limit(s, line, len))
+		pop3_err(&c, POP3_RESP_NONE, POP3_TEXT_TOO_LONG);
+	else if ((cmd = pop3_parse(&c, line, len)) != NULL)
 		cmd->handler(&c);
 	return pop3_call_finish(&c, mark);
 }
@@ -843,10 +1227,16 @@ pop3_bad_line(struct pop3_session *s, bool too_long, struct buf *out)
 	if (s->state == POP3_STATE_CLOSED || s->state == POP3_STATE_UPDATE)
 		return pop3_step_close("session closed");
 	s->count.commands++;
-	pop3_call_init(&c, s, out);
-	/* RFC 2449 sec. 4 limit; conformance 2.9/2.14: one -ERR per line. */
-	pop3_err(&c, POP3_RESP_NONE, too_long ? "Command line too long" :
-	    "Invalid octet in command");
+	pop3_call_init(&c, s, NULL, out);
+	/* A response the reader refused ends the exchange: one -ERR. */
+	if (s->sasl.wait != POP3_SASL_WAIT_NONE)
+		pop3_sasl_abort(&c, POP3_RESP_NONE, too_long ?
+		    POP3_TEXT_AUTH_LONG : POP3_TEXT_AUTH_BASE64);
+	else
+		/* RFC 2449 sec. 4 limit; conformance 2.9/2.14: one -ERR per
+		 * line. */
+		pop3_err(&c, POP3_RESP_NONE, too_long ? POP3_TEXT_TOO_LONG :
+		    POP3_TEXT_BAD_OCTET);
 	return pop3_call_finish(&c, mark);
 }
 
@@ -860,11 +1250,20 @@ pop3_login_done(struct pop3_session *s, struct pop3_maildrop *md,
 	assert(s->step_pending && s->pending.next == POP3_NEXT_LOGIN);
 	s->step_pending = false;
 	memset(&s->pending, 0, sizeof(s->pending));
+	/* The step's secrets are no longer needed, whatever the result. */
+	pop3_sasl_end(s);
 	if (md == NULL) {
 		/* RFC 1939 sec. 7: after a failed PASS, USER starts again. */
 		pop3_forget_user(s);
 		error = pop3_append_err(out, code,
 		    text != NULL ? text : "Login failed");
+		/* Conformance 4.13: only credential failures count; an
+		 * upstream outage must not lock the client out. */
+		if (error == 0 && code == POP3_RESP_AUTH &&
+		    ++s->auth_failures >= POP3_MAX_AUTH_FAILURES) {
+			s->state = POP3_STATE_CLOSED;
+			return pop3_step_close(POP3_TEXT_AUTH_FAILURES);
+		}
 	} else {
 		/* Take the snapshot; md is left empty for its owner. */
 		pop3_maildrop_deinit(&s->maildrop);

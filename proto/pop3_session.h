@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pop3_session.h - POP3 server protocol engine (RFC 1939, RFC 2449 CAPA and
- * response codes, RFC 3206, RFC 2595 STLS). Pure: no I/O, no clock.
+ * response codes, RFC 3206, RFC 2595 STLS, RFC 5034 SASL AUTH). Pure: no
+ * I/O, no clock.
  *
  * The caller feeds one command line at a time to pop3_execute(); the engine
  * appends complete reply lines to out and returns a step that tells the
@@ -17,6 +18,13 @@
  * If out refuses a reply (buf_append() fails: the caller's out max is too
  * small), the partial reply is removed, "-ERR [SYS/TEMP] ..." is tried, the
  * state becomes CLOSED and the step is CLOSE with reason "output overflow".
+ *
+ * AUTH (RFC 5034) runs inside the engine: it answers the "+ " challenges,
+ * takes the next line given to pop3_execute() as the client's response, and
+ * ends the exchange with a LOGIN step (step.mech says which mechanism) or
+ * with -ERR. Before each line the caller sets its line reader's limit to
+ * pop3_session_line_limit(), because a SASL response is far longer than a
+ * command.
  */
 #ifndef POPGATE_POP3_SESSION_H
 #define POPGATE_POP3_SESSION_H
@@ -26,8 +34,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "pop3_line.h"
 #include "pop3_maildrop.h"
 #include "pop3_uidl.h"
+#include "sasl.h"
 
 /* RFC 2449 sec. 4: a response line is at most 512 octets including CRLF. */
 #define POP3_MAX_REPLY_OCTETS	512
@@ -35,6 +45,15 @@
 #define POP3_MAX_BAD_COMMANDS	20
 /* Longest USER name kept (the command line limit bounds it anyway). */
 #define POP3_MAX_USER_OCTETS	255
+/*
+ * Line limit including CRLF in AUTHORIZATION: "AUTH OAUTHBEARER " plus a
+ * whole SASL response line plus CRLF fits (conformance 5.11). Any other
+ * command there is still held to POP3_MAX_COMMAND_OCTETS by the engine.
+ */
+#define POP3_MAX_AUTH_LINE_OCTETS	(SASL_MAX_LINE_OCTETS + 64)
+/* -ERR [AUTH] login results before the session is closed (conformance
+ * 4.13; the caller adds the per-address delay). */
+#define POP3_MAX_AUTH_FAILURES	3
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
@@ -64,13 +83,25 @@ enum pop3_resp_code {
 
 struct pop3_step {
 	enum pop3_next	 next;
-	/* LOGIN: user is NUL-terminated session storage (s->user); password
+	/*
+	 * LOGIN. mech is 0 for USER/PASS, else the AUTH mechanism. user is
+	 * NUL-terminated session storage (s->user): the USER name, the PLAIN
+	 * authcid, the LOGIN user name, or the user named inside an XOAUTH2
+	 * or OAUTHBEARER message (unescaped). For USER/PASS, password
 	 * borrows the command line (password_len octets, no NUL; spaces and
-	 * 8-bit octets kept). Both are valid until the next call into the
-	 * engine; the caller copies them and then wipes the line. */
+	 * 8-bit octets kept): the caller copies it and then wipes the line.
+	 * For PLAIN and LOGIN it points into engine storage (no NUL octet
+	 * inside). For XOAUTH2 and OAUTHBEARER password is NULL and
+	 * sasl_msg holds the client's decoded message exactly as sent, to
+	 * be relayed upstream as the same mechanism; otherwise sasl_msg is
+	 * NULL. All of them are valid until the next call into the engine.
+	 */
+	enum sasl_mech	 mech;
 	const char	*user;
 	const char	*password;
 	size_t		 password_len;
+	const unsigned char *sasl_msg;
+	size_t		 sasl_msg_len;
 	/* RETRIEVE: message msn (uid); TOP with top_lines body lines, or RETR
 	 * (is_top false, top_lines 0). */
 	uint32_t	 msn;
@@ -96,6 +127,10 @@ struct pop3_options {
 	 * the TLS state after the handshake. */
 	bool		 tls_active;
 	bool		 pipelining;	/* announce PIPELINING */
+	/* (1u << enum sasl_mech) for each mechanism AUTH accepts and CAPA
+	 * lists as SASL (none: no SASL line). Like user_allowed, read at
+	 * each command: the caller may change both after a TLS handshake. */
+	unsigned int	 sasl_mechs;
 };
 
 struct pop3_counters {
@@ -104,6 +139,26 @@ struct pop3_counters {
 	uint32_t	retr;
 	uint32_t	top;
 	uint32_t	dele;
+};
+
+/* The response an AUTH exchange waits for (RFC 5034 sec. 4). */
+enum pop3_sasl_wait {
+	POP3_SASL_WAIT_NONE,		/* none, or its LOGIN step runs */
+	POP3_SASL_WAIT_MESSAGE,		/* PLAIN, XOAUTH2, OAUTHBEARER */
+	POP3_SASL_WAIT_LOGIN_USER,	/* LOGIN: answer to "Username:" */
+	POP3_SASL_WAIT_LOGIN_PASSWORD,	/* LOGIN: answer to "Password:" */
+};
+
+/* One AUTH exchange; all zero when none runs. */
+struct pop3_sasl_exchange {
+	enum sasl_mech		 mech;
+	enum pop3_sasl_wait	 wait;
+	/* The decoded response: secret. malloc'd only when a response
+	 * arrives, sized to it, kept for the LOGIN step, then wiped and
+	 * freed (pop3_login_done(), a failed exchange, deinit). */
+	unsigned char		*msg;
+	size_t			 msg_len;
+	size_t			 msg_cap;
 };
 
 struct pop3_session {
@@ -115,28 +170,43 @@ struct pop3_session {
 	bool			step_pending;	/* LOGIN/RETRIEVE/COMMIT open */
 	bool			retrieve_started; /* retrieve_begin() done */
 	unsigned int		bad_in_a_row;
+	unsigned int		auth_failures;	/* -ERR [AUTH] logins */
 	char			user[POP3_MAX_USER_OCTETS + 1];
+	struct pop3_sasl_exchange sasl;
 	struct pop3_counters	count;
 	struct pop3_step	pending;	/* the step being executed */
 };
 
 void	pop3_session_init(struct pop3_session *s, const struct pop3_options *opt);
+/* Frees the maildrop and wipes and frees any SASL storage. */
 void	pop3_session_deinit(struct pop3_session *s);
+/*
+ * The limit, including CRLF, for the caller's line reader for the NEXT
+ * line (pop3_line_set_max()): POP3_MAX_AUTH_LINE_OCTETS in AUTHORIZATION,
+ * where an AUTH line or a SASL response may be long, otherwise
+ * POP3_MAX_COMMAND_OCTETS. In AUTHORIZATION the engine itself answers any
+ * other line longer than POP3_MAX_COMMAND_OCTETS - 2 octets as too long,
+ * so RFC 2449 sec. 4 still holds for every other command.
+ */
+size_t	pop3_session_line_limit(const struct pop3_session *s);
 /* Appends the greeting "+OK <greeting>\r\n". */
 void	pop3_session_greeting(struct pop3_session *s, struct buf *out);
 /*
  * Executes one command line (CR LF already stripped; the engine may modify
- * the bytes in place). Appends the reply (or nothing, for steps that reply
- * later) to out. Every -ERR it answers counts as a bad command; a +OK or a
- * step resets the run. The POP3_MAX_BAD_COMMANDS-th bad command in a row is
- * answered "-ERR Too many bad commands, closing." instead, and the step is
- * CLOSE ("too many bad commands"). After CLOSE, and in UPDATE, it appends
- * nothing and returns CLOSE.
+ * the bytes in place, and wipes the base64 of SASL responses). Appends the
+ * reply (or nothing, for steps that reply later) to out. While an AUTH
+ * exchange waits for a response, the line is that response, not a command.
+ * Every -ERR it answers counts as a bad command; a +OK or a step resets the
+ * run, a "+ " challenge does neither. The POP3_MAX_BAD_COMMANDS-th bad
+ * command in a row is answered "-ERR Too many bad commands, closing."
+ * instead, and the step is CLOSE ("too many bad commands"). After CLOSE,
+ * and in UPDATE, it appends nothing and returns CLOSE.
  */
 struct pop3_step pop3_execute(struct pop3_session *s, char *line, size_t len,
 	    struct buf *out);
-/* The line reader found an overlong or NUL-bearing line: answers one -ERR.
- * May return POP3_NEXT_CLOSE after too many bad commands. */
+/* The line reader found an overlong or NUL-bearing line: answers one -ERR
+ * (and ends a waiting AUTH exchange). May return POP3_NEXT_CLOSE after too
+ * many bad commands. */
 struct pop3_step pop3_bad_line(struct pop3_session *s, bool too_long,
 	    struct buf *out);
 
@@ -146,7 +216,11 @@ struct pop3_step pop3_bad_line(struct pop3_session *s, bool too_long,
  * and answers "+OK". On failure pass md = NULL, a response code and a short
  * fixed text (never upstream text, never the password; NULL = a fixed text);
  * the engine answers "-ERR [CODE] text", forgets the USER name and stays in
- * AUTHORIZATION. Returns READ, or CLOSE on output overflow.
+ * AUTHORIZATION. The POP3_MAX_AUTH_FAILURES-th failure with code
+ * POP3_RESP_AUTH is answered the same way, but then the state is CLOSED and
+ * the step is CLOSE ("too many authentication failures"); other codes are
+ * not counted. Either way the step's SASL storage is wiped and freed.
+ * Returns READ, or CLOSE.
  */
 struct pop3_step pop3_login_done(struct pop3_session *s,
 	    struct pop3_maildrop *md, enum pop3_resp_code code, const char *text,

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_pop3_command.c - libFuzzer target for the POP3 engine: client bytes go
- * through pop3_line and pop3_execute; login, fetch and commit steps are
- * completed as the input decides. Byte 0 picks the options, byte 1 seeds
- * the decisions; the rest is what the client sends. Oracles: every reply
- * line ends in CRLF, is at most 512 octets of printable ASCII; each complete
- * command line gets exactly one status line; the state only moves forward.
+ * through pop3_line (its limit set before each line, as the gateway does)
+ * and pop3_execute; login, fetch and commit steps are completed as the
+ * input decides. Byte 0 picks the options, byte 1 seeds the decisions and
+ * picks the SASL setup; the rest is what the client sends. Logins fail and
+ * succeed in turn (the first fails), so that AUTH and USER/PASS both reach
+ * TRANSACTION. Oracles: every reply line ends in CRLF, is at most 512
+ * octets of printable ASCII; each complete command line gets exactly one
+ * status line, or one "+ " challenge while an AUTH exchange goes on; the
+ * state only moves forward; no SASL storage outlives its exchange.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,11 +23,13 @@
 #include "pop3_maildrop.h"
 #include "pop3_session.h"
 #include "pop3_uidl.h"
+#include "sasl.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The caller's input buffer: a few command lines, as the gateway keeps. */
-#define FUZZ_CMD_INBUF_OCTETS	1024
+/* The caller's input buffer: room for the longest AUTHORIZATION line, which
+ * pop3_line needs (the gateway's is larger still). */
+#define FUZZ_CMD_INBUF_OCTETS	(2 * POP3_MAX_AUTH_LINE_OCTETS)
 /* Output limit in normal mode: any reply to the fixtures fits. */
 #define FUZZ_CMD_OUT_OCTETS	(64 * 1024)
 /* Output limit in overflow mode: some listings do not fit. */
@@ -39,6 +45,12 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_OPT_PIPELINING	0x10
 #define FUZZ_OPT_SMALL_OUT	0x20
 #define FUZZ_OPT_CHUNK_SHIFT	6	/* 2 bits: chunking mode */
+
+/* Byte 1 (also the decision seed). */
+#define FUZZ_SEED_SASL_MASK	0x80	/* offer only mechanisms 0x1e says */
+#define FUZZ_SEED_FAIL_LOGINS	0x40	/* every login fails with [AUTH] */
+#define FUZZ_SASL_ALL	((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN) | \
+	(1u << SASL_MECH_XOAUTH2) | (1u << SASL_MECH_OAUTHBEARER))
 
 #define FUZZ_CHECK(cond)	do {					\
 	if (!(cond)) {							\
@@ -81,6 +93,8 @@ struct fuzz_cmd {
 	size_t				inlen;
 	uint32_t			rng;
 	uint32_t			calls;	/* execute + bad_line */
+	uint32_t			logins;	/* LOGIN steps answered */
+	bool				fail_logins;
 	bool				closed;
 };
 
@@ -145,6 +159,23 @@ fuzz_check_reply(const char *p, size_t len, bool allow_none)
 	}
 }
 
+/* RFC 5034 sec. 4: a challenge is "+" SP base64 CRLF, alone. */
+static void
+fuzz_check_challenge(const char *p, size_t len)
+{
+	size_t	i;
+	char	c;
+
+	FUZZ_CHECK(len >= 4 && len <= POP3_MAX_REPLY_OCTETS);
+	FUZZ_CHECK(p[0] == '+' && p[1] == ' ');
+	FUZZ_CHECK(p[len - 2] == '\r' && p[len - 1] == '\n');
+	for (i = 2; i < len - 2; i++) {
+		c = p[i];
+		FUZZ_CHECK((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=');
+	}
+}
+
 static void
 fuzz_fill_maildrop(struct fuzz_cmd *f, struct pop3_maildrop *md)
 {
@@ -166,20 +197,58 @@ fuzz_login(struct fuzz_cmd *f, const struct pop3_step *step, const char *line,
 {
 	struct pop3_maildrop	md;
 	struct pop3_step	next;
+	enum pop3_resp_code	code;
+	unsigned int		failures = f->s.auth_failures;
+	size_t			i;
 
 	FUZZ_CHECK(f->s.state == POP3_STATE_AUTHORIZATION);
 	FUZZ_CHECK(step->user != NULL && strlen(step->user) > 0 &&
 	    strlen(step->user) <= POP3_MAX_USER_OCTETS);
-	FUZZ_CHECK(step->password >= line && step->password_len > 0 &&
-	    step->password + step->password_len <= line + line_len);
-	if (fuzz_decide(f, 3) == 0) {
-		next = pop3_login_done(&f->s, NULL,
-		    (enum pop3_resp_code)fuzz_decide(f, POP3_RESP_COUNT),
+	if (step->mech == 0) {
+		FUZZ_CHECK(step->password >= line && step->password_len > 0 &&
+		    step->password + step->password_len <= line + line_len);
+		FUZZ_CHECK(step->sasl_msg == NULL && step->sasl_msg_len == 0);
+	} else {
+		/* The name goes on an IMAP command line upstream. */
+		FUZZ_CHECK(strpbrk(step->user, "\r\n") == NULL);
+		/* The base64 was wiped in our line: all of a response
+		 * line, the tail of an AUTH line. */
+		FUZZ_CHECK(line_len > 0 && line[line_len - 1] == '\0');
+		for (i = 0; line[0] == '\0' && i < line_len; i++)
+			FUZZ_CHECK(line[i] == '\0');
+		FUZZ_CHECK(f->s.sasl.msg != NULL);
+	}
+	switch (step->mech) {
+	case SASL_MECH_PLAIN:
+	case SASL_MECH_LOGIN:
+		FUZZ_CHECK(step->password != NULL && step->password_len > 0 &&
+		    step->password_len <= SASL_MAX_PASSWD_OCTETS);
+		FUZZ_CHECK(memchr(step->password, '\0',
+		    step->password_len) == NULL);
+		FUZZ_CHECK(step->sasl_msg == NULL && step->sasl_msg_len == 0);
+		break;
+	case SASL_MECH_XOAUTH2:
+	case SASL_MECH_OAUTHBEARER:
+		FUZZ_CHECK(step->password == NULL && step->password_len == 0);
+		FUZZ_CHECK(step->sasl_msg != NULL && step->sasl_msg_len > 0 &&
+		    step->sasl_msg_len <= SASL_MAX_DECODED_OCTETS);
+		break;
+	}
+	if (f->fail_logins || f->logins++ % 2 == 0) {
+		code = f->fail_logins ? POP3_RESP_AUTH :
+		    (enum pop3_resp_code)fuzz_decide(f, POP3_RESP_COUNT);
+		next = pop3_login_done(&f->s, NULL, code,
 		    fuzz_texts[fuzz_decide(f, sizeof(fuzz_texts) /
 		    sizeof(fuzz_texts[0]))], &f->out);
 		FUZZ_CHECK(f->s.state == POP3_STATE_AUTHORIZATION ||
 		    next.next == POP3_NEXT_CLOSE);
 		FUZZ_CHECK(!f->s.has_user);
+		FUZZ_CHECK(f->s.auth_failures == failures +
+		    (code == POP3_RESP_AUTH));
+		/* The POP3_MAX_AUTH_FAILURES-th closes, after its -ERR. */
+		FUZZ_CHECK((f->s.auth_failures >= POP3_MAX_AUTH_FAILURES) ==
+		    (next.next == POP3_NEXT_CLOSE && strcmp(next.reason,
+		    "too many authentication failures") == 0));
 		return next;
 	}
 	fuzz_fill_maildrop(f, &md);
@@ -256,7 +325,9 @@ fuzz_complete(struct fuzz_cmd *f, struct pop3_step step, const char *line,
 		/* RFC 2595 sec. 4 / conformance 6.6: drop buffered input. */
 		f->inlen = 0;
 		pop3_line_init(&f->reader, POP3_MAX_COMMAND_OCTETS);
+		/* The gateway's policy under TLS: the same or more. */
 		f->s.opt.user_allowed = fuzz_decide(f, 2) == 0;
+		f->s.opt.sasl_mechs = FUZZ_SASL_ALL;
 		break;
 	case POP3_NEXT_CLOSE:
 		FUZZ_CHECK(f->s.state == POP3_STATE_CLOSED);
@@ -266,6 +337,10 @@ fuzz_complete(struct fuzz_cmd *f, struct pop3_step step, const char *line,
 	FUZZ_CHECK(step.next != POP3_NEXT_CLOSE ||
 	    f->s.state == POP3_STATE_CLOSED);
 	FUZZ_CHECK(!f->s.step_pending);
+	/* Secrets live only from the last response to pop3_login_done(). */
+	FUZZ_CHECK(f->s.sasl.msg == NULL && f->s.sasl.msg_cap == 0);
+	FUZZ_CHECK(f->s.sasl.wait == POP3_SASL_WAIT_NONE ||
+	    (f->s.state == POP3_STATE_AUTHORIZATION && f->s.sasl.mech != 0));
 	return step;
 }
 
@@ -294,8 +369,17 @@ fuzz_one_line(struct fuzz_cmd *f, enum pop3_line_kind kind, char *line,
 	step = fuzz_complete(f, step, line, line_len);
 	FUZZ_CHECK(f->s.state >= before);
 	FUZZ_CHECK(f->s.count.commands == f->calls);
-	fuzz_check_reply(f->out.data, f->out.len, step.next ==
-	    POP3_NEXT_CLOSE && strcmp(step.reason, "output overflow") == 0);
+	/* A challenge exactly when the exchange waits for a response. */
+	if (f->s.sasl.wait != POP3_SASL_WAIT_NONE) {
+		FUZZ_CHECK(step.next == POP3_NEXT_READ);
+		fuzz_check_challenge(f->out.data, f->out.len);
+	} else
+		fuzz_check_reply(f->out.data, f->out.len, step.next ==
+		    POP3_NEXT_CLOSE && strcmp(step.reason,
+		    "output overflow") == 0);
+	FUZZ_CHECK(pop3_session_line_limit(&f->s) ==
+	    (f->s.state == POP3_STATE_AUTHORIZATION ?
+	    POP3_MAX_AUTH_LINE_OCTETS : POP3_MAX_COMMAND_OCTETS));
 	if (step.next == POP3_NEXT_CLOSE)
 		f->closed = true;
 }
@@ -316,6 +400,8 @@ fuzz_feed(struct fuzz_cmd *f, const char *p, size_t len)
 		p += take;
 		len -= take;
 		while (!f->closed && f->calls < FUZZ_CMD_MAX_LINES) {
+			pop3_line_set_max(&f->reader,
+			    pop3_session_line_limit(&f->s));
 			used = pop3_line_next(&f->reader, f->inbuf, f->inlen,
 			    &kind, &line, &line_len);
 			if (kind != POP3_LINE_NONE)
@@ -356,6 +442,9 @@ fuzz_setup(struct fuzz_cmd *f, uint8_t opt_byte, uint8_t seed)
 	f->opt.stls_available = (opt_byte & FUZZ_OPT_STLS) != 0;
 	f->opt.tls_active = (opt_byte & FUZZ_OPT_TLS_ACTIVE) != 0;
 	f->opt.pipelining = (opt_byte & FUZZ_OPT_PIPELINING) != 0;
+	f->opt.sasl_mechs = (seed & FUZZ_SEED_SASL_MASK) ?
+	    (seed & FUZZ_SASL_ALL) : FUZZ_SASL_ALL;
+	f->fail_logins = (seed & FUZZ_SEED_FAIL_LOGINS) != 0;
 	buf_init(&f->out, (opt_byte & FUZZ_OPT_SMALL_OUT) ?
 	    FUZZ_CMD_SMALL_OUT_OCTETS : FUZZ_CMD_OUT_OCTETS);
 	pop3_line_init(&f->reader, POP3_MAX_COMMAND_OCTETS);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_pop3_line.c - unit tests for proto/pop3_line.c: terminators, the
- * 255-octet limit, overlong and NUL-bearing lines, at every split point.
+ * 255-octet limit, overlong and NUL-bearing lines, and limits changed
+ * between lines, at every split point.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,9 +21,15 @@
 /* Room for the event transcript of one input. */
 #define TEST_EVENTS_OCTETS	8192
 
+/* Limits for the tests that change them between lines. */
+#define TEST_SHORT_OCTETS	16
+#define TEST_LONG_OCTETS	600
+
 /*
  * The simulated caller: bytes arrive in chunks, are appended to a buffer,
- * and every consumed prefix is dropped, as the gateway does.
+ * and every consumed prefix is dropped, as the gateway does. With a
+ * limit_fn it sets the limit before every line, as the gateway does with
+ * pop3_session_line_limit().
  */
 struct test_reader {
 	struct pop3_line_reader	r;
@@ -30,6 +37,8 @@ struct test_reader {
 	size_t			inlen;
 	char			events[TEST_EVENTS_OCTETS];
 	size_t			events_len;
+	size_t			(*limit_fn)(const struct test_reader *);
+	bool			want_long;	/* the last line was "AUTH" */
 };
 
 static void
@@ -65,9 +74,15 @@ test_feed(struct test_reader *t, const char *data, size_t len)
 		data += take;
 		len -= take;
 		for (;;) {
+			if (t->limit_fn != NULL)
+				pop3_line_set_max(&t->r, t->limit_fn(t));
 			used = pop3_line_next(&t->r, t->inbuf, t->inlen, &kind,
 			    &line, &line_len);
 			assert_true(used <= t->inlen);
+			if (kind != POP3_LINE_NONE)
+				t->want_long = kind == POP3_LINE_OK &&
+				    line_len == 4 &&
+				    memcmp(line, "AUTH", 4) == 0;
 			if (kind == POP3_LINE_OK) {
 				assert_ptr_equal(line, t->inbuf);
 				assert_true(line_len < used);
@@ -91,10 +106,13 @@ test_feed(struct test_reader *t, const char *data, size_t len)
 	}
 }
 
-/* Whole, every two-part split, and byte by byte must all give expected. */
+/*
+ * Whole, every two-part split, and byte by byte must all give expected;
+ * limit_fn (or NULL) picks the limit before each line.
+ */
 static void
-test_splits(const char *input, size_t len, size_t max_octets,
-    const char *expected)
+test_splits_limit(const char *input, size_t len, size_t max_octets,
+    size_t (*limit_fn)(const struct test_reader *), const char *expected)
 {
 	struct test_reader	*t;
 	size_t			 split, i;
@@ -102,11 +120,13 @@ test_splits(const char *input, size_t len, size_t max_octets,
 	t = malloc(sizeof(*t));
 	assert_non_null(t);
 	test_reader_init(t, max_octets);
+	t->limit_fn = limit_fn;
 	test_feed(t, input, len);
 	assert_string_equal(t->events, expected);
 
 	for (split = 0; split <= len; split++) {
 		test_reader_init(t, max_octets);
+		t->limit_fn = limit_fn;
 		test_feed(t, input, split);
 		test_feed(t, input + split, len - split);
 		if (strcmp(t->events, expected) != 0)
@@ -114,10 +134,18 @@ test_splits(const char *input, size_t len, size_t max_octets,
 	}
 
 	test_reader_init(t, max_octets);
+	t->limit_fn = limit_fn;
 	for (i = 0; i < len; i++)
 		test_feed(t, input + i, 1);
 	assert_string_equal(t->events, expected);
 	free(t);
+}
+
+static void
+test_splits(const char *input, size_t len, size_t max_octets,
+    const char *expected)
+{
+	test_splits_limit(input, len, max_octets, NULL, expected);
 }
 
 #define SPLITS(input, expected) \
@@ -305,6 +333,111 @@ test_line_caller_may_modify_line(void **state)
 	assert_memory_equal(line, "NOOP", 4);
 }
 
+/* The long limit for the one line after "AUTH", as for a SASL response. */
+static size_t
+test_auth_limit(const struct test_reader *t)
+{
+	return t->want_long ? TEST_LONG_OCTETS : TEST_SHORT_OCTETS;
+}
+
+static size_t
+test_short_limit(const struct test_reader *t)
+{
+	(void)t;
+	return TEST_SHORT_OCTETS;
+}
+
+static void
+test_line_set_max_between_lines(void **state)
+{
+	char	*in, *expected;
+	size_t	 len, n;
+
+	(void)state;
+	in = malloc(2048);
+	expected = malloc(2048);
+	assert_non_null(in);
+	assert_non_null(expected);
+	/* Raised for one line: a 500-octet response passes, and the
+	 * limit is back for the lines after it. */
+	len = test_build(in, "AUTH\r\n", 500, "\r\nNOOP\r\n");
+	len += test_build(in + len, "", 20, "\r\nSTAT\r\n");
+	n = test_build(expected, "OKAUTH|OK", 500, "|OKNOOP|LONG|OKSTAT|");
+	expected[n] = '\0';
+	test_splits_limit(in, len, TEST_SHORT_OCTETS, test_auth_limit,
+	    expected);
+	/* The same bytes with the short limit throughout. */
+	test_splits_limit(in, len, TEST_SHORT_OCTETS, test_short_limit,
+	    "OKAUTH|LONG|OKNOOP|LONG|OKSTAT|");
+	/* A response over the raised limit is one TOO_LONG; its tail is not
+	 * read as a line under either limit. */
+	len = test_build(in, "AUTH\r\n", 700, "\r\nNOOP\r\n");
+	test_splits_limit(in, len, TEST_SHORT_OCTETS, test_auth_limit,
+	    "OKAUTH|LONG|OKNOOP|");
+	/* Exactly the raised limit with CRLF, and one octet more. */
+	len = test_build(in, "AUTH\n", TEST_LONG_OCTETS - 2, "\r\nX\n");
+	n = test_build(expected, "OKAUTH|OK", TEST_LONG_OCTETS - 2,
+	    "|OKX|");
+	expected[n] = '\0';
+	test_splits_limit(in, len, TEST_SHORT_OCTETS, test_auth_limit,
+	    expected);
+	len = test_build(in, "AUTH\n", TEST_LONG_OCTETS - 1, "\r\nX\n");
+	test_splits_limit(in, len, TEST_SHORT_OCTETS, test_auth_limit,
+	    "OKAUTH|LONG|OKX|");
+	free(in);
+	free(expected);
+}
+
+static void
+test_line_set_max_any_time(void **state)
+{
+	struct pop3_line_reader	 r;
+	enum pop3_line_kind	 kind;
+	char			 data[64], *line;
+	size_t			 len_out, used;
+
+	(void)state;
+	/* Lowered under buffered octets: they now make a long line. */
+	pop3_line_init(&r, TEST_LONG_OCTETS);
+	memset(data, 'A', 40);
+	assert_int_equal(pop3_line_next(&r, data, 40, &kind, &line,
+	    &len_out), 0);
+	assert_int_equal(kind, POP3_LINE_NONE);
+	pop3_line_set_max(&r, TEST_SHORT_OCTETS);
+	assert_int_equal(r.max_octets, TEST_SHORT_OCTETS);
+	used = pop3_line_next(&r, data, 40, &kind, &line, &len_out);
+	assert_int_equal(used, 40);
+	assert_int_equal(kind, POP3_LINE_NONE);
+	assert_true(r.discarding);
+	/* Raised while discarding: the line stays too long, and its tail
+	 * is not let through. */
+	pop3_line_set_max(&r, TEST_LONG_OCTETS);
+	assert_true(r.discarding);
+	memcpy(data, "tail\nNOOP\n", 10);
+	used = pop3_line_next(&r, data, 10, &kind, &line, &len_out);
+	assert_int_equal(used, 5);
+	assert_int_equal(kind, POP3_LINE_TOO_LONG);
+	used = pop3_line_next(&r, data + 5, 5, &kind, &line, &len_out);
+	assert_int_equal(used, 5);
+	assert_int_equal(kind, POP3_LINE_OK);
+	assert_memory_equal(line, "NOOP", 4);
+	/* Raised over a partial line: it may now complete. */
+	pop3_line_init(&r, TEST_SHORT_OCTETS);
+	memset(data, 'B', 15);
+	assert_int_equal(pop3_line_next(&r, data, 15, &kind, &line,
+	    &len_out), 0);
+	pop3_line_set_max(&r, TEST_LONG_OCTETS);
+	memcpy(data + 15, "BB\r\n", 4);
+	used = pop3_line_next(&r, data, 19, &kind, &line, &len_out);
+	assert_int_equal(used, 19);
+	assert_int_equal(kind, POP3_LINE_OK);
+	assert_int_equal(len_out, 17);
+	/* The same value again changes nothing. */
+	pop3_line_set_max(&r, TEST_LONG_OCTETS);
+	assert_int_equal(r.max_octets, TEST_LONG_OCTETS);
+	assert_false(r.discarding);
+}
+
 int
 main(void)
 {
@@ -318,6 +451,8 @@ main(void)
 		cmocka_unit_test(test_line_small_limit),
 		cmocka_unit_test(test_line_pipelined_session),
 		cmocka_unit_test(test_line_caller_may_modify_line),
+		cmocka_unit_test(test_line_set_max_between_lines),
+		cmocka_unit_test(test_line_set_max_any_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
