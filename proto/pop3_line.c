@@ -58,6 +58,11 @@ pop3_line_next(struct pop3_line_reader *r, char *data, size_t len,
 
 	*line_out = NULL;
 	*len_out = 0;
+	if (len == 0) {
+		/* data may be NULL (an empty buffer never allocated). */
+		*kind_out = POP3_LINE_NONE;
+		return 0;
+	}
 	if (r->discarding)
 		return pop3_line_discard(r, data, len, kind_out);
 

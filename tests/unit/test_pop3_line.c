@@ -438,6 +438,27 @@ test_line_set_max_any_time(void **state)
 	assert_false(r.discarding);
 }
 
+/* An empty buffer may have no storage yet: NULL with length 0 is valid
+ * input (a TLS read that completed only the handshake gives exactly that),
+ * also while an overlong line is being discarded. */
+static void
+test_line_empty_null_buffer(void **state)
+{
+	struct pop3_line_reader	 r;
+	enum pop3_line_kind	 kind;
+	char			*line;
+	size_t			 len;
+
+	(void)state;
+	pop3_line_init(&r, 8);
+	assert_int_equal(pop3_line_next(&r, NULL, 0, &kind, &line, &len), 0);
+	assert_int_equal(kind, POP3_LINE_NONE);
+	r.discarding = true;
+	assert_int_equal(pop3_line_next(&r, NULL, 0, &kind, &line, &len), 0);
+	assert_int_equal(kind, POP3_LINE_NONE);
+	assert_true(r.discarding);
+}
+
 int
 main(void)
 {
@@ -453,6 +474,7 @@ main(void)
 		cmocka_unit_test(test_line_caller_may_modify_line),
 		cmocka_unit_test(test_line_set_max_between_lines),
 		cmocka_unit_test(test_line_set_max_any_time),
+		cmocka_unit_test(test_line_empty_null_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
