@@ -6,10 +6,12 @@
  * where each response ends; libetpan parses complete responses only,
  * through backend/imap_stream.c, and keeps capability and selection state.
  * Commands are written here, never through libetpan's blocking calls.
+ * With TLS, imap_tls.c sits between the socket and the framer.
  */
 #include "imap_client.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 
 #include "imap_client_int.h"
 #include "imap_stream.h"
+#include "sasl.h"
 
 static void imap_client_teardown(struct imap_client *c);
 static void imap_client_free(struct imap_client *c);
@@ -50,9 +53,9 @@ imap_write_cb(uv_write_t *req, int status)
 	c->pending_reqs--;
 	c->writing = false;
 	if (c->writing_secret)
-		buf_wipe(&c->wq_writing);
+		buf_wipe(c->writing_buf);
 	else
-		buf_reset(&c->wq_writing);
+		buf_reset(c->writing_buf);
 	c->writing_secret = false;
 	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
@@ -68,15 +71,16 @@ imap_write_cb(uv_write_t *req, int status)
 /* uv_try_write() first, as gateway/session.c does: a command usually
  * leaves at once, without a write request, callback or epoll change. */
 void
-imap_client_flush(struct imap_client *c)
+imap_client_write_queue(struct imap_client *c, struct buf *q,
+    struct buf *q_writing, bool secret)
 {
 	struct buf	tmp;
 	uv_buf_t	b;
 	int		r;
 
-	if (c->writing || c->wq.len == 0 || !c->tcp_open)
+	if (c->writing || q->len == 0 || !c->tcp_open)
 		return;
-	b = uv_buf_init(c->wq.data, (unsigned int)c->wq.len);
+	b = uv_buf_init(q->data, (unsigned int)q->len);
 	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 	if (r < 0 && r != UV_EAGAIN && r != UV_ENOTCONN) {
 		imap_client_fail(c, IMAP_ERR_TEMP, "write to upstream failed");
@@ -84,21 +88,20 @@ imap_client_flush(struct imap_client *c)
 	}
 	if (r < 0)
 		r = 0;
-	if ((size_t)r == c->wq.len) {
-		if (c->wq_secret)
-			buf_wipe(&c->wq);
+	if ((size_t)r == q->len) {
+		if (secret)
+			buf_wipe(q);
 		else
-			buf_reset(&c->wq);
-		c->wq_secret = false;
+			buf_reset(q);
 		return;
 	}
-	tmp = c->wq_writing;
-	c->wq_writing = c->wq;
-	c->wq = tmp;
-	c->writing_secret = c->wq_secret;
-	c->wq_secret = false;
-	b = uv_buf_init(c->wq_writing.data + r,
-	    (unsigned int)(c->wq_writing.len - (size_t)r));
+	tmp = *q_writing;
+	*q_writing = *q;
+	*q = tmp;
+	c->writing_buf = q_writing;
+	c->writing_secret = secret;
+	b = uv_buf_init(q_writing->data + r,
+	    (unsigned int)(q_writing->len - (size_t)r));
 	c->write_req.data = c;
 	r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
 	    imap_write_cb);
@@ -108,6 +111,28 @@ imap_client_flush(struct imap_client *c)
 	}
 	c->writing = true;
 	c->pending_reqs++;
+}
+
+/* Cleartext: the command queue goes out as it is. TLS: it is sealed into
+ * the ciphertext queue first (which wipes a credential at once). */
+void
+imap_client_flush(struct imap_client *c)
+{
+	bool	secret;
+
+	if (!c->tcp_open)
+		return;
+	if (c->tls != NULL) {
+		if (imap_tls_seal(c))
+			imap_client_write_queue(c, &c->cq, &c->cq_writing,
+			    false);
+		return;
+	}
+	if (c->writing || c->wq.len == 0)
+		return;
+	secret = c->wq_secret;
+	c->wq_secret = false;
+	imap_client_write_queue(c, &c->wq, &c->wq_writing, secret);
 }
 
 
@@ -121,6 +146,8 @@ imap_client_arm_timer(struct imap_client *c)
 		    c->config.command_timeout_ms, 0);
 	else if (c->phase == IMAP_PHASE_READY)
 		uv_timer_start(&c->timer, imap_timer_cb, IMAP_KEEPALIVE_MS, 0);
+	else if (imap_tls_handshaking(c))
+		;	/* the deadline set when the handshake began runs on */
 	else if (c->phase > IMAP_PHASE_CONNECTING)
 		uv_timer_stop(&c->timer);
 }
@@ -312,10 +339,12 @@ imap_timer_cb(uv_timer_t *t)
 		break;
 	}
 	imap_client_fail(c, IMAP_ERR_TEMP, c->phase <= IMAP_PHASE_CONNECTING ?
-	    "upstream connect timeout" : "upstream command timeout");
+	    "upstream connect timeout" : imap_tls_handshaking(c) ?
+	    "upstream TLS handshake timeout" : "upstream command timeout");
 }
 
-/* Reads land straight in the framer: no copy between socket and parser. */
+/* Cleartext reads land straight in the framer: no copy between socket and
+ * parser. TLS reads land in the ciphertext buffer (imap_tls.c). */
 static void
 imap_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
@@ -323,18 +352,20 @@ imap_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	size_t			 room = 0;
 
 	(void)suggested;
+	if (c->tls != NULL) {
+		b->base = c->tls_rbuf;
+		b->len = IMAP_READ_OCTETS;
+		return;
+	}
 	b->base = imap_frame_reserve(&c->frame, IMAP_READ_OCTETS, &room);
 	b->len = b->base != NULL ? room : 0;
 }
-
-static void imap_client_dispatch(struct imap_client *c);
 
 static void
 imap_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct imap_client	*c = s->data;
 
-	(void)b;
 	if (nread == 0)
 		return;
 	if (nread == UV_ENOBUFS) {
@@ -348,9 +379,15 @@ imap_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 			imap_client_teardown(c);
 			return;
 		}
-		imap_client_fail(c, IMAP_ERR_TEMP, nread == UV_EOF ?
+		imap_client_fail(c, IMAP_ERR_TEMP, imap_tls_handshaking(c) ?
+		    "upstream closed the connection during the TLS "
+		    "handshake" : nread == UV_EOF ?
 		    "upstream closed the connection" :
 		    "upstream connection error");
+		return;
+	}
+	if (c->tls != NULL) {
+		imap_tls_on_read(c, b->base, (size_t)nread);
 		return;
 	}
 	imap_frame_commit(&c->frame, (size_t)nread);
@@ -409,6 +446,10 @@ imap_connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, 60);
 	c->phase = IMAP_PHASE_GREETING;
+	/* Implicit TLS: the handshake runs under the connect timeout, which
+	 * keeps running until the greeting has come through it. */
+	if (c->config.tls_mode == IMAP_TLS_IMPLICIT && !imap_tls_begin(c))
+		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, imap_alloc_cb,
 	    imap_read_cb) < 0)
 		imap_client_fail(c, IMAP_ERR_TEMP, "upstream read failed");
@@ -508,6 +549,11 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	buf_init(&c->wq_writing, IMAP_MAX_QUEUED_OCTETS);
 	buf_set_sensitive(&c->wq);		/* LOGIN and PLAIN pass through */
 	buf_set_sensitive(&c->wq_writing);
+	c->writing_buf = &c->wq_writing;
+	/* TLS only; no storage until the first use. */
+	buf_init(&c->cq, IMAP_TLS_QUEUED_OCTETS);
+	buf_init(&c->cq_writing, IMAP_TLS_QUEUED_OCTETS);
+	buf_init(&c->tls_plain, IMAP_TLS_PLAIN_OCTETS);
 	imap_frame_init(&c->frame, IMAP_FRAME_MAX_LINE_OCTETS,
 	    IMAP_FRAME_MAX_GROUP_OCTETS);
 	pop3_maildrop_init(&c->md, 0);
@@ -517,28 +563,19 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	return c;
 }
 
-void
-imap_client_login(struct imap_client *c, const char *user,
-    const char *password, size_t password_len)
+/* Resolves and connects; the greeting continues in imap_login.c. */
+static void
+imap_client_start(struct imap_client *c)
 {
 	struct addrinfo	hints;
 	int		r;
 
-	assert(c->phase == IMAP_PHASE_IDLE);
-	if (strlen(user) > IMAP_MAX_CREDENTIAL ||
-	    password_len > IMAP_MAX_CREDENTIAL) {
-		imap_client_fail(c, IMAP_ERR_AUTH, "credentials too long");
+	if (c->config.tls_mode != IMAP_TLS_NONE &&
+	    c->config.tls_profile == NULL) {
+		imap_client_fail(c, IMAP_ERR_PERM, "upstream TLS wanted but "
+		    "no TLS profile configured");
 		return;
 	}
-	snprintf(c->user, sizeof(c->user), "%s", user);
-	c->password = malloc(password_len + 1);
-	if (c->password == NULL) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
-		return;
-	}
-	memcpy(c->password, password, password_len);
-	c->password[password_len] = '\0';
-	c->password_len = password_len;
 	if (!imap_client_stream_open(c)) {
 		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
 		return;
@@ -561,6 +598,87 @@ imap_client_login(struct imap_client *c, const char *user,
 	}
 	c->pending_reqs++;
 	c->resolving = true;
+}
+
+void
+imap_client_login(struct imap_client *c, const char *user,
+    const char *password, size_t password_len)
+{
+	assert(c->phase == IMAP_PHASE_IDLE);
+	if (strlen(user) > IMAP_MAX_CREDENTIAL ||
+	    password_len > IMAP_MAX_CREDENTIAL) {
+		imap_client_fail(c, IMAP_ERR_AUTH, "credentials too long");
+		return;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	c->password = malloc(password_len + 1);
+	if (c->password == NULL) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
+		return;
+	}
+	memcpy(c->password, password, password_len);
+	c->password[password_len] = '\0';
+	c->password_len = password_len;
+	imap_client_start(c);
+}
+
+/* RFC 4422 sec. 3.1: mechanism names are upper-case letters, digits, "-"
+ * and "_" (matched case-insensitively, so lower case is let through). */
+static bool
+imap_sasl_mech_valid(const char *mech)
+{
+	size_t	i, n = strlen(mech);
+
+	if (n == 0 || n > IMAP_SASL_MECH_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char	ch = (unsigned char)mech[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+void
+imap_client_login_sasl(struct imap_client *c, const char *mech,
+    const char *user, const unsigned char *msg, size_t len)
+{
+	size_t	i;
+
+	assert(c->phase == IMAP_PHASE_IDLE);
+	if (!imap_sasl_mech_valid(mech)) {
+		imap_client_fail(c, IMAP_ERR_AUTH, "bad SASL mechanism name");
+		return;
+	}
+	if (strlen(user) > IMAP_MAX_CREDENTIAL ||
+	    len > SASL_MAX_TOKEN_OCTETS) {
+		imap_client_fail(c, IMAP_ERR_AUTH, "credentials too long");
+		return;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	for (i = 0; mech[i] != '\0'; i++)
+		c->sasl_mech[i] = (char)toupper((unsigned char)mech[i]);
+	c->sasl_mech[i] = '\0';
+	c->sasl = true;
+	c->sasl_msg = malloc(len > 0 ? len : 1);
+	if (c->sasl_msg == NULL) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
+		return;
+	}
+	if (len > 0)
+		memcpy(c->sasl_msg, msg, len);
+	c->sasl_len = len;
+	imap_client_start(c);
+}
+
+void
+imap_client_probe(struct imap_client *c)
+{
+	assert(c->phase == IMAP_PHASE_IDLE);
+	c->probe_only = true;
+	imap_client_start(c);
 }
 
 /* ---- dispatch ---- */
@@ -588,7 +706,10 @@ imap_client_on_response(struct imap_client *c, struct imap_cmd *cmd,
 {
 	switch (cmd->kind) {
 	case IMAP_CMD_CAPABILITY:
-		imap_client_send_login(c);
+		imap_client_caps_ready(c);
+		break;
+	case IMAP_CMD_STARTTLS:
+		imap_client_on_starttls(c, resp);
 		break;
 	case IMAP_CMD_LOGIN:
 	case IMAP_CMD_AUTHENTICATE:
@@ -664,8 +785,11 @@ imap_client_on_tagged(struct imap_client *c, const char *tag_text,
 			    r == MAILIMAP_ERROR_PROTOCOL ?
 			    "upstream answered BAD" : "unparsable upstream "
 			    "response";
+		/* BAD to LOGIN/AUTHENTICATE is a gateway bug (sec. 3.4);
+		 * to STARTTLS it is the upstream's: never cleartext. */
 		imap_client_fail(c, c->phase <= IMAP_PHASE_LOGIN &&
-		    r == MAILIMAP_ERROR_PROTOCOL ? IMAP_ERR_PERM :
+		    r == MAILIMAP_ERROR_PROTOCOL &&
+		    cmd.kind != IMAP_CMD_STARTTLS ? IMAP_ERR_PERM :
 		    IMAP_ERR_TEMP, why);
 		return;
 	}
@@ -674,7 +798,7 @@ imap_client_on_tagged(struct imap_client *c, const char *tag_text,
 	imap_client_arm_timer(c);
 }
 
-static void
+void
 imap_client_dispatch(struct imap_client *c)
 {
 	struct imap_frame_ev	ev;
@@ -736,6 +860,7 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 	case IMAP_PHASE_RESOLVING:
 	case IMAP_PHASE_CONNECTING:
 	case IMAP_PHASE_GREETING:
+	case IMAP_PHASE_STARTTLS:
 	case IMAP_PHASE_LOGIN:
 	case IMAP_PHASE_SELECT:
 	case IMAP_PHASE_SNAPSHOT:
@@ -779,12 +904,14 @@ imap_close_cb(uv_handle_t *h)
 static void
 imap_client_teardown(struct imap_client *c)
 {
-	if (c->in_dispatch)
-		return;
 	if (c->phase != IMAP_PHASE_CLOSING) {
 		c->phase = IMAP_PHASE_CLOSING;
 		imap_client_wipe_password(c);
 	}
+	/* During a dispatch (the LOGOUT answer) it ends the dispatch, which
+	 * comes back here: CLOSING must be set first, or it is forgotten. */
+	if (c->in_dispatch)
+		return;
 	if (c->fetch.active && !c->close_requested) {
 		c->fetch.active = false;
 		c->cb->body_end(c->arg, IMAP_ERR_TEMP, "upstream closed");
@@ -794,6 +921,7 @@ imap_client_teardown(struct imap_client *c)
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, imap_close_cb);
 	if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+		imap_tls_close_notify(c);
 		uv_close((uv_handle_t *)&c->tcp, imap_close_cb);
 	}
 	if (c->open_handles > 0 || c->pending_reqs > 0 || c->closed_reported)
@@ -850,6 +978,7 @@ static void
 imap_client_free(struct imap_client *c)
 {
 	imap_client_wipe_password(c);
+	imap_tls_free(c);
 	if (c->addrs != NULL)
 		uv_freeaddrinfo(c->addrs);
 	free(c->numeric_addr);

@@ -33,6 +33,17 @@ enum imap_result {
 };
 
 struct imap_client;
+struct tls_profile;
+
+/* Upstream transport (architecture.md sec. 3; imap-mapping.md sec. 2). */
+enum imap_tls_mode {
+	IMAP_TLS_NONE,		/* imap://: cleartext */
+	IMAP_TLS_IMPLICIT,	/* imaps://: TLS right after the TCP connect */
+	IMAP_TLS_STARTTLS,	/* imap+starttls://: strict, never cleartext */
+};
+
+/* imap_upstream_mechs(): set once any capability list has been read. */
+#define IMAP_MECHS_KNOWN	(1u << 31)
 
 struct imap_client_config {
 	const char	*host;		/* borrowed; outlives the client */
@@ -44,6 +55,13 @@ struct imap_client_config {
 	unsigned int	 window;	/* partial fetches in flight */
 	bool		 seen_on_retr;
 	bool		 fetch_ahead;	/* fetch the next small message along */
+	enum imap_tls_mode	 tls_mode;
+	/* Client profile made by the gateway on this thread (verification,
+	 * CA file, TLS 1.2 minimum, client certificate); borrowed, outlives
+	 * the client. Required unless tls_mode is IMAP_TLS_NONE. */
+	struct tls_profile	*tls_profile;
+	/* SNI and the name the certificate must match; NULL: host. */
+	const char		*tls_server_name;
 };
 
 struct imap_client_callbacks {
@@ -89,6 +107,34 @@ bool	imap_client_is_ready(const struct imap_client *c);
  * and wiped as soon as it has been sent. Ends in login_done(). */
 void	imap_client_login(struct imap_client *c, const char *user,
 	    const char *password, size_t password_len);
+/* Relays a client's SASL exchange as the same mechanism: AUTHENTICATE mech
+ * with the decoded client message msg/len (base64-encoded here), as SASL-IR
+ * when the upstream has it, else after the "+" continuation. user names the
+ * lock identity and the logs. The upstream must announce AUTH=mech, else
+ * login_done(IMAP_ERR_AUTH). An error challenge ("+ <base64 JSON>" after
+ * our response) is answered as the mechanism wants (XOAUTH2: an empty line;
+ * OAUTHBEARER: ^A) and the NO that follows gives IMAP_ERR_AUTH. msg is
+ * copied (at most SASL_MAX_TOKEN_OCTETS) and wiped once sent. Ends in
+ * login_done() like imap_client_login(). */
+void	imap_client_login_sasl(struct imap_client *c, const char *mech,
+	    const char *user, const unsigned char *msg, size_t len);
+/* Connects (with TLS as configured), reads the capabilities (greeting code
+ * or CAPABILITY; with STARTTLS those read after the handshake), sends
+ * LOGOUT and ends in login_done(IMAP_OK or an error, NULL, detail). The
+ * gateway uses it at start to learn the upstream's SASL mechanisms. */
+void	imap_client_probe(struct imap_client *c);
+/* After the TLS handshake: protocol version and cipher for the logs
+ * (borrowed, valid while the client lives); false if the connection is
+ * not TLS, or not yet. */
+bool	imap_client_tls_info(const struct imap_client *c, const char **version,
+	    const char **cipher);
+/* Process-wide: (1u << enum sasl_mech) for the mechanisms the upstream
+ * announced in the last capability list read over a trusted channel (TLS,
+ * or any with imap://) before login. XOAUTH2 and OAUTHBEARER come from
+ * AUTH=...; PLAIN and LOGIN mean the upstream takes a password at all
+ * (LOGIN without LOGINDISABLED, or AUTH=PLAIN). IMAP_MECHS_KNOWN is set
+ * once a list was read; 0 before. Updated by every login and probe. */
+unsigned int imap_upstream_mechs(void);
 /* Streams message uid (size: the snapshot size). For TOP (is_top) the
  * first windows are small and one at a time; the caller ends the transfer
  * with imap_client_fetch_stop() once it has enough. ahead_uid/ahead_size

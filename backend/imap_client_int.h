@@ -2,8 +2,9 @@
 /*
  * imap_client_int.h - internals shared by the files of the upstream IMAP
  * client: imap_client.c (connection, writer, dispatch, teardown),
- * imap_login.c (greeting, login, SELECT, snapshot), imap_fetch.c (message
- * bodies) and imap_commit.c (QUIT). Not for use outside backend/.
+ * imap_tls.c (the TLS transport), imap_login.c (greeting, STARTTLS, login,
+ * SELECT, snapshot), imap_fetch.c (message bodies) and imap_commit.c
+ * (QUIT). Not for use outside backend/.
  */
 #ifndef POPGATE_IMAP_CLIENT_INT_H
 #define POPGATE_IMAP_CLIENT_INT_H
@@ -43,12 +44,30 @@
 #define IMAP_LOGOUT_WAIT_MS	5000
 /* Longest user name or password carried upstream. */
 #define IMAP_MAX_CREDENTIAL	1024
+/* RFC 4422 sec. 3.1: a SASL mechanism name is 1 to 20 characters. */
+#define IMAP_SASL_MECH_MAX	20
+/* TLS: decrypted bytes held between the channel and the framer: two full
+ * records. More stays inside the channel (tls_channel_pending) until the
+ * framer took these; a full 64 KiB read takes a few rounds. */
+#define IMAP_TLS_PLAIN_OCTETS	(32 * 1024)
+/* TLS: ciphertext queued for the socket. Room for the whole command queue
+ * once sealed, plus the headroom that handshake messages, alerts and key
+ * updates produced while reading need (the channel fails rather than
+ * split a record, so commands are sealed only while the headroom stays). */
+#define IMAP_TLS_HEADROOM_OCTETS	(32 * 1024)
+#define IMAP_TLS_QUEUED_OCTETS	(IMAP_MAX_QUEUED_OCTETS + \
+				 2 * IMAP_TLS_HEADROOM_OCTETS)
+/* Upper bound of the record overhead per 16 KiB of plaintext (header,
+ * explicit IV, MAC or tag, padding), for the room check before sealing. */
+#define IMAP_TLS_RECORD_OVERHEAD	256
+#define IMAP_TLS_RECORD_OCTETS		16384
 
 enum imap_phase {
 	IMAP_PHASE_IDLE,
 	IMAP_PHASE_RESOLVING,
 	IMAP_PHASE_CONNECTING,
 	IMAP_PHASE_GREETING,
+	IMAP_PHASE_STARTTLS,		/* STARTTLS sent, or its handshake */
 	IMAP_PHASE_LOGIN,		/* CAPABILITY, LOGIN/AUTHENTICATE */
 	IMAP_PHASE_SELECT,		/* CAPABILITY after login, SELECT */
 	IMAP_PHASE_SNAPSHOT,		/* UID FETCH ranges, tail probes */
@@ -61,6 +80,7 @@ enum imap_phase {
 
 enum imap_cmd_kind {
 	IMAP_CMD_CAPABILITY,
+	IMAP_CMD_STARTTLS,
 	IMAP_CMD_LOGIN,
 	IMAP_CMD_AUTHENTICATE,
 	IMAP_CMD_CAPABILITY_AFTER_LOGIN,
@@ -123,6 +143,8 @@ struct imap_commit {
 	const char	*detail;
 };
 
+struct tls_channel;
+
 struct imap_client {
 	uv_loop_t			*loop;
 	struct imap_client_config	 config;
@@ -149,6 +171,17 @@ struct imap_client {
 	bool			 close_requested;
 	bool			 closed_reported;
 	bool			 resolving;
+	bool			 probe_only;	/* imap_client_probe() */
+
+	/* TLS transport (imap_tls.c); tls is NULL on a cleartext link. */
+	struct tls_channel	*tls;
+	bool			 tls_up;	/* handshake completed */
+	bool			 tls_closed;	/* close_notify queued */
+	char			*tls_rbuf;	/* ciphertext read buffer */
+	struct buf		 tls_plain;	/* decrypted, not yet framed */
+	struct buf		 cq;		/* ciphertext not yet handed to libuv */
+	struct buf		 cq_writing;	/* ciphertext of the write in flight */
+	struct buf		*writing_buf;	/* wq_writing or cq_writing */
 
 	struct buf		 wq;		/* commands not yet handed to libuv */
 	struct buf		 wq_writing;	/* the buffer of the write in flight */
@@ -160,6 +193,14 @@ struct imap_client {
 	char			 user[IMAP_MAX_CREDENTIAL + 1];
 	char			*password;
 	size_t			 password_len;
+	/* SASL relay (imap_client_login_sasl): the client's message, wiped
+	 * once sent; sasl_sent then says an error challenge may follow. */
+	bool			 sasl;
+	bool			 sasl_sent;
+	bool			 sasl_challenged;
+	char			 sasl_mech[IMAP_SASL_MECH_MAX + 1];
+	unsigned char		*sasl_msg;
+	size_t			 sasl_len;
 	char			 identity[IMAP_MAX_CREDENTIAL + 600];
 
 	uint32_t		 next_tag;
@@ -190,7 +231,7 @@ struct imap_client {
 	struct imap_commit	 commit;
 	const char		*fail_detail;	/* errno text of a network error */
 	const char		*snapshot_error;
-	char			 detail_buf[160];
+	char			 detail_buf[400];
 };
 
 /* imap_client.c: the writer, the command table and response helpers. */
@@ -215,9 +256,37 @@ enum imap_result imap_no_result(struct imap_client *c,
 	    enum imap_result fallback);
 bool	imap_seq_grow(struct imap_client *c, uint32_t count);
 
-/* imap_login.c: greeting, authentication, SELECT, snapshot. */
+/* Writes q to the socket: uv_try_write first, the rest by uv_write from
+ * q_writing (the buffers swap). secret: wipe what was written. */
+void	imap_client_write_queue(struct imap_client *c, struct buf *q,
+	    struct buf *q_writing, bool secret);
+void	imap_client_dispatch(struct imap_client *c);
+
+/* imap_tls.c: the TLS transport between the socket and the framer. */
+/* Creates the channel and queues the ClientHello. false: the client
+ * failed (login_done reported). */
+bool	imap_tls_begin(struct imap_client *c);
+/* Ciphertext from the socket: decrypt, frame, dispatch. */
+void	imap_tls_on_read(struct imap_client *c, const char *data, size_t len);
+/* Seals the command queue into the ciphertext queue when there is room.
+ * false: the client failed. */
+bool	imap_tls_seal(struct imap_client *c);
+/* Best effort close_notify (and any alert) before the socket closes. */
+void	imap_tls_close_notify(struct imap_client *c);
+void	imap_tls_free(struct imap_client *c);
+/* True while a TLS handshake has started and not completed. */
+bool	imap_tls_handshaking(const struct imap_client *c);
+
+/* imap_login.c: greeting, STARTTLS, authentication, SELECT, snapshot. */
 void	imap_client_wipe_password(struct imap_client *c);
 void	imap_client_on_greeting(struct imap_client *c);
+/* The capability list is known (greeting code or CAPABILITY): STARTTLS,
+ * or the probe's end, or the login. */
+void	imap_client_caps_ready(struct imap_client *c);
+void	imap_client_on_starttls(struct imap_client *c,
+	    struct mailimap_response *resp);
+/* The handshake after STARTTLS completed: read the capabilities again. */
+void	imap_client_on_tls_up(struct imap_client *c);
 void	imap_client_send_login(struct imap_client *c);
 void	imap_client_on_continuation(struct imap_client *c);
 void	imap_client_on_login(struct imap_client *c,

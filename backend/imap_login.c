@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imap_login.c - greeting, LOGIN or AUTHENTICATE PLAIN, SELECT and the
- * message-list snapshot with its tail probes (imap-mapping.md sec. 2-7).
+ * imap_login.c - greeting, strict STARTTLS, LOGIN or AUTHENTICATE PLAIN,
+ * the SASL relay (XOAUTH2, OAUTHBEARER), SELECT and the message-list
+ * snapshot with its tail probes (imap-mapping.md sec. 2-7).
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +15,21 @@
 #include "imap_client_int.h"
 #include "base64.h"
 #include "imap_stream.h"
+#include "sasl.h"
 #include "tail_cache.h"
 
 static void imap_client_send_select(struct imap_client *c);
 static void imap_client_snapshot_next(struct imap_client *c);
 
+/* imap_upstream_mechs(): written by every login and probe on any worker
+ * loop, read by the POP3 side for CAPA and AUTH. */
+static atomic_uint imap_mechs;
+
+unsigned int
+imap_upstream_mechs(void)
+{
+	return atomic_load_explicit(&imap_mechs, memory_order_relaxed);
+}
 
 void
 imap_client_wipe_password(struct imap_client *c)
@@ -28,6 +40,77 @@ imap_client_wipe_password(struct imap_client *c)
 		c->password = NULL;
 		c->password_len = 0;
 	}
+	if (c->sasl_msg != NULL) {
+		explicit_bzero(c->sasl_msg, c->sasl_len);
+		free(c->sasl_msg);
+		c->sasl_msg = NULL;
+		c->sasl_len = 0;
+	}
+}
+
+/* AUTH=mech in the capability list, case-insensitively (RFC 3501 sec. 9:
+ * auth-type is an atom, and atoms compare without case). */
+static bool
+imap_has_auth(struct imap_client *c, const char *mech)
+{
+	struct mailimap_connection_info	*info = c->imap->imap_connection_info;
+	clistiter			*it;
+
+	if (info == NULL || info->imap_capability == NULL)
+		return false;
+	for (it = clist_begin(info->imap_capability->cap_list); it != NULL;
+	    it = clist_next(it)) {
+		struct mailimap_capability	*cap = clist_content(it);
+
+		if (cap->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE &&
+		    cap->cap_data.cap_auth_type != NULL &&
+		    strcasecmp(cap->cap_data.cap_auth_type, mech) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Drops every capability libetpan holds: after STARTTLS, what came in
+ * cleartext is not to be believed (RFC 2595 sec. 3.1, RFC 9051 sec. 6.2.1). */
+static void
+imap_client_forget_caps(struct imap_client *c)
+{
+	struct mailimap_connection_info	*info = c->imap->imap_connection_info;
+
+	if (info != NULL && info->imap_capability != NULL) {
+		mailimap_capability_data_free(info->imap_capability);
+		info->imap_capability = NULL;
+	}
+}
+
+/* Publishes what the upstream accepts, from a list that is trusted: read
+ * over TLS, or over an imap:// link configured as cleartext. */
+static void
+imap_mechs_update(struct imap_client *c)
+{
+	unsigned int	m = IMAP_MECHS_KNOWN;
+
+	if (c->config.tls_mode != IMAP_TLS_NONE && !c->tls_up)
+		return;
+	if (imap_has_auth(c, "XOAUTH2"))
+		m |= 1u << SASL_MECH_XOAUTH2;
+	if (imap_has_auth(c, "OAUTHBEARER"))
+		m |= 1u << SASL_MECH_OAUTHBEARER;
+	if (!imap_has_cap(c, "LOGINDISABLED") || imap_has_auth(c, "PLAIN"))
+		m |= 1u << SASL_MECH_PLAIN | 1u << SASL_MECH_LOGIN;
+	atomic_store_explicit(&imap_mechs, m, memory_order_relaxed);
+}
+
+/* Records a command whose text is already in wq (credentials, built by
+ * hand rather than through imap_client_command's format). */
+static void
+imap_client_push_cmd(struct imap_client *c, enum imap_cmd_kind kind)
+{
+	memset(&c->cmds[c->ncmds], 0, sizeof(c->cmds[0]));
+	c->cmds[c->ncmds].tag = c->next_tag;
+	c->cmds[c->ncmds].kind = kind;
+	c->ncmds++;
+	imap_client_arm_timer(c);
 }
 
 /* RFC 3501 sec. 4.3: a quoted string is 7-bit, without CR, LF or NUL. */
@@ -99,10 +182,6 @@ imap_client_send_login(struct imap_client *c)
 	bool	quotable, use_login;
 	int	r;
 
-	if (!imap_has_cap(c, "IMAP4rev1") && !imap_has_cap(c, "IMAP4rev2")) {
-		imap_client_fail(c, IMAP_ERR_PERM, "upstream is not IMAP4rev1");
-		return;
-	}
 	if (memchr(c->password, '\0', c->password_len) != NULL) {
 		/* Neither LOGIN nor PLAIN can carry a NUL. */
 		imap_client_fail(c, IMAP_ERR_AUTH, "password contains NUL");
@@ -151,12 +230,8 @@ imap_client_send_login(struct imap_client *c)
 	if (use_login)
 		imap_client_wipe_password(c);
 	c->wq_secret = true;	/* wipe this write when it completes */
-	memset(&c->cmds[c->ncmds], 0, sizeof(c->cmds[0]));
-	c->cmds[c->ncmds].tag = c->next_tag;
-	c->cmds[c->ncmds].kind = use_login ? IMAP_CMD_LOGIN :
-	    IMAP_CMD_AUTHENTICATE;
-	c->ncmds++;
-	imap_client_arm_timer(c);
+	imap_client_push_cmd(c, use_login ? IMAP_CMD_LOGIN :
+	    IMAP_CMD_AUTHENTICATE);
 	/* SELECT rides behind LOGIN (one round trip less). Its answer is used
 	 * only once LOGIN's OK has been checked and the lock taken; after a
 	 * failed LOGIN the server refuses it and the connection is closed. */
@@ -165,11 +240,106 @@ imap_client_send_login(struct imap_client *c)
 	imap_client_flush(c);
 }
 
+/* The client's SASL message in base64, then wiped. An empty message is
+ * "=" as an initial response (RFC 4959 sec. 3), an empty line otherwise. */
+static int
+imap_append_sasl_msg(struct imap_client *c, bool initial)
+{
+	size_t	 n = POPGATE_BASE64_ENCODED_LEN(c->sasl_len);
+	char	*enc;
+	int	 r;
+
+	c->sasl_sent = true;
+	if (c->sasl_len == 0) {
+		imap_client_wipe_password(c);
+		return initial ? buf_append(&c->wq, "=", 1) : 0;
+	}
+	enc = malloc(n + 1);
+	if (enc == NULL) {
+		imap_client_wipe_password(c);
+		return -ENOMEM;
+	}
+	popgate_base64_encode(c->sasl_msg, c->sasl_len, enc);
+	r = buf_append(&c->wq, enc, n);
+	explicit_bzero(enc, n);
+	free(enc);
+	imap_client_wipe_password(c);
+	return r;
+}
+
+/* AUTHENTICATE <mech> for imap_client_login_sasl(). Not pipelined with
+ * SELECT: an error challenge would take the SELECT line for our answer. */
+static void
+imap_client_send_sasl(struct imap_client *c)
+{
+	char	detail[64];
+	int	r;
+
+	if (!imap_has_auth(c, c->sasl_mech)) {
+		snprintf(detail, sizeof(detail), "upstream does not offer "
+		    "AUTH=%s", c->sasl_mech);
+		imap_client_fail(c, IMAP_ERR_AUTH, detail);
+		return;
+	}
+	c->next_tag++;
+	r = buf_appendf(&c->wq, "%u AUTHENTICATE %s", c->next_tag,
+	    c->sasl_mech);
+	if (r == 0 && imap_has_cap(c, "SASL-IR")) {
+		r = buf_append(&c->wq, " ", 1);
+		if (r == 0)
+			r = imap_append_sasl_msg(c, true);
+	}
+	if (r == 0)
+		r = buf_append(&c->wq, "\r\n", 2);
+	if (r != 0) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "command queue full");
+		return;
+	}
+	c->wq_secret = true;
+	imap_client_push_cmd(c, IMAP_CMD_AUTHENTICATE);
+	imap_client_flush(c);
+}
+
+/* A "+" during the relayed exchange: without SASL-IR, the server asks for
+ * the client's message. After it, "+ <base64 JSON>" is an error challenge
+ * (RFC 7628 sec. 3.2.2; Google's XOAUTH2 alike): its text is not relayed,
+ * the answer the mechanism wants ends the exchange, and a NO follows. */
+static void
+imap_client_sasl_continue(struct imap_client *c)
+{
+	int	r = 0;
+
+	if (!c->sasl_sent) {
+		r = imap_append_sasl_msg(c, false);
+		c->wq_secret = true;
+	} else if (!c->sasl_challenged) {
+		c->sasl_challenged = true;
+		if (strcmp(c->sasl_mech, "OAUTHBEARER") == 0)
+			r = buf_append_str(&c->wq, "AQ==");	/* ^A */
+		else if (strcmp(c->sasl_mech, "XOAUTH2") != 0)
+			r = buf_append(&c->wq, "*", 1);	/* RFC 4422: cancel */
+	} else {
+		r = buf_append(&c->wq, "*", 1);
+	}
+	if (r == 0)
+		r = buf_append(&c->wq, "\r\n", 2);
+	if (r != 0) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "command queue full");
+		return;
+	}
+	imap_client_flush(c);
+}
+
 void
 imap_client_on_continuation(struct imap_client *c)
 {
 	int	r;
 
+	if (c->sasl && c->ncmds > 0 &&
+	    c->cmds[c->ncmds - 1].kind == IMAP_CMD_AUTHENTICATE) {
+		imap_client_sasl_continue(c);
+		return;
+	}
 	/* Only AUTHENTICATE PLAIN without SASL-IR asks for more. */
 	if (c->ncmds == 0 ||
 	    c->cmds[c->ncmds - 1].kind != IMAP_CMD_AUTHENTICATE ||
@@ -214,12 +384,84 @@ imap_client_on_greeting(struct imap_client *c)
 		    "connection (BYE or bad greeting)");
 		return;
 	}
-	c->phase = IMAP_PHASE_LOGIN;
+	/* Strict STARTTLS: nothing but CAPABILITY and STARTTLS in cleartext. */
+	c->phase = c->config.tls_mode == IMAP_TLS_STARTTLS ?
+	    IMAP_PHASE_STARTTLS : IMAP_PHASE_LOGIN;
 	if (c->imap->imap_connection_info == NULL ||
 	    c->imap->imap_connection_info->imap_capability == NULL)
 		imap_client_command(c, IMAP_CMD_CAPABILITY, "CAPABILITY");
 	else
+		imap_client_caps_ready(c);
+}
+
+static void
+imap_client_probe_done(struct imap_client *c)
+{
+	imap_client_send_logout(c);
+	if (!c->close_requested)
+		c->cb->login_done(c->arg, IMAP_OK, NULL, "ok");
+}
+
+void
+imap_client_caps_ready(struct imap_client *c)
+{
+	if (c->config.tls_mode == IMAP_TLS_STARTTLS && c->tls == NULL) {
+		/* imap-mapping.md sec. 2: fail rather than go on in the clear. */
+		if (!imap_has_cap(c, "STARTTLS")) {
+			imap_client_fail(c, IMAP_ERR_TEMP,
+			    "upstream does not offer STARTTLS");
+			return;
+		}
+		imap_client_command(c, IMAP_CMD_STARTTLS, "STARTTLS");
+		return;
+	}
+	if (!imap_has_cap(c, "IMAP4rev1") && !imap_has_cap(c, "IMAP4rev2")) {
+		imap_client_fail(c, IMAP_ERR_PERM, "upstream is not IMAP4rev1");
+		return;
+	}
+	imap_mechs_update(c);
+	if (c->probe_only)
+		imap_client_probe_done(c);
+	else if (c->sasl)
+		imap_client_send_sasl(c);
+	else
 		imap_client_send_login(c);
+}
+
+void
+imap_client_on_starttls(struct imap_client *c, struct mailimap_response *resp)
+{
+	mailstream	*s = c->imap->imap_stream;
+
+	if (imap_resp_status(resp) != MAILIMAP_RESP_COND_STATE_OK) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "upstream refused STARTTLS");
+		return;
+	}
+	/* CVE-2011-0411 class (imap-mapping.md sec. 2): a byte after the OK
+	 * was sent in cleartext yet would be read as if it came over TLS.
+	 * The framer holds everything read so far, libetpan's buffer what
+	 * it took of the OK's group. */
+	if (imap_frame_pending(&c->frame) != 0 ||
+	    imap_frame_ready_unread(&c->frame) != 0 ||
+	    (s != NULL && s->read_buffer_len != 0)) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "upstream sent data after "
+		    "STARTTLS OK");
+		return;
+	}
+	imap_frame_reset(&c->frame);
+	imap_client_forget_caps(c);
+	/* The command timeout covers the handshake as well. */
+	uv_timer_start(&c->timer, imap_timer_cb, c->config.command_timeout_ms,
+	    0);
+	(void)imap_tls_begin(c);
+}
+
+void
+imap_client_on_tls_up(struct imap_client *c)
+{
+	imap_client_forget_caps(c);
+	c->phase = IMAP_PHASE_LOGIN;
+	imap_client_command(c, IMAP_CMD_CAPABILITY, "CAPABILITY");
 }
 
 static void
@@ -254,7 +496,11 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 
 	imap_client_wipe_password(c);
 	if (imap_resp_status(resp) != MAILIMAP_RESP_COND_STATE_OK) {
-		imap_client_fail(c, imap_no_result(c, IMAP_ERR_AUTH),
+		/* After an error challenge the token was looked at and
+		 * refused: the credentials, whatever code comes along. */
+		imap_client_fail(c, c->sasl_challenged ? IMAP_ERR_AUTH :
+		    imap_no_result(c, IMAP_ERR_AUTH), c->sasl_challenged ?
+		    "upstream rejected the login (SASL error challenge)" :
 		    "upstream rejected the login");
 		return;
 	}
