@@ -69,6 +69,8 @@ config_defaults(struct config *c)
 	/* RFC 1939 sec. 3: an autologout timer MUST be at least 10 minutes. */
 	c->idle_timeout_ms = 10 * 60 * 1000;
 	c->login_timeout_ms = 10 * 60 * 1000;
+	c->auth_failure_delay_ms = 2 * 1000;
+	c->auth_failure_delay_max_ms = 15 * 1000;
 	c->max_sessions = 10000;
 	c->fetch_chunk_octets = 256 * 1024;
 	c->fetch_window = 3;
@@ -351,19 +353,50 @@ bad:
 	return -EINVAL;
 }
 
+/*
+ * A duration: a number with an optional unit, "500ms", "2s", "1m"; a bare
+ * number is seconds (what the timeouts always took). Result in ms, within
+ * min_ms..max_s seconds.
+ */
+static int
+config_set_duration(unsigned int *field_ms, const char *value,
+    unsigned long min_ms, unsigned long max_s, char *err, size_t errlen)
+{
+	char		 num[24];
+	const char	*unit;
+	unsigned long	 v, scale = 1000;
+	size_t		 n;
+
+	n = strspn(value, "0123456789");
+	unit = value + n;
+	if (strcmp(unit, "ms") == 0)
+		scale = 1;
+	else if (strcmp(unit, "m") == 0)
+		scale = 60 * 1000;
+	else if (*unit != '\0' && strcmp(unit, "s") != 0)
+		n = 0;
+	if (n == 0 || n >= sizeof(num))
+		goto bad;
+	memcpy(num, value, n);
+	num[n] = '\0';
+	if (config_parse_uint(num, 0, max_s * 1000, &v) != 0 ||
+	    v > max_s * 1000 / scale || v * scale < min_ms)
+		goto bad;
+	*field_ms = (unsigned int)(v * scale);
+	return 0;
+bad:
+	snprintf(err, errlen, "expected a duration from %lums to %lus (\"500ms\", "
+	    "\"2s\", \"1m\"; a bare number is seconds), got \"%.40s\"", min_ms,
+	    max_s, value);
+	return -EINVAL;
+}
+
 static int
 config_set_seconds(unsigned int *field_ms, const char *value,
     unsigned long min_s, char *err, size_t errlen)
 {
-	unsigned long	v;
-
-	if (config_parse_uint(value, min_s, CONFIG_MAX_TIMEOUT_S, &v) != 0) {
-		snprintf(err, errlen, "expected seconds in %lu..%d, got \"%.40s\"",
-		    min_s, CONFIG_MAX_TIMEOUT_S, value);
-		return -EINVAL;
-	}
-	*field_ms = (unsigned int)(v * 1000);
-	return 0;
+	return config_set_duration(field_ms, value, min_s * 1000,
+	    CONFIG_MAX_TIMEOUT_S, err, errlen);
 }
 
 static int
@@ -616,6 +649,12 @@ config_set_session(struct config *c, const char *key, const char *value,
 	if (strcmp(key, "login_timeout") == 0)
 		return config_set_seconds(&c->login_timeout_ms, value, 1, err,
 		    errlen);
+	if (strcmp(key, "auth_failure_delay") == 0)
+		return config_set_duration(&c->auth_failure_delay_ms, value, 0,
+		    CONFIG_MAX_AUTH_DELAY_S, err, errlen);
+	if (strcmp(key, "auth_failure_delay_max") == 0)
+		return config_set_duration(&c->auth_failure_delay_max_ms, value,
+		    0, CONFIG_MAX_AUTH_DELAY_S, err, errlen);
 	snprintf(err, errlen, "unknown key \"%.40s\" in [session]", key);
 	return -EINVAL;
 }
@@ -734,6 +773,15 @@ config_ini_handler(void *user, const char *section, const char *name,
 	    sizeof(err)) != 0)
 		config_errors_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
 		    err);
+	else if (strncmp(section, "tls_profile ", 12) == 0) {
+		struct config_tls_profile	*p;
+
+		/* Where a certificate that fails to load was configured. */
+		p = (struct config_tls_profile *)config_find_profile(
+		    ctx->config, section + 12);
+		if (p != NULL && p->line == 0)
+			p->line = ctx->line;
+	}
 	return 1;	/* keep going: report every error, not just the first */
 }
 

@@ -24,6 +24,8 @@
 /* Errors collected per load; the rest are counted, not kept. */
 #define CONFIG_MAX_ERRORS	32
 #define CONFIG_MAX_ERROR_TEXT	300
+/* Longest failed-login delay a config may ask for. */
+#define CONFIG_MAX_AUTH_DELAY_S	300
 
 enum config_log_level {
 	CONFIG_LOG_DEBUG,
@@ -110,6 +112,10 @@ struct config {
 	unsigned int		command_timeout_ms;
 	unsigned int		idle_timeout_ms;	/* RFC 1939 sec. 3: >= 10 min by default */
 	unsigned int		login_timeout_ms;	/* AUTHORIZATION state limit */
+	/* A failed login waits this long before its -ERR, doubled for each
+	 * further failure from the same client address, up to the max. */
+	unsigned int		auth_failure_delay_ms;
+	unsigned int		auth_failure_delay_max_ms;
 	unsigned int		max_sessions;		/* per worker loop */
 	unsigned int		fetch_chunk_octets;	/* BODY.PEEK[]<o.n> size */
 	unsigned int		fetch_window;		/* partial fetches in flight */

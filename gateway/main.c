@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls_setup.h"
 #include "worker.h"
 
 #define MAIN_MAX_WORKERS	256
@@ -28,6 +29,13 @@ struct main_ctx {
 	bool		 stopping;
 };
 
+static bool
+main_is_loopback_host(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	    strcmp(host, "::1") == 0;
+}
+
 static void
 main_usage(FILE *fp)
 {
@@ -39,8 +47,16 @@ main_usage(FILE *fp)
 "\n"
 "  -c, --config FILE        read settings from an INI file\n"
 "  -t, --test               check the configuration and exit\n"
-"  -l, --listen ADDR:PORT   POP3 listener (repeatable), e.g. 127.0.0.1:110\n"
-"  -u, --upstream URL       upstream IMAP server, imap://HOST[:PORT]\n"
+"  -l, --listen ADDR:PORT   POP3 listener (repeatable), e.g. 127.0.0.1:110;\n"
+"                           offers STLS when --cert and --key are given\n"
+"      --listen-tls ADDR:PORT  POP3S listener, implicit TLS (RFC 8314)\n"
+"      --cert FILE          certificate chain (PEM) of the \"default\" profile\n"
+"      --key FILE           its private key (PEM)\n"
+"      --plaintext-auth     allow USER/PASS and AUTH PLAIN/LOGIN without TLS\n"
+"                           from anywhere, not only from loopback\n"
+"  -u, --upstream URL       upstream IMAP server: imaps://HOST[:993],\n"
+"                           imap+starttls://HOST[:143] or imap://HOST[:143]\n"
+"      --upstream-ca FILE   CA certificates (PEM) for the upstream's certificate\n"
 "  -w, --workers N          event loops (default: number of CPUs)\n"
 "      --mailbox NAME       maildrop folder (default INBOX)\n"
 "      --uidl-template T    UIDL format (default {uid:08x}{uidvalidity:08x})\n"
@@ -49,6 +65,8 @@ main_usage(FILE *fp)
 "      --login-timeout S    time allowed in AUTHORIZATION (default 600)\n"
 "      --connect-timeout S  upstream connect timeout (default 30)\n"
 "      --command-timeout S  upstream command timeout (default 120)\n"
+"      --auth-failure-delay D  delay of the first failed login's reply, doubled\n"
+"                           per failure from the same address (default 2s)\n"
 "      --log-level LEVEL    debug, info, warn or error (default info)\n"
 "  -V, --version            print the version and exit\n"
 "  -h, --help               print this help and exit\n");
@@ -60,22 +78,29 @@ struct main_key_option {
 	const char	*section;
 	const char	*key;
 	const char	*fixed;		/* value for a flag, NULL = the argument */
+	const char	*listener_tls;	/* listeners: tls = this, NULL = auto */
 };
 
 #define MAIN_KEY_BASE	1000
 
 static const struct main_key_option main_key_options[] = {
-	{ "listener", "address", NULL },
-	{ "upstream", "url", NULL },
-	{ "global", "workers", NULL },
-	{ "upstream", "mailbox", NULL },
-	{ "upstream", "uidl_template", NULL },
-	{ "upstream", "seen_on_retr", "no" },
-	{ "session", "idle_timeout", NULL },
-	{ "session", "login_timeout", NULL },
-	{ "upstream", "connect_timeout", NULL },
-	{ "upstream", "command_timeout", NULL },
-	{ "global", "log_level", NULL },
+	{ "listener", "address", NULL, NULL },
+	{ "upstream", "url", NULL, NULL },
+	{ "global", "workers", NULL, NULL },
+	{ "upstream", "mailbox", NULL, NULL },
+	{ "upstream", "uidl_template", NULL, NULL },
+	{ "upstream", "seen_on_retr", "no", NULL },
+	{ "session", "idle_timeout", NULL, NULL },
+	{ "session", "login_timeout", NULL, NULL },
+	{ "upstream", "connect_timeout", NULL, NULL },
+	{ "upstream", "command_timeout", NULL, NULL },
+	{ "global", "log_level", NULL, NULL },
+	{ "listener", "address", NULL, "implicit" },
+	{ "tls_profile default", "cert", NULL, NULL },
+	{ "tls_profile default", "key", NULL, NULL },
+	{ "upstream", "ca_file", NULL, NULL },
+	{ "cli", "plaintext_auth", "yes", NULL },
+	{ "session", "auth_failure_delay", NULL, NULL },
 };
 
 static const struct option main_options[] = {
@@ -92,6 +117,12 @@ static const struct option main_options[] = {
 	{ "connect-timeout", required_argument, NULL, MAIN_KEY_BASE + 8 },
 	{ "command-timeout", required_argument, NULL, MAIN_KEY_BASE + 9 },
 	{ "log-level", required_argument, NULL, MAIN_KEY_BASE + 10 },
+	{ "listen-tls", required_argument, NULL, MAIN_KEY_BASE + 11 },
+	{ "cert", required_argument, NULL, MAIN_KEY_BASE + 12 },
+	{ "key", required_argument, NULL, MAIN_KEY_BASE + 13 },
+	{ "upstream-ca", required_argument, NULL, MAIN_KEY_BASE + 14 },
+	{ "plaintext-auth", no_argument, NULL, MAIN_KEY_BASE + 15 },
+	{ "auth-failure-delay", required_argument, NULL, MAIN_KEY_BASE + 16 },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -102,50 +133,86 @@ struct main_setting {
 	const char	*section;
 	const char	*key;
 	const char	*value;
+	const char	*listener_tls;
 };
 
+static int
+main_set(struct config *c, const char *section, const char *key,
+    const char *value, struct config_errors *errs)
+{
+	char	err[CONFIG_MAX_ERROR_TEXT - 32];
+
+	if (config_set(c, section, key, value, err, sizeof(err)) == 0)
+		return 0;
+	config_errors_add(errs, "command line: %s", err);
+	return -EINVAL;
+}
+
+/*
+ * Each --listen/--listen-tls becomes a [listener cliN]: implicit TLS for
+ * --listen-tls, STLS on --listen when a certificate was given (a listener
+ * that could do TLS always offers it), and --plaintext-auth on all of them.
+ */
 static int
 main_apply(struct config *c, const struct main_setting *set, unsigned int n,
     struct config_errors *errs)
 {
-	char		err[CONFIG_MAX_ERROR_TEXT - 32];
 	char		name[32];
+	const char	*tls;
 	unsigned int	i, listeners = 0;
+	bool		cert = false, plaintext = false;
 	int		rc = 0;
 
 	for (i = 0; i < n; i++) {
-		const char	*section = set[i].section;
-
-		if (strcmp(section, "listener") == 0) {
-			snprintf(name, sizeof(name), "listener cli%u", listeners++);
-			section = name;
+		if (strcmp(set[i].section, "tls_profile default") == 0)
+			cert = true;
+		if (strcmp(set[i].section, "cli") == 0)
+			plaintext = true;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(set[i].section, "cli") == 0)
+			continue;
+		if (strcmp(set[i].section, "listener") != 0) {
+			rc |= main_set(c, set[i].section, set[i].key,
+			    set[i].value, errs);
+			continue;
 		}
-		if (config_set(c, section, set[i].key, set[i].value, err,
-		    sizeof(err)) != 0) {
-			config_errors_add(errs, "command line: %s", err);
-			rc = -EINVAL;
-		}
+		snprintf(name, sizeof(name), "listener cli%u", listeners++);
+		tls = set[i].listener_tls != NULL ? set[i].listener_tls :
+		    cert ? "starttls" : "none";
+		rc |= main_set(c, name, "address", set[i].value, errs);
+		rc |= main_set(c, name, "tls", tls, errs);
+		if (plaintext)
+			rc |= main_set(c, name, "plaintext_auth", "yes", errs);
 	}
 	return rc;
 }
 
-/* Settings this version parses and checks but does not serve yet: refuse
- * them rather than run a TLS listener in the clear. */
+/* Loads every certificate and key once, so -t and start-up name a bad
+ * file; warns about what weakens the upstream side. */
 static void
-main_check_supported(const struct config *c, const char *origin,
-    struct config_errors *errs)
+main_check_tls(const struct config *c, const char *origin,
+    struct config_errors *errs, bool quiet)
 {
-	unsigned int	i;
+	struct tls_setup	t;
+	char			err[CONFIG_MAX_ERROR_TEXT];
 
-	for (i = 0; i < c->nlisteners; i++) {
-		if (c->listeners[i].tls != CONFIG_LISTENER_TLS_NONE)
-			config_errors_add(errs, "%s: [listener %s]: tls = "
-			    "starttls/implicit is not supported by this version",
-			    origin, c->listeners[i].name);
+	if (tls_setup_build(&t, c, origin, err, sizeof(err)) != 0) {
+		config_errors_add(errs, "%s", err);
+		return;
 	}
-	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN)
-		config_errors_add(errs, "%s: [upstream]: imaps:// and "
-		    "imap+starttls:// are not supported by this version", origin);
+	tls_setup_free(&t);
+	if (quiet)
+		return;
+	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN && !c->upstream_verify)
+		log_warn("upstream-tls-unverified", "upstream=%s reason=\"verify "
+		    "= no: the upstream's certificate and host name are not "
+		    "checked\"", c->upstream_url);
+	if (c->upstream_tls == CONFIG_UPSTREAM_PLAIN &&
+	    !main_is_loopback_host(c->upstream_host))
+		log_warn("upstream-plaintext", "upstream=%s reason=\"imap:// "
+		    "sends passwords in the clear; use imaps://\"",
+		    c->upstream_url);
 }
 
 static void
@@ -235,7 +302,7 @@ main(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "c:tl:u:w:Vh", main_options,
 	    NULL)) != -1) {
-		struct main_setting	s = { NULL, NULL, optarg };
+		struct main_setting	s = { NULL, NULL, optarg, NULL };
 
 		switch (ch) {
 		case 'c':
@@ -265,6 +332,7 @@ main(int argc, char **argv)
 		}
 		s.section = main_key_options[ch - MAIN_KEY_BASE].section;
 		s.key = main_key_options[ch - MAIN_KEY_BASE].key;
+		s.listener_tls = main_key_options[ch - MAIN_KEY_BASE].listener_tls;
 		if (main_key_options[ch - MAIN_KEY_BASE].fixed != NULL)
 			s.value = main_key_options[ch - MAIN_KEY_BASE].fixed;
 		if (nset == sizeof(set) / sizeof(set[0])) {
@@ -292,8 +360,8 @@ main(int argc, char **argv)
 	if (errs->count == 0)
 		config_validate(c, file != NULL ? file : "command line", errs);
 	if (errs->count == 0)
-		main_check_supported(c, file != NULL ? file : "command line",
-		    errs);
+		main_check_tls(c, file != NULL ? file : "command line", errs,
+		    test);
 	if (errs->count > 0) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			fprintf(stderr, "%s\n", errs->text[i]);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authfail.h"
 #include "buf.h"
 #include "imap_client.h"
 #include "lock.h"
@@ -21,11 +22,14 @@
 #include "pop3_body.h"
 #include "pop3_line.h"
 #include "pop3_session.h"
+#include "sasl.h"
+#include "tls_channel.h"
 #include "worker.h"
 
 /* Pending client input: stop reading past this (pipelined commands wait in
- * the kernel's buffer instead of ours). */
-#define SESSION_IN_PAUSE_OCTETS		(16 * 1024)
+ * the kernel's buffer instead of ours). Above the longest AUTH line, so a
+ * line in progress never waits for a read that is paused. */
+#define SESSION_IN_PAUSE_OCTETS		(32 * 1024)
 #define SESSION_IN_MAX_OCTETS		(128 * 1024)
 /* Ask the upstream for more body data only below this much unsent output. */
 #define SESSION_OUT_LOW_WATER_OCTETS	(256 * 1024)
@@ -35,6 +39,12 @@
  * the worst case of LF -> CRLF and dot-stuffing. */
 #define SESSION_OUT_MAX_OCTETS		(24 * 1024 * 1024)
 #define SESSION_READ_OCTETS		(64 * 1024)
+/* Ciphertext queued for the socket: the plaintext cap plus TLS record
+ * overhead (< 1 % at 16 KiB records) and the handshake. */
+#define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
+					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
+/* Plaintext handed to OpenSSL per record. */
+#define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
 #define SESSION_GREETING		"popgate ready."
 
 struct session {
@@ -42,6 +52,7 @@ struct session {
 	struct session		*prev, *next;
 	uv_tcp_t		 tcp;
 	uv_timer_t		 timer;		/* idle / login autologout */
+	uv_timer_t		 delay;		/* failed-login reply delay */
 	uv_idle_t		 kick;		/* resume input after a step */
 	uv_write_t		 write_req;
 	unsigned int		 open_handles;
@@ -50,6 +61,18 @@ struct session {
 	char			 peer[80];
 	char			 user[72];	/* log-safe copy */
 	char			 lock_identity[1600];
+	const struct config_listener *listener;
+	struct tls_profile	*tls_profile;	/* the listener's, or NULL */
+	struct tls_channel	*tls;		/* NULL while plaintext */
+	struct buf		 tls_out;	/* ciphertext for the socket */
+	struct sockaddr_storage	 peer_addr;
+	bool			 peer_trusted;	/* in trusted_networks */
+	bool			 tls_ready;	/* handshake done and logged */
+	bool			 tls_shutdown;	/* close_notify queued */
+	bool			 plaintext_logged;
+	const char		*method;	/* of the login in progress */
+	/* failed login waiting out its delay */
+	enum imap_result	 delayed_result;
 	bool			 locked;
 	bool			 closing;
 	bool			 close_after_flush;
@@ -94,7 +117,15 @@ session_kick(struct session *s)
 static size_t
 session_backlog(const struct session *s)
 {
-	return s->out.len + s->writing_buf.len;
+	return s->out.len + s->tls_out.len + s->writing_buf.len;
+}
+
+/* Commands may be waiting: in our buffer, or still inside TLS. */
+static bool
+session_input_waiting(const struct session *s)
+{
+	return s->in.len > 0 || (s->tls != NULL &&
+	    tls_channel_pending(s->tls));
 }
 
 struct session *
@@ -118,9 +149,11 @@ session_free_if_unused(struct session *s)
 		w->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	tls_channel_free(s->tls);
 	buf_wipe(&s->in);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
+	buf_deinit(&s->tls_out);
 	buf_deinit(&s->writing_buf);
 	pop3_session_deinit(&s->pop3);
 	free(s->readbuf);
@@ -135,6 +168,15 @@ session_handle_closed(uv_handle_t *h)
 
 	s->open_handles--;
 	session_free_if_unused(s);
+}
+
+static void
+session_close_handles(struct session *s)
+{
+	uv_close((uv_handle_t *)&s->tcp, session_handle_closed);
+	uv_close((uv_handle_t *)&s->timer, session_handle_closed);
+	uv_close((uv_handle_t *)&s->delay, session_handle_closed);
+	uv_close((uv_handle_t *)&s->kick, session_handle_closed);
 }
 
 static void
@@ -169,9 +211,7 @@ session_close(struct session *s, const char *reason)
 		    &s->pop3.maildrop : NULL);
 		s->imap = NULL;
 	}
-	uv_close((uv_handle_t *)&s->tcp, session_handle_closed);
-	uv_close((uv_handle_t *)&s->timer, session_handle_closed);
-	uv_close((uv_handle_t *)&s->kick, session_handle_closed);
+	session_close_handles(s);
 }
 
 /* ---- output ---- */
@@ -182,7 +222,7 @@ session_after_write(struct session *s)
 {
 	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
 		imap_client_resume(s->imap);
-	if (!s->step_pending && s->in.len > 0 &&
+	if (!s->step_pending && session_input_waiting(s) &&
 	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
 		session_kick(s);
 	session_arm_timer(s);
@@ -215,45 +255,21 @@ session_write_cb(uv_write_t *req, int status)
  * the socket buffer at once. Only a remainder goes through uv_write(), with
  * one write in flight; its buffer stays untouched until the callback.
  */
+/* Hands what the socket did not take (wire from offset off) to uv_write,
+ * one write in flight; its buffer stays untouched until the callback. */
 static void
-session_flush(struct session *s)
+session_write_rest(struct session *s, struct buf *wire, size_t off)
 {
 	struct buf	tmp;
 	uv_buf_t	b;
 	int		r;
 
-	if (s->closing || s->writing)
-		return;
-	if (s->out.len == 0) {
-		if (s->close_after_flush)
-			session_close(s, s->end_reason != NULL ? s->end_reason :
-			    "closed");
-		return;
-	}
-	b = uv_buf_init(s->out.data, (unsigned int)s->out.len);
-	r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	if (r < 0 && r != UV_EAGAIN) {
-		session_close(s, "client write error");
-		return;
-	}
-	if (r < 0)
-		r = 0;
-	s->bytes_out += (uint64_t)r;
-	if ((size_t)r == s->out.len) {
-		buf_reset(&s->out);
-		if (s->close_after_flush)
-			session_close(s, s->end_reason != NULL ? s->end_reason :
-			    "closed");
-		else
-			session_after_write(s);
-		return;
-	}
 	tmp = s->writing_buf;
-	s->writing_buf = s->out;
-	s->out = tmp;
-	s->writing_off = (size_t)r;
-	b = uv_buf_init(s->writing_buf.data + r,
-	    (unsigned int)(s->writing_buf.len - (size_t)r));
+	s->writing_buf = *wire;
+	*wire = tmp;
+	s->writing_off = off;
+	b = uv_buf_init(s->writing_buf.data + off,
+	    (unsigned int)(s->writing_buf.len - off));
 	s->write_req.data = s;
 	r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1,
 	    session_write_cb);
@@ -263,6 +279,184 @@ session_flush(struct session *s)
 		return;
 	}
 	s->writing = true;
+}
+
+/* A TLS failure on the client side: log why, send the alert OpenSSL
+ * queued if the socket takes it, and close. */
+static void
+session_tls_failed(struct session *s, int r)
+{
+	uv_buf_t	b;
+
+	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
+	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
+	if (!s->writing && s->tls_out.len > 0) {
+		b = uv_buf_init(s->tls_out.data, (unsigned int)s->tls_out.len);
+		(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+	}
+	buf_reset(&s->tls_out);
+	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
+}
+
+/*
+ * Moves all plaintext output into TLS records (nothing while the
+ * handshake runs), and queues close_notify once the last reply is in.
+ * Returns 0, or -1 when the session was closed.
+ */
+static int
+session_encrypt(struct session *s)
+{
+	size_t	off, n;
+	int	r = 0;
+
+	for (off = 0; off < s->out.len; off += n) {
+		n = s->out.len - off;
+		if (n > SESSION_TLS_RECORD_OCTETS)
+			n = SESSION_TLS_RECORD_OCTETS;
+		r = tls_channel_write(s->tls, s->out.data + off, n,
+		    &s->tls_out);
+		if (r != 0)
+			break;
+	}
+	buf_consume(&s->out, off);
+	if (r != 0 && r != -EAGAIN) {
+		session_tls_failed(s, r);
+		return -1;
+	}
+	if (s->close_after_flush && s->out.len == 0 && s->tls_ready &&
+	    !s->tls_shutdown) {
+		s->tls_shutdown = true;
+		(void)tls_channel_shutdown(s->tls, &s->tls_out);
+	}
+	return 0;
+}
+
+static void
+session_flush(struct session *s)
+{
+	struct buf	*wire;
+	uv_buf_t	 b;
+	bool		 wrote = false;
+	int		 r;
+
+	for (;;) {
+		if (s->closing || s->writing)
+			return;
+		if (s->tls != NULL && session_encrypt(s) != 0)
+			return;
+		wire = s->tls != NULL ? &s->tls_out : &s->out;
+		if (wire->len == 0)
+			break;
+		b = uv_buf_init(wire->data, (unsigned int)wire->len);
+		r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		if (r < 0 && r != UV_EAGAIN) {
+			session_close(s, "client write error");
+			return;
+		}
+		if (r < 0)
+			r = 0;
+		s->bytes_out += (uint64_t)r;
+		if ((size_t)r < wire->len) {
+			session_write_rest(s, wire, (size_t)r);
+			return;
+		}
+		buf_reset(wire);
+		wrote = true;
+		/* Under TLS, plaintext waits behind the handshake or was
+		 * encrypted in part; plaintext output is all gone. */
+		if (s->tls == NULL || s->out.len == 0)
+			break;
+	}
+	if (s->close_after_flush && (s->out.len == 0 || !s->tls_ready))
+		session_close(s, s->end_reason != NULL ? s->end_reason :
+		    "closed");
+	else if (wrote)
+		session_after_write(s);
+}
+
+/* ---- TLS and the authentication policy ---- */
+
+/*
+ * What may authenticate on this connection right now. Credentials travel
+ * in the clear without TLS, so USER/PASS and every SASL mechanism (all of
+ * ours carry a password or a bearer token) need TLS, unless the listener
+ * opts in or the peer is in its trusted networks (RFC 2595 sec. 2.1,
+ * RFC 8314 sec. 5). Called at accept and again after the handshake.
+ */
+static void
+session_update_policy(struct session *s)
+{
+	struct pop3_options	*o = &s->pop3.opt;
+	unsigned int		 upstream = imap_upstream_mechs();
+	bool			 allowed;
+
+	allowed = s->tls_ready || s->listener->plaintext_auth ||
+	    s->peer_trusted;
+	o->stls_available = s->listener->tls == CONFIG_LISTENER_TLS_STARTTLS &&
+	    s->tls_profile != NULL;
+	o->tls_active = s->tls != NULL;
+	o->user_allowed = allowed;
+	/* PLAIN and LOGIN become IMAP LOGIN or AUTHENTICATE PLAIN, which
+	 * works unless the upstream is known to take no password at all;
+	 * the bearer mechanisms are relayed as they are, so the upstream
+	 * must have them (until it was first seen, offer none of them). */
+	o->sasl_mechs = 0;
+	if (!allowed)
+		return;
+	if (!(upstream & IMAP_MECHS_KNOWN) ||
+	    (upstream & ((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))))
+		o->sasl_mechs = (1u << SASL_MECH_PLAIN) |
+		    (1u << SASL_MECH_LOGIN);
+	o->sasl_mechs |= upstream & ((1u << SASL_MECH_XOAUTH2) |
+	    (1u << SASL_MECH_OAUTHBEARER));
+}
+
+/* The handshake just completed: log what was negotiated (an admin lists
+ * which devices still need TLS 1.0 from these lines). */
+static void
+session_tls_established(struct session *s)
+{
+	const char	*sni = tls_channel_sni(s->tls);
+
+	s->tls_ready = true;
+	log_info("tls", "sid=%s peer=%s version=%s cipher=%s sni=%s", s->id,
+	    s->peer, tls_channel_version(s->tls), tls_channel_cipher(s->tls),
+	    sni != NULL && *sni != '\0' ? sni : "-");
+	session_update_policy(s);
+}
+
+/* Starts server-side TLS: at accept for implicit TLS, after "+OK" for
+ * STLS. Returns false (session closed) when it cannot. */
+static bool
+session_start_tls(struct session *s)
+{
+	s->tls = tls_channel_new_server(s->tls_profile);
+	if (s->tls == NULL) {
+		s->end_reason = "out of memory";
+		s->close_after_flush = true;
+		return false;
+	}
+	s->pop3.opt.tls_active = true;
+	return true;
+}
+
+/* Ciphertext from the socket: decrypt into the command buffer. */
+static void
+session_tls_input(struct session *s, const char *data, size_t len)
+{
+	int	r;
+
+	r = tls_channel_feed(s->tls, data, len, &s->in, &s->tls_out);
+	if (r < 0) {
+		session_tls_failed(s, r);
+		return;
+	}
+	if (r == 1) {
+		session_close(s, "client closed");
+		return;
+	}
+	if (!s->tls_ready && tls_channel_handshake_done(s->tls))
+		session_tls_established(s);
 }
 
 /* ---- timers ---- */
@@ -375,11 +569,30 @@ session_step_done(struct session *s)
 	/* Pipelined commands run on the next turn, not from inside the
 	 * upstream's parser; with no input waiting there is nothing to do
 	 * (and a pending kick from the body data is not needed either). */
-	if (s->in.len > 0)
+	if (session_input_waiting(s))
 		session_kick(s);
 	else if (!s->closing)
 		uv_idle_stop(&s->kick);
 	session_arm_timer(s);
+}
+
+static void
+session_login_reply(struct session *s, enum imap_result result)
+{
+	struct pop3_step	step;
+
+	step = pop3_login_done(&s->pop3, NULL, session_resp_code(result),
+	    session_login_text(result), &s->out);
+	session_handle_step(s, &step);
+	session_step_done(s);
+}
+
+static void
+session_delay_cb(uv_timer_t *t)
+{
+	struct session	*s = t->data;
+
+	session_login_reply(s, s->delayed_result);
 }
 
 static void
@@ -388,24 +601,43 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 {
 	struct session		*s = arg;
 	struct pop3_step	 step;
+	const char		*version = NULL, *cipher = NULL;
+	unsigned int		 delay;
 
 	if (result == IMAP_OK) {
-		log_info("login", "sid=%s peer=%s user=%s result=ok messages=%u",
-		    s->id, s->peer, s->user, md->count);
+		authfail_clear((struct sockaddr *)&s->peer_addr);
+		if (!imap_client_tls_info(s->imap, &version, &cipher))
+			version = cipher = "-";
+		log_info("login", "sid=%s peer=%s user=%s method=%s result=ok "
+		    "messages=%u upstream_tls=%s upstream_cipher=%s", s->id,
+		    s->peer, s->user, s->method, md->count, version, cipher);
 		step = pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL,
 		    &s->out);
-	} else {
-		/* RFC 1939 sec. 4: release the lock before rejecting. */
-		session_release_lock(s);
-		log_info("login", "sid=%s peer=%s user=%s result=%s reason=\"%s\"",
-		    s->id, s->peer, s->user, imap_result_name(result), detail);
-		step = pop3_login_done(&s->pop3, NULL, session_resp_code(result),
-		    session_login_text(result), &s->out);
-		imap_client_close(s->imap, NULL);
-		s->imap = NULL;
+		session_handle_step(s, &step);
+		session_step_done(s);
+		return;
 	}
-	session_handle_step(s, &step);
-	session_step_done(s);
+	/* RFC 1939 sec. 4: release the lock before rejecting. */
+	session_release_lock(s);
+	imap_client_close(s->imap, NULL);
+	s->imap = NULL;
+	/* Bad credentials wait, longer for each failure from the address,
+	 * so guessing is slow; the reply says nothing until then. An
+	 * upstream outage is not the client's fault and answers at once. */
+	delay = 0;
+	if (result == IMAP_ERR_AUTH)
+		delay = authfail_record((struct sockaddr *)&s->peer_addr,
+		    uv_hrtime() / 1000000, s->worker->config->auth_failure_delay_ms,
+		    s->worker->config->auth_failure_delay_max_ms);
+	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
+	    "delay_ms=%u reason=\"%s\"", s->id, s->peer, s->user, s->method,
+	    imap_result_name(result), delay, detail);
+	if (delay == 0) {
+		session_login_reply(s, result);
+		return;
+	}
+	s->delayed_result = result;
+	uv_timer_start(&s->delay, session_delay_cb, delay, 0);
 }
 
 static bool
@@ -574,16 +806,20 @@ session_start_login(struct session *s, const struct pop3_step *step)
 	struct imap_client_config	 ic;
 
 	log_value(s->user, sizeof(s->user), step->user);
-	memset(&ic, 0, sizeof(ic));
-	ic.host = c->upstream_host;
-	ic.port = c->upstream_port;
-	ic.mailbox = c->mailbox;
-	ic.connect_timeout_ms = c->connect_timeout_ms;
-	ic.command_timeout_ms = c->command_timeout_ms;
-	ic.chunk_octets = c->fetch_chunk_octets;
-	ic.window = c->fetch_window;
-	ic.seen_on_retr = c->seen_on_retr;
-	ic.fetch_ahead = c->fetch_ahead;
+	s->method = step->mech == 0 ? "USER" : sasl_mech_name(step->mech);
+	if (!s->plaintext_logged && s->tls == NULL) {
+		/* Credentials crossed the network in the clear: say so once,
+		 * and why it was allowed. */
+		s->plaintext_logged = true;
+		log_info("plaintext-auth", "sid=%s peer=%s listener=%s "
+		    "reason=\"%s\"", s->id, s->peer, s->listener->name,
+		    s->peer_trusted ? "peer in trusted_networks" :
+		    "plaintext_auth = yes");
+	}
+	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN && !c->upstream_verify)
+		log_warn("upstream-tls-unverified", "sid=%s upstream=%s", s->id,
+		    c->upstream_url);
+	worker_imap_config(s->worker, &ic);
 	s->imap = imap_client_new(&s->worker->loop, &ic,
 	    &session_imap_callbacks, s);
 	if (s->imap == NULL) {
@@ -596,8 +832,13 @@ session_start_login(struct session *s, const struct pop3_step *step)
 	}
 	s->imap_alive++;
 	s->step_pending = true;
-	imap_client_login(s->imap, step->user, step->password,
-	    step->password_len);
+	if (step->mech == SASL_MECH_XOAUTH2 ||
+	    step->mech == SASL_MECH_OAUTHBEARER)
+		imap_client_login_sasl(s->imap, sasl_mech_name(step->mech),
+		    step->user, step->sasl_msg, step->sasl_msg_len);
+	else
+		imap_client_login(s->imap, step->user, step->password,
+		    step->password_len);
 }
 
 static void
@@ -662,10 +903,13 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 		session_start_commit(s);
 		break;
 	case POP3_NEXT_START_TLS:
-		/* No TLS profile on this listener: the engine never offers
-		 * STLS then; treat a stray step as fatal. */
-		s->end_reason = "tls not available";
-		s->close_after_flush = true;
+		/* "+OK" leaves in the clear; anything the client pipelined
+		 * behind STLS was sent before TLS and must not be trusted
+		 * (RFC 2595 sec. 4, conformance 6.5): drop it. */
+		buf_reset(&s->in);
+		session_flush(s);
+		if (!s->closing)
+			session_start_tls(s);
 		break;
 	case POP3_NEXT_CLOSE:
 		s->end_reason = step->reason != NULL ? step->reason : "quit";
@@ -696,7 +940,10 @@ session_update_reading(struct session *s)
 
 	if (s->closing)
 		return;
-	want = !s->close_after_flush && s->in.len < SESSION_IN_PAUSE_OCTETS;
+	/* Pipelined commands wait in the kernel (or inside TLS) rather than
+	 * in our buffer. */
+	want = !s->close_after_flush && s->in.len < SESSION_IN_PAUSE_OCTETS &&
+	    (s->tls == NULL || !tls_channel_pending(s->tls));
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
 		    session_read_cb) == 0)
@@ -715,30 +962,46 @@ session_process_input(struct session *s)
 	char			*line;
 	size_t			 len, used;
 
-	while (!s->closing && !s->step_pending && !s->close_after_flush &&
-	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS) {
-		used = pop3_line_next(&s->lines, s->in.data, s->in.len, &kind,
-		    &line, &len);
-		if (kind == POP3_LINE_NONE) {
-			buf_consume(&s->in, used);
-			break;
-		}
-		if (kind == POP3_LINE_OK) {
-			step = pop3_execute(&s->pop3, line, len, &s->out);
-			if (step.next == POP3_NEXT_LOGIN) {
-				session_handle_step(s, &step);
-				/* The password lived in this line. */
-				explicit_bzero(s->in.data, used);
+	for (;;) {
+		while (!s->closing && !s->step_pending &&
+		    !s->close_after_flush &&
+		    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS) {
+			/* AUTH lines may carry a long token; other
+			 * commands keep the 255-octet limit. */
+			pop3_line_set_max(&s->lines,
+			    pop3_session_line_limit(&s->pop3));
+			used = pop3_line_next(&s->lines, s->in.data, s->in.len,
+			    &kind, &line, &len);
+			if (kind == POP3_LINE_NONE) {
 				buf_consume(&s->in, used);
-				continue;
+				break;
 			}
-		} else {
-			step = pop3_bad_line(&s->pop3,
-			    kind == POP3_LINE_TOO_LONG, &s->out);
+			if (kind == POP3_LINE_OK) {
+				step = pop3_execute(&s->pop3, line, len,
+				    &s->out);
+				if (step.next == POP3_NEXT_LOGIN) {
+					session_handle_step(s, &step);
+					/* The password lived in this line. */
+					explicit_bzero(s->in.data, used);
+					buf_consume(&s->in, used);
+					continue;
+				}
+			} else {
+				step = pop3_bad_line(&s->pop3,
+				    kind == POP3_LINE_TOO_LONG, &s->out);
+			}
+			buf_consume(&s->in, used);
+			session_handle_step(s, &step);
 		}
-		buf_consume(&s->in, used);
-		session_handle_step(s, &step);
+		/* TLS held back plaintext while the buffer was full. */
+		if (s->closing || s->tls == NULL || s->step_pending ||
+		    s->close_after_flush || !tls_channel_pending(s->tls) ||
+		    s->in.len >= SESSION_IN_PAUSE_OCTETS)
+			break;
+		session_tls_input(s, NULL, 0);
 	}
+	if (s->closing)
+		return;
 	if (s->draining && !s->step_pending && !s->close_after_flush &&
 	    s->in.len == 0)
 		s->close_after_flush = true;
@@ -768,7 +1031,11 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	s->bytes_in += (uint64_t)nread;
-	if (buf_append(&s->in, b->base, (size_t)nread) != 0) {
+	if (s->tls != NULL) {
+		session_tls_input(s, b->base, (size_t)nread);
+		if (s->closing)
+			return;
+	} else if (buf_append(&s->in, b->base, (size_t)nread) != 0) {
 		session_close(s, "input overflow");
 		return;
 	}
@@ -788,6 +1055,9 @@ session_format_peer(struct session *s)
 	snprintf(s->peer, sizeof(s->peer), "unknown");
 	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
+	s->peer_addr = ss;
+	s->peer_trusted = config_network_contains(s->listener->trusted,
+	    s->listener->ntrusted, (struct sockaddr *)&ss);
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 
@@ -821,16 +1091,19 @@ session_new(struct worker *w)
 	buf_init(&s->in, SESSION_IN_MAX_OCTETS);
 	buf_set_sensitive(&s->in);	/* PASS lines */
 	buf_init(&s->out, SESSION_OUT_MAX_OCTETS);
-	buf_init(&s->writing_buf, SESSION_OUT_MAX_OCTETS);
+	buf_init(&s->tls_out, SESSION_TLS_OUT_MAX_OCTETS);
+	buf_init(&s->writing_buf, SESSION_TLS_OUT_MAX_OCTETS);
 	pop3_line_init(&s->lines, POP3_MAX_COMMAND_OCTETS);
 	snprintf(s->user, sizeof(s->user), "-");
 	uv_tcp_init(&w->loop, &s->tcp);
 	uv_timer_init(&w->loop, &s->timer);
+	uv_timer_init(&w->loop, &s->delay);
 	uv_idle_init(&w->loop, &s->kick);
 	s->tcp.data = s;
 	s->timer.data = s;
+	s->delay.data = s;
 	s->kick.data = s;
-	s->open_handles = 3;
+	s->open_handles = 4;
 	s->next = w->sessions;
 	if (w->sessions != NULL)
 		w->sessions->prev = s;
@@ -845,6 +1118,11 @@ session_accept(struct worker *w, uv_stream_t *server)
 	const struct config_listener	*l = server->data;
 	struct pop3_options		 opt;
 	struct session			*s;
+	static const char *const	 tls_names[] = {
+		[CONFIG_LISTENER_TLS_NONE] = "none",
+		[CONFIG_LISTENER_TLS_STARTTLS] = "starttls",
+		[CONFIG_LISTENER_TLS_IMPLICIT] = "implicit",
+	};
 
 	s = session_new(w);
 	if (s == NULL) {
@@ -854,12 +1132,12 @@ session_accept(struct worker *w, uv_stream_t *server)
 	if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
 		s->closing = true;
 		s->end_reason = "accept failed";
-		uv_close((uv_handle_t *)&s->tcp, session_handle_closed);
-		uv_close((uv_handle_t *)&s->timer, session_handle_closed);
-		uv_close((uv_handle_t *)&s->kick, session_handle_closed);
+		session_close_handles(s);
 		return;
 	}
 	uv_tcp_nodelay(&s->tcp, 1);
+	s->listener = l;
+	s->tls_profile = w->tls.listener[l - w->config->listeners];
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,
 	    (unsigned long long)(++w->next_session & 0xffffff));
@@ -868,19 +1146,27 @@ session_accept(struct worker *w, uv_stream_t *server)
 	opt.uidl = &w->config->uidl;
 	opt.greeting = SESSION_GREETING;
 	opt.implementation = "popgate " POPGATE_VERSION;
-	opt.user_allowed = true;
 	opt.pipelining = true;
 	pop3_session_init(&s->pop3, &opt);
-	log_info("session-start", "sid=%s peer=%s listener=%s", s->id, s->peer,
-	    l != NULL ? l->name : "-");
+	log_info("session-start", "sid=%s peer=%s listener=%s tls=%s", s->id,
+	    s->peer, l->name, tls_names[l->tls]);
+	if (l->tls == CONFIG_LISTENER_TLS_IMPLICIT && !session_start_tls(s)) {
+		session_flush(s);
+		return;
+	}
+	session_update_policy(s);
 	if (w->nsessions > w->config->max_sessions) {
-		pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
-		    "Too many connections, try again later.");
+		/* Under implicit TLS nothing can be said before the
+		 * handshake: just close. */
+		if (s->tls == NULL)
+			pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
+			    "Too many connections, try again later.");
 		s->end_reason = "session limit";
 		s->close_after_flush = true;
 		session_flush(s);
 		return;
 	}
+	/* Under implicit TLS the greeting waits for the handshake. */
 	pop3_session_greeting(&s->pop3, &s->out);
 	session_arm_timer(s);
 	session_flush(s);

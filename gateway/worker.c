@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "imap_client.h"
 #include "log.h"
+#include "sasl.h"
 #include "session.h"
 
 /* listen(2) backlog: bursts of devices polling on the minute. */
@@ -41,6 +43,79 @@ fail:
 	r = -errno;
 	close(fd);
 	return r;
+}
+
+void
+worker_imap_config(const struct worker *w, struct imap_client_config *ic)
+{
+	const struct config		*c = w->config;
+	static const enum imap_tls_mode	 modes[] = {
+		[CONFIG_UPSTREAM_PLAIN] = IMAP_TLS_NONE,
+		[CONFIG_UPSTREAM_IMPLICIT] = IMAP_TLS_IMPLICIT,
+		[CONFIG_UPSTREAM_STARTTLS] = IMAP_TLS_STARTTLS,
+	};
+
+	memset(ic, 0, sizeof(*ic));
+	ic->host = c->upstream_host;
+	ic->port = c->upstream_port;
+	ic->mailbox = c->mailbox;
+	ic->connect_timeout_ms = c->connect_timeout_ms;
+	ic->command_timeout_ms = c->command_timeout_ms;
+	ic->chunk_octets = c->fetch_chunk_octets;
+	ic->window = c->fetch_window;
+	ic->seen_on_retr = c->seen_on_retr;
+	ic->fetch_ahead = c->fetch_ahead;
+	ic->tls_mode = modes[c->upstream_tls];
+	ic->tls_profile = w->tls.upstream;
+	ic->tls_server_name = c->upstream_host;
+}
+
+/* ---- start-up probe: which SASL mechanisms can be relayed ---- */
+
+static void
+worker_probe_done(void *arg, enum imap_result result,
+    struct pop3_maildrop *md, const char *detail)
+{
+	struct worker	*w = arg;
+	unsigned int	 mechs = imap_upstream_mechs();
+
+	(void)md;
+	if (result == IMAP_OK)
+		log_info("upstream-probe", "upstream=%s result=ok xoauth2=%s "
+		    "oauthbearer=%s", w->config->upstream_url,
+		    mechs & (1u << SASL_MECH_XOAUTH2) ? "yes" : "no",
+		    mechs & (1u << SASL_MECH_OAUTHBEARER) ? "yes" : "no");
+	else
+		log_warn("upstream-probe", "upstream=%s result=%s reason=\"%s\"",
+		    w->config->upstream_url, imap_result_name(result), detail);
+}
+
+static void
+worker_probe_closed(void *arg, struct imap_client *c)
+{
+	struct worker	*w = arg;
+
+	if (w->probe == c)
+		w->probe = NULL;
+}
+
+static const struct imap_client_callbacks worker_probe_callbacks = {
+	.login_done = worker_probe_done,
+	.closed = worker_probe_closed,
+};
+
+/* Learns the upstream's capabilities before the first client asks CAPA:
+ * XOAUTH2 and OAUTHBEARER are offered only when the upstream has them.
+ * A failure is only logged; every login reads them again. */
+static void
+worker_start_probe(struct worker *w)
+{
+	struct imap_client_config	ic;
+
+	worker_imap_config(w, &ic);
+	w->probe = imap_client_new(&w->loop, &ic, &worker_probe_callbacks, w);
+	if (w->probe != NULL)
+		imap_client_probe(w->probe);
 }
 
 static void
@@ -108,6 +183,8 @@ worker_on_wakeup(uv_async_t *a)
 	 * None of them commits deletions: only QUIT does. */
 	for (i = 0; i < w->nlisteners; i++)
 		uv_close((uv_handle_t *)&w->listeners[i], worker_handle_closed);
+	if (w->probe != NULL)
+		imap_client_close(w->probe, NULL);
 	for (s = w->sessions; s != NULL; s = next) {
 		next = session_next(s);
 		session_shutdown(s);
@@ -136,6 +213,7 @@ worker_main(void *arg)
 int
 worker_start(struct worker *w, unsigned int index, const struct config *config)
 {
+	char		err[512];
 	unsigned int	i;
 	int		r;
 
@@ -151,6 +229,13 @@ worker_start(struct worker *w, unsigned int index, const struct config *config)
 	w->wakeup.data = w;
 	uv_timer_init(&w->loop, &w->drain_timer);
 	w->drain_timer.data = w;
+	/* main checked the same settings already; this only fails when a
+	 * file changed in between. */
+	if (tls_setup_build(&w->tls, config, "config", err, sizeof(err)) != 0) {
+		log_error("tls-setup-failed", "worker=%u reason=\"%s\"", index,
+		    err);
+		return -EINVAL;
+	}
 	for (i = 0; i < config->nlisteners; i++) {
 		const struct config_listener	*l = &config->listeners[i];
 
@@ -173,6 +258,8 @@ worker_start(struct worker *w, unsigned int index, const struct config *config)
 			return r;
 		}
 	}
+	if (index == 0)
+		worker_start_probe(w);
 	r = uv_thread_create(&w->thread, worker_main, w);
 	return r;
 }
@@ -189,4 +276,5 @@ worker_join(struct worker *w)
 {
 	uv_thread_join(&w->thread);
 	uv_loop_close(&w->loop);
+	tls_setup_free(&w->tls);
 }

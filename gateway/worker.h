@@ -14,12 +14,16 @@
 #include <uv.h>
 
 #include "config.h"
+#include "tls_setup.h"
 
+struct imap_client;
+struct imap_client_config;
 struct session;
 
 struct worker {
 	unsigned int		 index;
 	const struct config	*config;	/* immutable, outlives the worker */
+	struct tls_setup	 tls;		/* this thread's TLS contexts */
 	uv_loop_t		 loop;
 	uv_thread_t		 thread;
 	uv_async_t		 wakeup;	/* stop requests from main */
@@ -27,6 +31,7 @@ struct worker {
 	uv_tcp_t		 listeners[CONFIG_MAX_LISTENERS];
 	int			 listen_fds[CONFIG_MAX_LISTENERS];
 	unsigned int		 nlisteners;
+	struct imap_client	*probe;		/* start-up capability probe */
 	struct session		*sessions;	/* all live sessions */
 	unsigned int		 nsessions;
 	uint64_t		 next_session;
@@ -45,6 +50,9 @@ int	worker_start(struct worker *w, unsigned int index,
 void	worker_request_stop(struct worker *w);
 /* Waits for the worker thread to end and frees its loop. */
 void	worker_join(struct worker *w);
+/* The upstream connection settings every IMAP client of this worker uses. */
+void	worker_imap_config(const struct worker *w,
+	    struct imap_client_config *ic);
 /* Called by a session once it is fully freed. */
 void	worker_session_gone(struct worker *w);
 

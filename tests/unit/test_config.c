@@ -273,6 +273,49 @@ test_networks(void **state)
 	assert_int_not_equal(config_parse_network("/8", &net[0]), 0);
 }
 
+static void
+test_durations(void **state)
+{
+	struct config	c;
+	char		err[256];
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(c.auth_failure_delay_ms, 2000);
+	assert_int_equal(c.auth_failure_delay_max_ms, 15000);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay", "300ms",
+	    err, sizeof(err)), 0);
+	assert_int_equal(c.auth_failure_delay_ms, 300);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay_max",
+	    "1m", err, sizeof(err)), 0);
+	assert_int_equal(c.auth_failure_delay_max_ms, 60000);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay", "0",
+	    err, sizeof(err)), 0);
+	assert_int_equal(c.auth_failure_delay_ms, 0);
+	/* Bare numbers stay seconds, as the timeouts always took them. */
+	assert_int_equal(config_set(&c, "session", "idle_timeout", "90", err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.idle_timeout_ms, 90000);
+	assert_int_equal(config_set(&c, "session", "idle_timeout", "2m", err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.idle_timeout_ms, 120000);
+	/* Below the minimum of one second, unknown units, junk, too big. */
+	assert_int_equal(config_set(&c, "session", "idle_timeout", "500ms", err,
+	    sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "500ms"));
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay", "2h",
+	    err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay", "s",
+	    err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay", "-1",
+	    err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay",
+	    "301s", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set(&c, "session", "auth_failure_delay",
+	    "99999999999999999999ms", err, sizeof(err)), -EINVAL);
+	assert_int_equal(c.auth_failure_delay_ms, 0);
+}
+
 int
 main(void)
 {
@@ -285,6 +328,7 @@ main(void)
 		cmocka_unit_test(test_tls_settings),
 		cmocka_unit_test(test_tls_errors),
 		cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_durations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
