@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session.c - the glue of one POP3 connection: reads command lines, runs the
- * pure engine, turns its steps into upstream requests, streams bodies through
- * the encoder with watermarks, and logs one line per event.
+ * session.c - the glue of one POP3 connection: runs the pure engine's
+ * steps as upstream requests, streams bodies through the encoder with
+ * watermarks, keeps the timers, and logs one line per event. The byte path
+ * (socket, TLS) is in session_io.c.
  */
-#include "session.h"
+#include "session_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,113 +16,28 @@
 #include <string.h>
 
 #include "authfail.h"
-#include "buf.h"
-#include "imap_client.h"
 #include "lock.h"
 #include "log.h"
-#include "pop3_body.h"
-#include "pop3_line.h"
-#include "pop3_session.h"
 #include "sasl.h"
 #include "tls_channel.h"
 #include "worker.h"
 
-/* Pending client input: stop reading past this (pipelined commands wait in
- * the kernel's buffer instead of ours). Above the longest AUTH line, so a
- * line in progress never waits for a read that is paused. */
-#define SESSION_IN_PAUSE_OCTETS		(32 * 1024)
-#define SESSION_IN_MAX_OCTETS		(128 * 1024)
-/* Ask the upstream for more body data only below this much unsent output. */
-#define SESSION_OUT_LOW_WATER_OCTETS	(256 * 1024)
-/* Stop running pipelined commands above this much unsent output. */
-#define SESSION_OUT_HIGH_WATER_OCTETS	(1024 * 1024)
-/* Hard cap on queued output: high water + a window of chunks, doubled by
- * the worst case of LF -> CRLF and dot-stuffing. */
-#define SESSION_OUT_MAX_OCTETS		(24 * 1024 * 1024)
-#define SESSION_READ_OCTETS		(64 * 1024)
-/* Ciphertext queued for the socket: the plaintext cap plus TLS record
- * overhead (< 1 % at 16 KiB records) and the handshake. */
-#define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
-					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
-/* Plaintext handed to OpenSSL per record. */
-#define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
-#define SESSION_GREETING		"popgate ready."
-
-struct session {
-	struct worker		*worker;
-	struct session		*prev, *next;
-	uv_tcp_t		 tcp;
-	uv_timer_t		 timer;		/* idle / login autologout */
-	uv_timer_t		 delay;		/* failed-login reply delay */
-	uv_idle_t		 kick;		/* resume input after a step */
-	uv_write_t		 write_req;
-	unsigned int		 open_handles;
-	unsigned int		 imap_alive;	/* clients not yet closed() */
-	char			 id[24];
-	char			 peer[80];
-	char			 user[72];	/* log-safe copy */
-	char			 lock_identity[1600];
-	const struct config_listener *listener;
-	struct tls_profile	*tls_profile;	/* the listener's, or NULL */
-	struct tls_channel	*tls;		/* NULL while plaintext */
-	struct buf		 tls_out;	/* ciphertext for the socket */
-	struct sockaddr_storage	 peer_addr;
-	bool			 peer_trusted;	/* in trusted_networks */
-	bool			 tls_ready;	/* handshake done and logged */
-	bool			 tls_shutdown;	/* close_notify queued */
-	bool			 plaintext_logged;
-	const char		*method;	/* of the login in progress */
-	/* failed login waiting out its delay */
-	enum imap_result	 delayed_result;
-	bool			 locked;
-	bool			 closing;
-	bool			 close_after_flush;
-	bool			 draining;	/* shutdown: close when idle */
-	bool			 step_pending;
-	bool			 writing;
-	bool			 reading;
-	bool			 upstream_lost;
-	bool			 body_begun;
-	const char		*end_reason;
-	struct buf		 in;
-	struct buf		 out;
-	struct buf		 writing_buf;
-	size_t			 writing_off;	/* already sent by uv_try_write */
-	uint64_t		 stall_bytes_out; /* at the last timer check */
-	int			 stall_in_kernel; /* -1: no output was pending */
-	char			*readbuf;
-	struct pop3_line_reader	 lines;
-	struct pop3_session	 pop3;
-	struct pop3_body	 body;
-	struct imap_client	*imap;
-	uint64_t		 bytes_in;
-	uint64_t		 bytes_out;
-	uint64_t		 start_ms;
-};
-
-static void session_process_input(struct session *s);
-static void session_flush(struct session *s);
-static void session_arm_timer(struct session *s);
-static void session_kick_cb(uv_idle_t *h);
-static void session_handle_step(struct session *s,
-	    const struct pop3_step *step);
-
 /* Runs pending input on the next loop turn, outside any upstream parse. */
-static void
+void
 session_kick(struct session *s)
 {
 	if (!s->closing)
 		uv_idle_start(&s->kick, session_kick_cb);
 }
 
-static size_t
+size_t
 session_backlog(const struct session *s)
 {
 	return s->out.len + s->tls_out.len + s->writing_buf.len;
 }
 
 /* Commands may be waiting: in our buffer, or still inside TLS. */
-static bool
+bool
 session_input_waiting(const struct session *s)
 {
 	return s->in.len > 0 || (s->tls != NULL &&
@@ -136,7 +52,7 @@ session_next(struct session *s)
 
 /* ---- teardown ---- */
 
-static void
+void
 session_free_if_unused(struct session *s)
 {
 	struct worker	*w = s->worker;
@@ -214,251 +130,6 @@ session_close(struct session *s, const char *reason)
 	session_close_handles(s);
 }
 
-/* ---- output ---- */
-
-/* Output left the process: feed the upstream and pending input again. */
-static void
-session_after_write(struct session *s)
-{
-	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
-		imap_client_resume(s->imap);
-	if (!s->step_pending && session_input_waiting(s) &&
-	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
-		session_kick(s);
-	session_arm_timer(s);
-}
-
-static void
-session_write_cb(uv_write_t *req, int status)
-{
-	struct session	*s = req->data;
-
-	s->writing = false;
-	s->bytes_out += s->writing_buf.len - s->writing_off;
-	buf_reset(&s->writing_buf);
-	if (s->closing) {
-		session_free_if_unused(s);
-		return;
-	}
-	if (status < 0) {
-		session_close(s, "client write error");
-		return;
-	}
-	session_flush(s);
-	if (!s->closing)
-		session_after_write(s);
-}
-
-/*
- * Writes queued output. uv_try_write() first: a completed uv_write() costs
- * libuv a callback turn and an epoll_ctl() per write, and most replies fit
- * the socket buffer at once. Only a remainder goes through uv_write(), with
- * one write in flight; its buffer stays untouched until the callback.
- */
-/* Hands what the socket did not take (wire from offset off) to uv_write,
- * one write in flight; its buffer stays untouched until the callback. */
-static void
-session_write_rest(struct session *s, struct buf *wire, size_t off)
-{
-	struct buf	tmp;
-	uv_buf_t	b;
-	int		r;
-
-	tmp = s->writing_buf;
-	s->writing_buf = *wire;
-	*wire = tmp;
-	s->writing_off = off;
-	b = uv_buf_init(s->writing_buf.data + off,
-	    (unsigned int)(s->writing_buf.len - off));
-	s->write_req.data = s;
-	r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1,
-	    session_write_cb);
-	if (r < 0) {
-		buf_reset(&s->writing_buf);
-		session_close(s, "client write error");
-		return;
-	}
-	s->writing = true;
-}
-
-/* A TLS failure on the client side: log why, send the alert OpenSSL
- * queued if the socket takes it, and close. */
-static void
-session_tls_failed(struct session *s, int r)
-{
-	uv_buf_t	b;
-
-	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
-	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
-	if (!s->writing && s->tls_out.len > 0) {
-		b = uv_buf_init(s->tls_out.data, (unsigned int)s->tls_out.len);
-		(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	}
-	buf_reset(&s->tls_out);
-	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
-}
-
-/*
- * Moves all plaintext output into TLS records (nothing while the
- * handshake runs), and queues close_notify once the last reply is in.
- * Returns 0, or -1 when the session was closed.
- */
-static int
-session_encrypt(struct session *s)
-{
-	size_t	off, n;
-	int	r = 0;
-
-	for (off = 0; off < s->out.len; off += n) {
-		n = s->out.len - off;
-		if (n > SESSION_TLS_RECORD_OCTETS)
-			n = SESSION_TLS_RECORD_OCTETS;
-		r = tls_channel_write(s->tls, s->out.data + off, n,
-		    &s->tls_out);
-		if (r != 0)
-			break;
-	}
-	buf_consume(&s->out, off);
-	if (r != 0 && r != -EAGAIN) {
-		session_tls_failed(s, r);
-		return -1;
-	}
-	if (s->close_after_flush && s->out.len == 0 && s->tls_ready &&
-	    !s->tls_shutdown) {
-		s->tls_shutdown = true;
-		(void)tls_channel_shutdown(s->tls, &s->tls_out);
-	}
-	return 0;
-}
-
-static void
-session_flush(struct session *s)
-{
-	struct buf	*wire;
-	uv_buf_t	 b;
-	bool		 wrote = false;
-	int		 r;
-
-	for (;;) {
-		if (s->closing || s->writing)
-			return;
-		if (s->tls != NULL && session_encrypt(s) != 0)
-			return;
-		wire = s->tls != NULL ? &s->tls_out : &s->out;
-		if (wire->len == 0)
-			break;
-		b = uv_buf_init(wire->data, (unsigned int)wire->len);
-		r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-		if (r < 0 && r != UV_EAGAIN) {
-			session_close(s, "client write error");
-			return;
-		}
-		if (r < 0)
-			r = 0;
-		s->bytes_out += (uint64_t)r;
-		if ((size_t)r < wire->len) {
-			session_write_rest(s, wire, (size_t)r);
-			return;
-		}
-		buf_reset(wire);
-		wrote = true;
-		/* Under TLS, plaintext waits behind the handshake or was
-		 * encrypted in part; plaintext output is all gone. */
-		if (s->tls == NULL || s->out.len == 0)
-			break;
-	}
-	if (s->close_after_flush && (s->out.len == 0 || !s->tls_ready))
-		session_close(s, s->end_reason != NULL ? s->end_reason :
-		    "closed");
-	else if (wrote)
-		session_after_write(s);
-}
-
-/* ---- TLS and the authentication policy ---- */
-
-/*
- * What may authenticate on this connection right now. Credentials travel
- * in the clear without TLS, so USER/PASS and every SASL mechanism (all of
- * ours carry a password or a bearer token) need TLS, unless the listener
- * opts in or the peer is in its trusted networks (RFC 2595 sec. 2.1,
- * RFC 8314 sec. 5). Called at accept and again after the handshake.
- */
-static void
-session_update_policy(struct session *s)
-{
-	struct pop3_options	*o = &s->pop3.opt;
-	unsigned int		 upstream = imap_upstream_mechs();
-	bool			 allowed;
-
-	allowed = s->tls_ready || s->listener->plaintext_auth ||
-	    s->peer_trusted;
-	o->stls_available = s->listener->tls == CONFIG_LISTENER_TLS_STARTTLS &&
-	    s->tls_profile != NULL;
-	o->tls_active = s->tls != NULL;
-	o->user_allowed = allowed;
-	/* PLAIN and LOGIN become IMAP LOGIN or AUTHENTICATE PLAIN, which
-	 * works unless the upstream is known to take no password at all;
-	 * the bearer mechanisms are relayed as they are, so the upstream
-	 * must have them (until it was first seen, offer none of them). */
-	o->sasl_mechs = 0;
-	if (!allowed)
-		return;
-	if (!(upstream & IMAP_MECHS_KNOWN) ||
-	    (upstream & ((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))))
-		o->sasl_mechs = (1u << SASL_MECH_PLAIN) |
-		    (1u << SASL_MECH_LOGIN);
-	o->sasl_mechs |= upstream & ((1u << SASL_MECH_XOAUTH2) |
-	    (1u << SASL_MECH_OAUTHBEARER));
-}
-
-/* The handshake just completed: log what was negotiated (an admin lists
- * which devices still need TLS 1.0 from these lines). */
-static void
-session_tls_established(struct session *s)
-{
-	const char	*sni = tls_channel_sni(s->tls);
-
-	s->tls_ready = true;
-	log_info("tls", "sid=%s peer=%s version=%s cipher=%s sni=%s", s->id,
-	    s->peer, tls_channel_version(s->tls), tls_channel_cipher(s->tls),
-	    sni != NULL && *sni != '\0' ? sni : "-");
-	session_update_policy(s);
-}
-
-/* Starts server-side TLS: at accept for implicit TLS, after "+OK" for
- * STLS. Returns false (session closed) when it cannot. */
-static bool
-session_start_tls(struct session *s)
-{
-	s->tls = tls_channel_new_server(s->tls_profile);
-	if (s->tls == NULL) {
-		s->end_reason = "out of memory";
-		s->close_after_flush = true;
-		return false;
-	}
-	s->pop3.opt.tls_active = true;
-	return true;
-}
-
-/* Ciphertext from the socket: decrypt into the command buffer. */
-static void
-session_tls_input(struct session *s, const char *data, size_t len)
-{
-	int	r;
-
-	r = tls_channel_feed(s->tls, data, len, &s->in, &s->tls_out);
-	if (r < 0) {
-		session_tls_failed(s, r);
-		return;
-	}
-	if (r == 1) {
-		session_close(s, "client closed");
-		return;
-	}
-	if (!s->tls_ready && tls_channel_handshake_done(s->tls))
-		session_tls_established(s);
-}
-
 /* ---- timers ---- */
 
 /* Octets handed to the kernel that the client has not taken yet. */
@@ -509,7 +180,7 @@ session_timer_cb(uv_timer_t *t)
 	    "login timeout" : "idle timeout");
 }
 
-static void
+void
 session_arm_timer(struct session *s)
 {
 	const struct config	*c = s->worker->config;
@@ -887,7 +558,7 @@ session_start_commit(struct session *s)
 	imap_client_commit(s->imap, &s->pop3.maildrop);
 }
 
-static void
+void
 session_handle_step(struct session *s, const struct pop3_step *step)
 {
 	switch (step->next) {
@@ -916,131 +587,6 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 		s->close_after_flush = true;
 		break;
 	}
-}
-
-/* ---- input ---- */
-
-static void session_read_cb(uv_stream_t *stream, ssize_t nread,
-	    const uv_buf_t *b);
-
-static void
-session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	struct session	*s = h->data;
-
-	(void)suggested;
-	b->base = s->readbuf;
-	b->len = SESSION_READ_OCTETS;
-}
-
-static void
-session_update_reading(struct session *s)
-{
-	bool	want;
-
-	if (s->closing)
-		return;
-	/* Pipelined commands wait in the kernel (or inside TLS) rather than
-	 * in our buffer. */
-	want = !s->close_after_flush && s->in.len < SESSION_IN_PAUSE_OCTETS &&
-	    (s->tls == NULL || !tls_channel_pending(s->tls));
-	if (want && !s->reading) {
-		if (uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
-		    session_read_cb) == 0)
-			s->reading = true;
-	} else if (!want && s->reading) {
-		uv_read_stop((uv_stream_t *)&s->tcp);
-		s->reading = false;
-	}
-}
-
-static void
-session_process_input(struct session *s)
-{
-	struct pop3_step	 step;
-	enum pop3_line_kind	 kind;
-	char			*line;
-	size_t			 len, used;
-
-	for (;;) {
-		while (!s->closing && !s->step_pending &&
-		    !s->close_after_flush &&
-		    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS) {
-			/* AUTH lines may carry a long token; other
-			 * commands keep the 255-octet limit. */
-			pop3_line_set_max(&s->lines,
-			    pop3_session_line_limit(&s->pop3));
-			used = pop3_line_next(&s->lines, s->in.data, s->in.len,
-			    &kind, &line, &len);
-			if (kind == POP3_LINE_NONE) {
-				buf_consume(&s->in, used);
-				break;
-			}
-			if (kind == POP3_LINE_OK) {
-				step = pop3_execute(&s->pop3, line, len,
-				    &s->out);
-				if (step.next == POP3_NEXT_LOGIN) {
-					session_handle_step(s, &step);
-					/* The password lived in this line. */
-					explicit_bzero(s->in.data, used);
-					buf_consume(&s->in, used);
-					continue;
-				}
-			} else {
-				step = pop3_bad_line(&s->pop3,
-				    kind == POP3_LINE_TOO_LONG, &s->out);
-			}
-			buf_consume(&s->in, used);
-			session_handle_step(s, &step);
-		}
-		/* TLS held back plaintext while the buffer was full. */
-		if (s->closing || s->tls == NULL || s->step_pending ||
-		    s->close_after_flush || !tls_channel_pending(s->tls) ||
-		    s->in.len >= SESSION_IN_PAUSE_OCTETS)
-			break;
-		session_tls_input(s, NULL, 0);
-	}
-	if (s->closing)
-		return;
-	if (s->draining && !s->step_pending && !s->close_after_flush &&
-	    s->in.len == 0)
-		s->close_after_flush = true;
-	session_flush(s);
-	session_update_reading(s);
-}
-
-static void
-session_kick_cb(uv_idle_t *h)
-{
-	struct session	*s = h->data;
-
-	uv_idle_stop(h);
-	session_process_input(s);
-}
-
-static void
-session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
-{
-	struct session	*s = stream->data;
-
-	if (nread == 0)
-		return;
-	if (nread < 0) {
-		session_close(s, nread == UV_EOF ? "client closed" :
-		    "client read error");
-		return;
-	}
-	s->bytes_in += (uint64_t)nread;
-	if (s->tls != NULL) {
-		session_tls_input(s, b->base, (size_t)nread);
-		if (s->closing)
-			return;
-	} else if (buf_append(&s->in, b->base, (size_t)nread) != 0) {
-		session_close(s, "input overflow");
-		return;
-	}
-	session_arm_timer(s);
-	session_process_input(s);
 }
 
 /* ---- accept ---- */

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session_int.h - internals shared by the two halves of a POP3 session:
+ * session.c (lifecycle, timers, steps, upstream callbacks, accept) and
+ * session_io.c (the byte path: socket input and output, TLS, the
+ * authentication policy that depends on it). Not for other modules.
+ */
+#ifndef POPGATE_SESSION_INT_H
+#define POPGATE_SESSION_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "imap_client.h"
+#include "pop3_body.h"
+#include "pop3_line.h"
+#include "pop3_session.h"
+#include "session.h"
+
+struct tls_channel;
+struct tls_profile;
+
+/* Pending client input: stop reading past this (pipelined commands wait in
+ * the kernel's buffer instead of ours). Above the longest AUTH line, so a
+ * line in progress never waits for a read that is paused. */
+#define SESSION_IN_PAUSE_OCTETS		(32 * 1024)
+#define SESSION_IN_MAX_OCTETS		(128 * 1024)
+/* Ask the upstream for more body data only below this much unsent output. */
+#define SESSION_OUT_LOW_WATER_OCTETS	(256 * 1024)
+/* Stop running pipelined commands above this much unsent output. */
+#define SESSION_OUT_HIGH_WATER_OCTETS	(1024 * 1024)
+/* Hard cap on queued output: high water + a window of chunks, doubled by
+ * the worst case of LF -> CRLF and dot-stuffing. */
+#define SESSION_OUT_MAX_OCTETS		(24 * 1024 * 1024)
+#define SESSION_READ_OCTETS		(64 * 1024)
+/* Ciphertext queued for the socket: the plaintext cap plus TLS record
+ * overhead (< 1 % at 16 KiB records) and the handshake. */
+#define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
+					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
+/* Plaintext handed to OpenSSL per record. */
+#define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
+#define SESSION_GREETING		"popgate ready."
+
+struct session {
+	struct worker		*worker;
+	struct session		*prev, *next;
+	uv_tcp_t		 tcp;
+	uv_timer_t		 timer;		/* idle / login autologout */
+	uv_timer_t		 delay;		/* failed-login reply delay */
+	uv_idle_t		 kick;		/* resume input after a step */
+	uv_write_t		 write_req;
+	unsigned int		 open_handles;
+	unsigned int		 imap_alive;	/* clients not yet closed() */
+	char			 id[24];
+	char			 peer[80];
+	char			 user[72];	/* log-safe copy */
+	char			 lock_identity[1600];
+	const struct config_listener *listener;
+	struct tls_profile	*tls_profile;	/* the listener's, or NULL */
+	struct tls_channel	*tls;		/* NULL while plaintext */
+	struct buf		 tls_out;	/* ciphertext for the socket */
+	struct sockaddr_storage	 peer_addr;
+	bool			 peer_trusted;	/* in trusted_networks */
+	bool			 tls_ready;	/* handshake done and logged */
+	bool			 tls_shutdown;	/* close_notify queued */
+	bool			 plaintext_logged;
+	const char		*method;	/* of the login in progress */
+	/* failed login waiting out its delay */
+	enum imap_result	 delayed_result;
+	bool			 locked;
+	bool			 closing;
+	bool			 close_after_flush;
+	bool			 draining;	/* shutdown: close when idle */
+	bool			 step_pending;
+	bool			 writing;
+	bool			 reading;
+	bool			 upstream_lost;
+	bool			 body_begun;
+	const char		*end_reason;
+	struct buf		 in;
+	struct buf		 out;
+	struct buf		 writing_buf;
+	size_t			 writing_off;	/* already sent by uv_try_write */
+	uint64_t		 stall_bytes_out; /* at the last timer check */
+	int			 stall_in_kernel; /* -1: no output was pending */
+	char			*readbuf;
+	struct pop3_line_reader	 lines;
+	struct pop3_session	 pop3;
+	struct pop3_body	 body;
+	struct imap_client	*imap;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	uint64_t		 start_ms;
+};
+
+/* session.c */
+void	session_kick(struct session *s);
+size_t	session_backlog(const struct session *s);
+bool	session_input_waiting(const struct session *s);
+void	session_arm_timer(struct session *s);
+void	session_handle_step(struct session *s, const struct pop3_step *step);
+void	session_free_if_unused(struct session *s);
+
+/* session_io.c */
+/* Writes queued output (through TLS when active); closes after the last
+ * reply when close_after_flush is set. */
+void	session_flush(struct session *s);
+/* Output left the process: resume the upstream and pending input. */
+void	session_after_write(struct session *s);
+/* Reads while there is room for input, pauses otherwise. */
+void	session_update_reading(struct session *s);
+/* Runs every complete command line that is waiting. */
+void	session_process_input(struct session *s);
+void	session_kick_cb(uv_idle_t *h);
+/* What may authenticate now, from the listener, the peer and TLS. */
+void	session_update_policy(struct session *s);
+/* Server-side TLS from now on; false (closing) when it cannot start. */
+bool	session_start_tls(struct session *s);
+
+#endif

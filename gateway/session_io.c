@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session_io.c - the byte path of a POP3 session: command lines in, replies
+ * and message bodies out, with uv_try_write first and one uv_write in
+ * flight, and TLS (implicit or after STLS) through the memory-BIO channel.
+ * The authentication policy lives here because TLS changes it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sasl.h"
+#include "session_int.h"
+#include "tls_channel.h"
+#include "worker.h"
+
+/* ---- output ---- */
+
+/* Output left the process: feed the upstream and pending input again. */
+void
+session_after_write(struct session *s)
+{
+	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
+		imap_client_resume(s->imap);
+	if (!s->step_pending && session_input_waiting(s) &&
+	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
+		session_kick(s);
+	session_arm_timer(s);
+}
+
+static void
+session_write_cb(uv_write_t *req, int status)
+{
+	struct session	*s = req->data;
+
+	s->writing = false;
+	s->bytes_out += s->writing_buf.len - s->writing_off;
+	buf_reset(&s->writing_buf);
+	if (s->closing) {
+		session_free_if_unused(s);
+		return;
+	}
+	if (status < 0) {
+		session_close(s, "client write error");
+		return;
+	}
+	session_flush(s);
+	if (!s->closing)
+		session_after_write(s);
+}
+
+/*
+ * Writes queued output. uv_try_write() first: a completed uv_write() costs
+ * libuv a callback turn and an epoll_ctl() per write, and most replies fit
+ * the socket buffer at once. Only a remainder goes through uv_write(), with
+ * one write in flight; its buffer stays untouched until the callback.
+ */
+/* Hands what the socket did not take (wire from offset off) to uv_write,
+ * one write in flight; its buffer stays untouched until the callback. */
+static void
+session_write_rest(struct session *s, struct buf *wire, size_t off)
+{
+	struct buf	tmp;
+	uv_buf_t	b;
+	int		r;
+
+	tmp = s->writing_buf;
+	s->writing_buf = *wire;
+	*wire = tmp;
+	s->writing_off = off;
+	b = uv_buf_init(s->writing_buf.data + off,
+	    (unsigned int)(s->writing_buf.len - off));
+	s->write_req.data = s;
+	r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1,
+	    session_write_cb);
+	if (r < 0) {
+		buf_reset(&s->writing_buf);
+		session_close(s, "client write error");
+		return;
+	}
+	s->writing = true;
+}
+
+/* A TLS failure on the client side: log why, send the alert OpenSSL
+ * queued if the socket takes it, and close. */
+static void
+session_tls_failed(struct session *s, int r)
+{
+	uv_buf_t	b;
+
+	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
+	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
+	if (!s->writing && s->tls_out.len > 0) {
+		b = uv_buf_init(s->tls_out.data, (unsigned int)s->tls_out.len);
+		(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+	}
+	buf_reset(&s->tls_out);
+	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
+}
+
+/*
+ * Moves all plaintext output into TLS records (nothing while the
+ * handshake runs), and queues close_notify once the last reply is in.
+ * Returns 0, or -1 when the session was closed.
+ */
+static int
+session_encrypt(struct session *s)
+{
+	size_t	off, n;
+	int	r = 0;
+
+	for (off = 0; off < s->out.len; off += n) {
+		n = s->out.len - off;
+		if (n > SESSION_TLS_RECORD_OCTETS)
+			n = SESSION_TLS_RECORD_OCTETS;
+		r = tls_channel_write(s->tls, s->out.data + off, n,
+		    &s->tls_out);
+		if (r != 0)
+			break;
+	}
+	buf_consume(&s->out, off);
+	if (r != 0 && r != -EAGAIN) {
+		session_tls_failed(s, r);
+		return -1;
+	}
+	if (s->close_after_flush && s->out.len == 0 && s->tls_ready &&
+	    !s->tls_shutdown) {
+		s->tls_shutdown = true;
+		(void)tls_channel_shutdown(s->tls, &s->tls_out);
+	}
+	return 0;
+}
+
+void
+session_flush(struct session *s)
+{
+	struct buf	*wire;
+	uv_buf_t	 b;
+	bool		 wrote = false;
+	int		 r;
+
+	for (;;) {
+		if (s->closing || s->writing)
+			return;
+		if (s->tls != NULL && session_encrypt(s) != 0)
+			return;
+		wire = s->tls != NULL ? &s->tls_out : &s->out;
+		if (wire->len == 0)
+			break;
+		b = uv_buf_init(wire->data, (unsigned int)wire->len);
+		r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		if (r < 0 && r != UV_EAGAIN) {
+			session_close(s, "client write error");
+			return;
+		}
+		if (r < 0)
+			r = 0;
+		s->bytes_out += (uint64_t)r;
+		if ((size_t)r < wire->len) {
+			session_write_rest(s, wire, (size_t)r);
+			return;
+		}
+		buf_reset(wire);
+		wrote = true;
+		/* Under TLS, plaintext waits behind the handshake or was
+		 * encrypted in part; plaintext output is all gone. */
+		if (s->tls == NULL || s->out.len == 0)
+			break;
+	}
+	if (s->close_after_flush && (s->out.len == 0 || !s->tls_ready))
+		session_close(s, s->end_reason != NULL ? s->end_reason :
+		    "closed");
+	else if (wrote)
+		session_after_write(s);
+}
+
+/* ---- TLS and the authentication policy ---- */
+
+/*
+ * What may authenticate on this connection right now. Credentials travel
+ * in the clear without TLS, so USER/PASS and every SASL mechanism (all of
+ * ours carry a password or a bearer token) need TLS, unless the listener
+ * opts in or the peer is in its trusted networks (RFC 2595 sec. 2.1,
+ * RFC 8314 sec. 5). Called at accept and again after the handshake.
+ */
+void
+session_update_policy(struct session *s)
+{
+	struct pop3_options	*o = &s->pop3.opt;
+	unsigned int		 upstream = imap_upstream_mechs();
+	bool			 allowed;
+
+	allowed = s->tls_ready || s->listener->plaintext_auth ||
+	    s->peer_trusted;
+	o->stls_available = s->listener->tls == CONFIG_LISTENER_TLS_STARTTLS &&
+	    s->tls_profile != NULL;
+	o->tls_active = s->tls != NULL;
+	o->user_allowed = allowed;
+	/* PLAIN and LOGIN become IMAP LOGIN or AUTHENTICATE PLAIN, which
+	 * works unless the upstream is known to take no password at all;
+	 * the bearer mechanisms are relayed as they are, so the upstream
+	 * must have them (until it was first seen, offer none of them). */
+	o->sasl_mechs = 0;
+	if (!allowed)
+		return;
+	if (!(upstream & IMAP_MECHS_KNOWN) ||
+	    (upstream & ((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))))
+		o->sasl_mechs = (1u << SASL_MECH_PLAIN) |
+		    (1u << SASL_MECH_LOGIN);
+	o->sasl_mechs |= upstream & ((1u << SASL_MECH_XOAUTH2) |
+	    (1u << SASL_MECH_OAUTHBEARER));
+}
+
+/* The handshake just completed: log what was negotiated (an admin lists
+ * which devices still need TLS 1.0 from these lines). */
+static void
+session_tls_established(struct session *s)
+{
+	const char	*sni = tls_channel_sni(s->tls);
+
+	s->tls_ready = true;
+	log_info("tls", "sid=%s peer=%s version=%s cipher=%s sni=%s", s->id,
+	    s->peer, tls_channel_version(s->tls), tls_channel_cipher(s->tls),
+	    sni != NULL && *sni != '\0' ? sni : "-");
+	session_update_policy(s);
+}
+
+/* Starts server-side TLS: at accept for implicit TLS, after "+OK" for
+ * STLS. Returns false (session closed) when it cannot. */
+bool
+session_start_tls(struct session *s)
+{
+	s->tls = tls_channel_new_server(s->tls_profile);
+	if (s->tls == NULL) {
+		s->end_reason = "out of memory";
+		s->close_after_flush = true;
+		return false;
+	}
+	s->pop3.opt.tls_active = true;
+	return true;
+}
+
+/* Ciphertext from the socket: decrypt into the command buffer. */
+static void
+session_tls_input(struct session *s, const char *data, size_t len)
+{
+	int	r;
+
+	r = tls_channel_feed(s->tls, data, len, &s->in, &s->tls_out);
+	if (r < 0) {
+		session_tls_failed(s, r);
+		return;
+	}
+	if (r == 1) {
+		session_close(s, "client closed");
+		return;
+	}
+	if (!s->tls_ready && tls_channel_handshake_done(s->tls))
+		session_tls_established(s);
+}
+
+/* ---- input ---- */
+
+static void session_read_cb(uv_stream_t *stream, ssize_t nread,
+	    const uv_buf_t *b);
+
+static void
+session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct session	*s = h->data;
+
+	(void)suggested;
+	b->base = s->readbuf;
+	b->len = SESSION_READ_OCTETS;
+}
+
+void
+session_update_reading(struct session *s)
+{
+	bool	want;
+
+	if (s->closing)
+		return;
+	/* Pipelined commands wait in the kernel (or inside TLS) rather than
+	 * in our buffer. */
+	want = !s->close_after_flush && s->in.len < SESSION_IN_PAUSE_OCTETS &&
+	    (s->tls == NULL || !tls_channel_pending(s->tls));
+	if (want && !s->reading) {
+		if (uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
+		    session_read_cb) == 0)
+			s->reading = true;
+	} else if (!want && s->reading) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->reading = false;
+	}
+}
+
+void
+session_process_input(struct session *s)
+{
+	struct pop3_step	 step;
+	enum pop3_line_kind	 kind;
+	char			*line;
+	size_t			 len, used;
+
+	for (;;) {
+		while (!s->closing && !s->step_pending &&
+		    !s->close_after_flush &&
+		    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS) {
+			/* AUTH lines may carry a long token; other
+			 * commands keep the 255-octet limit. */
+			pop3_line_set_max(&s->lines,
+			    pop3_session_line_limit(&s->pop3));
+			used = pop3_line_next(&s->lines, s->in.data, s->in.len,
+			    &kind, &line, &len);
+			if (kind == POP3_LINE_NONE) {
+				buf_consume(&s->in, used);
+				break;
+			}
+			if (kind == POP3_LINE_OK) {
+				step = pop3_execute(&s->pop3, line, len,
+				    &s->out);
+				if (step.next == POP3_NEXT_LOGIN) {
+					session_handle_step(s, &step);
+					/* The password lived in this line. */
+					explicit_bzero(s->in.data, used);
+					buf_consume(&s->in, used);
+					continue;
+				}
+			} else {
+				step = pop3_bad_line(&s->pop3,
+				    kind == POP3_LINE_TOO_LONG, &s->out);
+			}
+			buf_consume(&s->in, used);
+			session_handle_step(s, &step);
+		}
+		/* TLS held back plaintext while the buffer was full. */
+		if (s->closing || s->tls == NULL || s->step_pending ||
+		    s->close_after_flush || !tls_channel_pending(s->tls) ||
+		    s->in.len >= SESSION_IN_PAUSE_OCTETS)
+			break;
+		session_tls_input(s, NULL, 0);
+	}
+	if (s->closing)
+		return;
+	if (s->draining && !s->step_pending && !s->close_after_flush &&
+	    s->in.len == 0)
+		s->close_after_flush = true;
+	session_flush(s);
+	session_update_reading(s);
+}
+
+void
+session_kick_cb(uv_idle_t *h)
+{
+	struct session	*s = h->data;
+
+	uv_idle_stop(h);
+	session_process_input(s);
+}
+
+static void
+session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+	struct session	*s = stream->data;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		session_close(s, nread == UV_EOF ? "client closed" :
+		    "client read error");
+		return;
+	}
+	s->bytes_in += (uint64_t)nread;
+	if (s->tls != NULL) {
+		session_tls_input(s, b->base, (size_t)nread);
+		if (s->closing)
+			return;
+	} else if (buf_append(&s->in, b->base, (size_t)nread) != 0) {
+		session_close(s, "input overflow");
+		return;
+	}
+	session_arm_timer(s);
+	session_process_input(s);
+}
+
