@@ -153,6 +153,12 @@ session_timer_cb(uv_timer_t *t)
 	size_t		 queued = session_backlog(s);
 	int		 in_kernel = session_kernel_backlog(s);
 
+	/* Before the handshake the greeting waits in out: that is not a
+	 * slow reader but a client that never finished TLS. */
+	if (s->tls != NULL && !s->tls_ready) {
+		session_close(s, "tls handshake timeout");
+		return;
+	}
 	/* RFC 1939 sec. 3 and pop3-conformance 13.4: inactivity means no
 	 * input while nothing is pending; a slow reader is not idle, even
 	 * when the rest of a long reply waits in the socket buffer. But a
@@ -190,6 +196,10 @@ session_arm_timer(struct session *s)
 		return;
 	ms = s->pop3.state == POP3_STATE_AUTHORIZATION ? c->login_timeout_ms :
 	    c->idle_timeout_ms;
+	/* A TLS handshake is a few round trips: a client that takes longer
+	 * is broken or holding a slot on purpose. */
+	if (s->tls != NULL && !s->tls_ready && ms > SESSION_TLS_HANDSHAKE_MS)
+		ms = SESSION_TLS_HANDSHAKE_MS;
 	uv_timer_start(&s->timer, session_timer_cb, ms, 0);
 }
 

@@ -42,6 +42,8 @@ struct tls_profile;
  * overhead (< 1 % at 16 KiB records) and the handshake. */
 #define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
 					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
+/* Time allowed for a client's TLS handshake (never above login_timeout). */
+#define SESSION_TLS_HANDSHAKE_MS	(30 * 1000)
 /* Plaintext handed to OpenSSL per record. */
 #define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
 #define SESSION_GREETING		"popgate ready."
