@@ -127,6 +127,11 @@ def main():
         print('  curl pop3://127.0.0.1:%d/2 -u %s:%s' % (gate.port, USER, PASSWORD))
         print("  curl pop3://127.0.0.1:%d/ -u %s:%s -X 'UIDL'"
               % (gate.port, USER, PASSWORD))
+        # The session-end line is written as popgate closes the
+        # connection, just after the QUIT reply: give it a moment.
+        deadline = time.time() + 5
+        while 'event=session-end' not in gate.log_text() and time.time() < deadline:
+            time.sleep(0.05)
         print('\npopgate log:')
         print(gate.log_text().rstrip())
         if args.once:

@@ -12,13 +12,12 @@ with a CRLF added when the message does not end in a newline
 import os
 import poplib
 import re
-import shutil
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
 
+import clients  # noqa: E402
 import harness  # noqa: E402
 import mailseed  # noqa: E402
 from harness import POP3Strict, dovecot_mode, expected_top, pop3_form  # noqa: E402
@@ -29,7 +28,6 @@ ITEMS = None        # [{'name', 'uid', 'raw', 'stored'}] in POP3 order
 UIDVALIDITY = None
 USER, PASSWORD = 'alice', 'secret'
 HUGE = 10 ** 9
-TOOL_TIMEOUT = 60
 
 
 def setUpModule():
@@ -73,28 +71,8 @@ def expected_size(item):
     return n
 
 
-def split_header_body(data):
-    """(header lines without Received:, body) of an LF-ended message."""
-    i = data.find(b'\n\n')
-    if i < 0:
-        head, body = data, b''
-    else:
-        head, body = data[:i + 1], data[i + 2:]
-    head = re.sub(rb'\AReceived:.*\n(?:[ \t].*\n)*', b'', head)
-    return head, body
-
-
-class Retrieve(unittest.TestCase):
+class Retrieve(clients.ClientChecks, unittest.TestCase):
     maxDiff = 2000
-
-    def assertBytesEqual(self, got, want, what):
-        if got != want:
-            i = next((k for k in range(min(len(got), len(want))) if got[k] != want[k]),
-                     min(len(got), len(want)))
-            self.fail('%s: %d octets, expected %d; first difference at offset %d: '
-                      'got %r, expected %r' % (what, len(got), len(want), i,
-                                               got[max(0, i - 20):i + 40],
-                                               want[max(0, i - 20):i + 40]))
 
     # -- the listing --------------------------------------------------------
     def test_stat_list_uidl_consistent(self):
@@ -209,12 +187,8 @@ class Retrieve(unittest.TestCase):
 
     # -- curl -----------------------------------------------------------
     def curl(self, path, *extra):
-        argv = ['curl', '-s', '-S', '--max-time', '30', '-u', '%s:%s' % (USER, PASSWORD)] \
-            + list(extra) + ['pop3://127.0.0.1:%d/%s' % (SRV.port, path)]
-        r = harness.run_tool(argv, timeout=TOOL_TIMEOUT)
-        self.assertEqual(r.returncode, 0, '%s: exit %d, %s' % (' '.join(argv), r.returncode,
-                                                             r.stderr.decode(errors='replace')))
-        return r.stdout
+        return self.curl_ok('pop3://127.0.0.1:%d/%s' % (SRV.port, path), USER, PASSWORD,
+                            *extra)[0]
 
     def test_curl_retr(self):
         # curl removes the stuffing and the terminator: its output is the data.
@@ -236,100 +210,30 @@ class Retrieve(unittest.TestCase):
         self.assertNotIn(b'.\r\n', one)
 
     # -- fetchmail and mpop -------------------------------------------------
-    def check_delivered(self, files, tool):
-        got = {}
-        for path in files:
-            with open(path, 'rb') as f:
-                data = f.read()
-            mid = mailseed.message_id(data)
-            self.assertIsNotNone(mid, '%s delivered a message without Message-ID: %s'
-                                 % (tool, path))
-            self.assertNotIn(mid, got, '%s delivered %s twice' % (tool, mid))
-            got[mid] = data
-        want = {mailseed.message_id(i['stored']): i for i in ITEMS}
-        self.assertEqual(sorted(got), sorted(want), '%s: set of Message-IDs' % tool)
-        for mid, item in want.items():
-            exp = pop3_form(item['stored']).replace(b'\r\n', b'\n')
-            g_head, g_body = split_header_body(got[mid])
-            e_head, e_body = split_header_body(exp)
-            self.assertBytesEqual(g_head, e_head, '%s header of %s' % (tool, item['name']))
-            self.assertBytesEqual(g_body, e_body, '%s body of %s' % (tool, item['name']))
-
     def test_fetchmail_keep_then_nothing_new(self):
-        if not shutil.which('fetchmail'):
-            self.skipTest('fetchmail not installed')
-        d = FIX.subdir('fetchmail')
-        os.chmod(d, 0o700)
-        out = os.path.join(d, 'out')
-        os.mkdir(out)
-        deliver = os.path.join(d, 'deliver.sh')
-        with open(deliver, 'w') as f:
-            f.write('#!/bin/sh\nexec cat > "%s/m.$$"\n' % out)
-        os.chmod(deliver, 0o755)
-        rc = os.path.join(d, 'fetchmailrc')
-        with open(rc, 'w') as f:
-            f.write('set no syslog\n'
-                    'set idfile "%s/ids"\n'
-                    'poll 127.0.0.1 with proto POP3 port %d uidl auth password\n'
-                    '    user "%s" there with password "%s" is "root" here\n'
-                    '    keep\n'
-                    "    sslproto ''\n"
-                    '    mda "%s"\n' % (d, SRV.port, USER, PASSWORD, deliver))
-        os.chmod(rc, 0o600)
-        env = dict(os.environ, HOME=d, FETCHMAILHOME=d)
-
-        def run():
-            r = harness.run_tool(['fetchmail', '-f', rc, '--nodetach', '--nosyslog'],
-                                 stderr=subprocess.STDOUT, env=env,
-                                 timeout=TOOL_TIMEOUT, cwd=d)
-            return r.returncode, r.stdout.decode(errors='replace')
-
-        code, text = run()
+        fm = clients.Fetchmail(FIX.subdir('fetchmail'), '127.0.0.1', SRV.port, USER, PASSWORD,
+                               "sslproto ''")
+        code, text = fm.run()
         self.assertEqual(code, 0, 'fetchmail first run: exit %d\n%s' % (code, text[-2000:]))
-        files = [os.path.join(out, f) for f in os.listdir(out)]
+        files = fm.delivered()
         self.assertEqual(len(files), len(ITEMS), text[-2000:])
-        self.check_delivered(files, 'fetchmail')
+        self.check_delivered(files, 'fetchmail', ITEMS)
         # second run: keep + uidl, nothing new (exit 1 = PS_NOMAIL)
-        code, text = run()
+        code, text = fm.run()
         self.assertIn(code, (0, 1), 'fetchmail second run: exit %d\n%s' % (code, text[-2000:]))
-        self.assertEqual(sorted(os.listdir(out)), sorted(os.path.basename(f) for f in files),
+        self.assertEqual(sorted(fm.delivered()), sorted(files),
                          'fetchmail downloaded again on the second run\n' + text[-2000:])
 
     def test_mpop_keep_then_nothing_new(self):
-        if not shutil.which('mpop'):
-            self.skipTest('mpop not installed')
-        d = FIX.subdir('mpop')
-        os.chmod(d, 0o700)
-        md = os.path.join(d, 'Maildir')
-        for sub in ('cur', 'new', 'tmp'):
-            os.makedirs(os.path.join(md, sub))
-        conf = os.path.join(d, 'mpoprc')
-        with open(conf, 'w') as f:
-            f.write('defaults\naccount default\nhost 127.0.0.1\nport %d\nauth user\n'
-                    'tls off\nuser %s\npassword %s\nkeep on\nonly_new on\n'
-                    'received_header off\ndelivery maildir %s\nuidls_file %s/uidls\n'
-                    'timeout 30\n' % (SRV.port, USER, PASSWORD, md, d))
-        os.chmod(conf, 0o600)
-        env = dict(os.environ, HOME=d)
-
-        def run():
-            r = harness.run_tool(['mpop', '-C', conf, '--half-quiet'],
-                                 stderr=subprocess.STDOUT, env=env,
-                                 timeout=TOOL_TIMEOUT, cwd=d)
-            return r.returncode, r.stdout.decode(errors='replace')
-
-        def delivered():
-            return sorted(os.path.join(md, sub, f) for sub in ('new', 'cur')
-                          for f in os.listdir(os.path.join(md, sub)))
-
-        code, text = run()
+        mp = clients.Mpop(FIX.subdir('mpop'), '127.0.0.1', SRV.port, USER, PASSWORD)
+        code, text = mp.run()
         self.assertEqual(code, 0, 'mpop first run: exit %d\n%s' % (code, text[-2000:]))
-        files = delivered()
+        files = mp.delivered()
         self.assertEqual(len(files), len(ITEMS), text[-2000:])
-        self.check_delivered(files, 'mpop')
-        code, text = run()
+        self.check_delivered(files, 'mpop', ITEMS)
+        code, text = mp.run()
         self.assertEqual(code, 0, 'mpop second run: exit %d\n%s' % (code, text[-2000:]))
-        self.assertEqual(delivered(), files, 'mpop downloaded again\n' + text[-2000:])
+        self.assertEqual(mp.delivered(), files, 'mpop downloaded again\n' + text[-2000:])
 
     # -- pipelining -------------------------------------------------------
     def test_pipelining(self):

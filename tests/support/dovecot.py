@@ -15,6 +15,14 @@ imapc mode (imapc_upstream_port set) is "Dovecot's POP3 over imapc", the
 competitor to benchmark against: its POP3 (and IMAP) serve the mail of the
 IMAP server at 127.0.0.1:imapc_upstream_port, with the client's credentials
 passed through.
+
+ssl=True: ssl = required with a certificate for ssl_cert_name (default
+"localhost", valid for 127.0.0.1 too) signed by a fresh test CA (ca_path).
+
+oauth2_introspection_port=N: XOAUTH2 and OAUTHBEARER are offered besides
+PLAIN and LOGIN; a bearer token is checked against an RFC 7662 style
+introspection endpoint at http://127.0.0.1:N/introspect (POST), which must
+answer {"active": true, "username": USER} for a good token.
 """
 
 import imaplib
@@ -109,12 +117,16 @@ class Dovecot:
     live = set()
 
     def __init__(self, workdir, users=None, imapc_upstream_port=None,
-                 pop3=True, ssl=False, extra_conf=None):
+                 pop3=True, ssl=False, extra_conf=None, ssl_cert_name='localhost',
+                 oauth2_introspection_port=None):
         self.workdir = os.path.abspath(workdir)
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.imapc_upstream_port = imapc_upstream_port
         self.pop3 = pop3
         self.ssl = ssl
+        self.ssl_cert_name = ssl_cert_name
+        self.oauth2_introspection_port = oauth2_introspection_port
+        self.oauth2_conf_path = os.path.join(self.workdir, 'dovecot-oauth2.conf.ext')
         self.extra_conf = extra_conf or ''
         self.imap_port = None
         self.imaps_port = None     # ssl=True: implicit TLS port
@@ -144,7 +156,8 @@ class Dovecot:
             'debug_log_path = %s' % self.log_path,
             'ssl = no' if not self.ssl else 'ssl = required',
             'disable_plaintext_auth = no',
-            'auth_mechanisms = plain login',
+            'auth_mechanisms = plain login' +
+            (' xoauth2 oauthbearer' if self.oauth2_introspection_port else ''),
             'auth_failure_delay = 0',
             'auth_cache_size = 0',
             'default_login_user = dovenull',
@@ -168,6 +181,17 @@ class Dovecot:
                 'passdb {',
                 '  driver = passwd-file',
                 '  args = scheme=PLAIN username_format=%%u %s' % self.passwd_path,
+            ]
+            if self.oauth2_introspection_port:
+                lines += [
+                    '  mechanisms = plain login',
+                    '}',
+                    'passdb {',
+                    '  driver = oauth2',
+                    '  mechanisms = xoauth2 oauthbearer',
+                    '  args = %s' % self.oauth2_conf_path,
+                ]
+            lines += [
                 '}',
                 'userdb {',
                 '  driver = static',
@@ -273,6 +297,17 @@ class Dovecot:
                 for user, pw in self.users.items():
                     f.write('%s:{PLAIN}%s::::::\n' % (user, pw))
             os.chmod(self.passwd_path, 0o644)
+        if self.oauth2_introspection_port:
+            # dovecot-for-tests.md: the active check is on by default and
+            # the user name attribute defaults to "email".
+            with open(self.oauth2_conf_path, 'w') as f:
+                f.write('introspection_url = http://127.0.0.1:%d/introspect\n'
+                        'introspection_mode = post\n'
+                        'username_attribute = username\n'
+                        'active_attribute = active\n'
+                        'active_value = true\n'
+                        'timeout_msecs = 5000\n' % self.oauth2_introspection_port)
+            os.chmod(self.oauth2_conf_path, 0o644)
         with open(self.log_path, 'a'):
             pass
         os.chmod(self.log_path, 0o666)
@@ -288,7 +323,7 @@ class Dovecot:
             # the plain IMAP port offers STARTTLS, imaps is implicit TLS.
             from pki import TestPKI
             self.pki = TestPKI(os.path.join(self.workdir, 'pki'))
-            self.ssl_cert, self.ssl_key = self.pki.cert('localhost')
+            self.ssl_cert, self.ssl_key = self.pki.cert(self.ssl_cert_name)
             self.ca_path = self.pki.ca_cert
             self.imaps_port = free_port()
         while self.pop3 and self.pop3_port == self.imap_port:
@@ -385,6 +420,10 @@ class Dovecot:
         if self.ssl:
             import ssl as ssl_mod
             ctx = ssl_mod.create_default_context(cafile=self.ca_path)
+            if self.ssl_cert_name != 'localhost':
+                # A certificate made for another name on purpose: the
+                # chain is still checked, the name cannot be.
+                ctx.check_hostname = False
             m = imaplib.IMAP4_SSL('localhost', self.imaps_port, ssl_context=ctx,
                                   timeout=SOCKET_TIMEOUT)
         else:
@@ -405,6 +444,14 @@ class Dovecot:
                 return f.read()
         except OSError:
             return ''
+
+    def login_lines(self):
+        """The imap-login "Login: user=<...>" lines of the log, oldest
+        first.  Dovecot 2.3 lists the connection's properties there: "TLS"
+        for a TLS connection (implicit or after STARTTLS), "secured" for
+        one it trusts without TLS (loopback), and method=PLAIN, XOAUTH2..."""
+        return [l for l in self.log_text().splitlines()
+                if 'imap-login:' in l and ' Login: user=<' in l]
 
     def log_tail(self, n=40):
         text = self.log_text()

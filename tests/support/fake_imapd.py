@@ -8,6 +8,16 @@ STORE, UID EXPUNGE and EXPUNGE (UIDPLUS advertised after login), UID SEARCH,
 NOOP, CHECK, ID, ENABLE, UNSELECT, CLOSE, LOGOUT.  One mailbox (INBOX) shared
 by all connections.
 
+TLS (off by default): FakeImapd(tls_context=tls_server_context(cert, key))
+offers STARTTLS (advertised before TLS unless caps_pre says otherwise);
+with implicit_tls=True every connection starts with the handshake instead.
+Bearer tokens (off by default): FakeImapd(tokens={token: user}) accepts
+AUTHENTICATE XOAUTH2 and OAUTHBEARER (with or without SASL-IR) when the
+capability list in force announces AUTH=<mech>; a bad token gets the error
+challenge "+ <base64 JSON>", whose answer is recorded, then NO
+[AUTHENTICATIONFAILED].  Every bearer attempt is appended to `auths` as a
+dict (conn, mech, user, ok, ir, answer, tls).
+
 Fault knobs live in the mutable dict `faults` and are read for every new
 connection / command, so a test can change them between sessions:
 
@@ -29,16 +39,42 @@ connection / command, so a test can change them between sessions:
                          caps_pre, LOGIN is refused with BAD
     login_caps_code      False: no [CAPABILITY] code in the login OK, so a
                          client must ask CAPABILITY to learn caps_post
+    caps_tls             capability string after STARTTLS, before login
+                         (default CAPS_PRE)
+    starttls_inject      bytes sent in the same write as the STARTTLS OK,
+                         before the handshake (a man in the middle's
+                         injection, CVE-2011-0411 class)
+    starttls_hang        answer STARTTLS with OK, then never handshake
+    oauth_error_json     JSON text of the bearer error challenge
 
 Every command line received is appended to `log` as (conn_no, line) (the
-LOGIN/AUTHENTICATE arguments are masked).
+LOGIN/AUTHENTICATE arguments are masked; "AUTHENTICATE MECH ***" for
+mechanisms other than PLAIN).  A TLS handshake adds (conn_no, '* tls
+TLSv1.3'), or '* tls failed: REASON'.
 """
 
 import base64
+import json
 import re
 import socket
+import ssl
 import threading
 import time
+
+from pki import limit_tls_versions
+
+OAUTH_ERROR_JSON = '{"status":"401","schemes":"bearer","scope":"mail"}'
+
+
+def tls_server_context(cert, key, minimum=None, maximum=None):
+    """A server-side ssl.SSLContext for FakeImapd(tls_context=...).
+    minimum/maximum: ssl.TLSVersion; below TLS 1.2 the security level is
+    lowered to 0, as OpenSSL 3 needs for TLS 1.0/1.1."""
+    ctx = limit_tls_versions(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), minimum, maximum)
+    if maximum is not None and maximum < ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers('DEFAULT:@SECLEVEL=0')
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 GARBAGE = (b'\x00\xff\xfe\x80garbage\x01\x02 (((( ]]]] )\r\n'
            b'HTTP/1.1 400 Bad Request\r\n'
@@ -73,11 +109,22 @@ class Message:
         self.flags = set(flags)
 
 
+def _sasl_b64decode(resp):
+    """A SASL response as bytes ("=" is the empty one); ValueError or
+    binascii.Error when it is not base64."""
+    return base64.b64decode(resp if resp != '=' else '', validate=True)
+
+
 class FakeImapd:
     live = set()
 
-    def __init__(self, users=None, messages=(), uidvalidity=1234567, first_uid=1):
+    def __init__(self, users=None, messages=(), uidvalidity=1234567, first_uid=1,
+                 tls_context=None, implicit_tls=False, tokens=None):
         self.users = dict(users or {'alice': 'secret'})
+        self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
+        self.tokens = dict(tokens or {})
+        self.auths = []
         self.uidvalidity = uidvalidity
         self.lock = threading.RLock()
         self.messages = []
@@ -105,6 +152,7 @@ class FakeImapd:
                 self.add_message(raw)
             self.faults.clear()
             del self.log[:]
+            del self.auths[:]
 
     def add_message(self, raw, flags=()):
         with self.lock:
@@ -201,11 +249,13 @@ class FakeImapd:
         except (_Closed, OSError):
             pass
         finally:
-            self._conns.discard(conn)
-            try:
-                conn.close()
-            except OSError:
-                pass
+            # After STARTTLS the session talks through an SSLSocket.
+            for c in {conn, s.conn}:
+                self._conns.discard(c)
+                try:
+                    c.close()
+                except OSError:
+                    pass
 
 
 class _Session:
@@ -220,6 +270,7 @@ class _Session:
         self.authed = False
         self.selected = False
         self.readonly = False
+        self.tls = None         # protocol version once TLS is up
         self.view = []          # [Message] as this connection sees them (seq order)
         conn.settimeout(0.2)
 
@@ -276,7 +327,27 @@ class _Session:
         while True:
             self._recv()
 
+    def start_tls(self):
+        """Server side of the handshake on this connection."""
+        raw = self.conn
+        raw.settimeout(10)
+        try:
+            self.conn = self.srv.tls_context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.srv.log.append((self.n, '* tls failed: %s' % e))
+            raise _Closed()
+        self.srv._conns.discard(raw)
+        self.srv._conns.add(self.conn)
+        self.conn.settimeout(0.2)
+        self.tls = self.conn.version()
+        self.srv.log.append((self.n, '* tls %s' % self.tls))
+
     def close_gracefully(self):
+        if self.tls:
+            try:
+                self.conn = self.conn.unwrap()      # close_notify
+            except (ssl.SSLError, OSError):
+                pass
         try:
             self.conn.shutdown(socket.SHUT_WR)
         except OSError:
@@ -343,6 +414,8 @@ class _Session:
     # -- main loop --
     def run(self):
         f = self.srv.faults
+        if self.srv.implicit_tls:
+            self.start_tls()
         if f.get('no_greeting'):
             self.hang()
         if f.get('garbage_greeting'):
@@ -363,6 +436,8 @@ class _Session:
                 cmd = 'UID ' + args[0].upper()
                 args = args[1:]
             masked = text if cmd not in ('LOGIN', 'AUTHENTICATE') else '%s %s ***' % (tag, cmd)
+            if cmd == 'AUTHENTICATE' and args and args[0].upper() != 'PLAIN':
+                masked = '%s %s %s ***' % (tag, cmd, args[0].upper())
             self.srv.log.append((self.n, masked))
             f = self.srv.faults
             if cmd in f.get('hang_on', ()):
@@ -390,7 +465,28 @@ class _Session:
         f = self.srv.faults
         if self.authed:
             return f.get('caps_post', self.CAPS_POST)
-        return f.get('caps_pre', self.CAPS_PRE)
+        if self.tls and not self.srv.implicit_tls:
+            return f.get('caps_tls', self.CAPS_PRE)
+        pre = self.CAPS_PRE
+        if self.srv.tls_context is not None and not self.srv.implicit_tls:
+            pre += ' STARTTLS'
+        return f.get('caps_pre', pre)
+
+    def cmd_starttls(self, tag, args):
+        if self.srv.tls_context is None or self.tls or self.authed:
+            raise ValueError('STARTTLS not available')
+        inject = self.srv.faults.get('starttls_inject', b'')
+        if isinstance(inject, str):
+            inject = inject.encode()
+        self.send(('%s OK Begin TLS negotiation now\r\n' % tag).encode() + inject)
+        if self.buf:
+            # RFC 9051 sec. 6.2.1: a client must not pipeline past STARTTLS.
+            self.srv.log.append((self.n, '* fault: client sent %d octets after '
+                                 'STARTTLS' % len(self.buf)))
+            raise _Closed()
+        if self.srv.faults.get('starttls_hang'):
+            self.hang()
+        self.start_tls()
 
     def cmd_capability(self, tag, args):
         self.send('* CAPABILITY %s\r\n%s OK done\r\n' % (self.caps(), tag))
@@ -410,8 +506,8 @@ class _Session:
         self.send('* BYE logging out\r\n%s OK LOGOUT done\r\n' % tag)
         self.close_gracefully()
 
-    def _login_ok(self, tag, user, password):
-        if self.srv.users.get(user) == password and password is not None:
+    def _login_ok(self, tag, user, password, force=False):
+        if force or (self.srv.users.get(user) == password and password is not None):
             self.authed = True
             if self.srv.faults.get('login_caps_code', True):
                 self.send('%s OK [CAPABILITY %s] Logged in\r\n' % (tag, self.caps()))
@@ -428,19 +524,81 @@ class _Session:
             return
         self._login_ok(tag, args[0], args[1])
 
-    def cmd_authenticate(self, tag, args):
-        if self.authed or args[0].upper() != 'PLAIN':
-            raise ValueError('unsupported')
+    @staticmethod
+    def _bearer_parse(mech, msg):
+        """(user, token) of an XOAUTH2 or OAUTHBEARER client message."""
+        if mech == 'XOAUTH2':
+            fields = msg.split(b'\x01')
+            user = fields[0][5:] if fields[0].startswith(b'user=') else b''
+            kv = fields[1:]
+        else:
+            gs2, _, rest = msg.partition(b'\x01')
+            user = b''
+            for part in gs2.split(b','):
+                if part.startswith(b'a='):
+                    user = part[2:].replace(b'=2C', b',').replace(b'=3D', b'=')
+            kv = rest.split(b'\x01')
+        token = None
+        for field in kv:
+            if field.startswith(b'auth=Bearer '):
+                token = field[12:]
+        return user.decode('utf-8', 'replace'), (token or b'').decode('utf-8', 'replace')
+
+    def _sasl_response(self, tag, args):
+        """The client's SASL response to AUTHENTICATE MECH [IR]: the initial
+        response args[1], else the line answering an empty challenge; None
+        (after a BAD) when the client cancels with "*"."""
         if len(args) > 1:
-            ir = args[1]
+            resp = args[1]
         else:
             self.send('+ \r\n')
-            ir = self.readline().decode()
-        if ir == '*':
+            resp = self.readline().decode()
+        if resp == '*':
             self.send('%s BAD cancelled\r\n' % tag)
+            return None
+        return resp
+
+    def _authenticate_bearer(self, tag, mech, args):
+        if 'AUTH=%s' % mech not in self.caps().upper().split():
+            self.send('%s NO [CANNOT] Unsupported authentication mechanism\r\n' % tag)
+            return
+        ir = len(args) > 1
+        resp = self._sasl_response(tag, args)
+        if resp is None:
             return
         try:
-            dec = base64.b64decode(ir if ir != '=' else '', validate=True)
+            msg = _sasl_b64decode(resp)
+        except (ValueError, base64.binascii.Error):
+            self.send('%s BAD bad base64\r\n' % tag)
+            return
+        user, token = self._bearer_parse(mech, msg)
+        want = self.srv.tokens.get(token)
+        ok = want is not None and (user == want or (mech == 'OAUTHBEARER' and not user))
+        rec = {'conn': self.n, 'mech': mech, 'user': user, 'ok': ok, 'ir': ir,
+               'answer': None, 'tls': self.tls}
+        self.srv.auths.append(rec)
+        if ok:
+            self._login_ok(tag, want, self.srv.users.get(want, ''), force=True)
+            return
+        err = self.srv.faults.get('oauth_error_json', OAUTH_ERROR_JSON)
+        self.send('+ %s\r\n' % base64.b64encode(err.encode()).decode())
+        rec['answer'] = self.readline().decode('utf-8', 'replace')
+        self.send('%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n' % tag)
+
+    def cmd_authenticate(self, tag, args):
+        if self.authed:
+            raise ValueError('already logged in')
+        mech = args[0].upper()
+        if mech in ('XOAUTH2', 'OAUTHBEARER') and self.srv.tokens:
+            self._authenticate_bearer(tag, mech, args)
+            return
+        if mech != 'PLAIN':
+            raise ValueError('unsupported')
+        ir = self._sasl_response(tag, args)
+        if ir is None:
+            return
+        try:
+            dec = _sasl_b64decode(ir)
             _, user, password = dec.split(b'\x00', 2)
             self._login_ok(tag, user.decode('utf-8'), password.decode('utf-8'))
         except (ValueError, base64.binascii.Error):

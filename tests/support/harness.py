@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dovecot import Dovecot, free_port  # noqa: E402,F401 (harness.free_port is API)
 from popgate import Popgate  # noqa: E402
 from fake_imapd import FakeImapd  # noqa: E402
+from pki import limit_tls_versions  # noqa: E402
 
 DEFAULT_POPGATE = '/tmp/build-main/popgate'
 POPGATE = os.environ.get('POPGATE_BINARY', DEFAULT_POPGATE)
@@ -327,14 +328,29 @@ class POP3Strict:
     MAX_STATUS = 512
 
     def __init__(self, port, host='127.0.0.1', timeout=SOCKET_TIMEOUT, greeting=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.settimeout(timeout)
-        self.buf = bytearray()
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(timeout)
+        self._attach(sock, greeting)
+
+    def _attach(self, sock, greeting, data=b''):
+        """Start reading from sock (None: only `data`, the bytes already
+        received); read the greeting if asked to."""
+        self.sock = sock
+        self.buf = bytearray(data)
         self.pos = 0
         self.last_raw = b''
         self.greeting = None
         if greeting:
             self.greeting = self.status()
+
+    @classmethod
+    def from_bytes(cls, data, greeting):
+        """A client over recorded server output (no socket): the replies
+        are parsed as strictly as live ones, and EOF ends the data."""
+        c = cls.__new__(cls)
+        c._fill = lambda: False
+        c._attach(None, greeting, data)
+        return c
 
     # -- raw I/O --
     def settimeout(self, t):
@@ -567,3 +583,262 @@ def wait_until(pred, timeout=10.0, interval=0.05):
         if time.monotonic() > deadline:
             return v
         time.sleep(interval)
+
+
+# -- TLS, source addresses, SASL and log helpers (test_pop3_tls.py, test_auth.py)
+
+def client_tls_context(cafile, minimum=None, maximum=None, ciphers=None):
+    """An ssl.SSLContext that verifies against cafile (hostname checked).
+    minimum/maximum: ssl.TLSVersion values; ciphers: an OpenSSL cipher string."""
+    import ssl
+    ctx = limit_tls_versions(ssl.create_default_context(cafile=cafile), minimum, maximum)
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+class POP3TLS(POP3Strict):
+    """POP3Strict that can connect from a given source address (`source`,
+    e.g. '127.0.0.2'), start with implicit TLS (`tls` = an SSLContext) and
+    switch to TLS with stls()."""
+
+    def __init__(self, port, host='127.0.0.1', timeout=SOCKET_TIMEOUT, greeting=True,
+                 tls=None, server_hostname='localhost', source=None):
+        src = (source, 0) if source else None
+        sock = socket.create_connection((host, port), timeout=timeout, source_address=src)
+        sock.settimeout(timeout)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=server_hostname)
+            except BaseException:
+                sock.close()
+                raise
+        self._attach(sock, greeting)
+
+    def start_tls(self, ctx, server_hostname='localhost'):
+        """Handshake on the current connection (after a +OK to STLS).
+        Plaintext bytes the server sent after that +OK are an error."""
+        if self.pending():
+            raise ProtocolError('plaintext after the STLS reply, before TLS: %r'
+                                % self.pending()[:80])
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def stls(self, ctx, server_hostname='localhost'):
+        """STLS and the handshake; returns the STLS status line."""
+        st = self.cmd('STLS')
+        if not st.startswith('+OK'):
+            raise AssertionError('STLS: expected +OK, got %r' % st)
+        self.start_tls(ctx, server_hostname)
+        return st
+
+    def capa(self):
+        """CAPA as a list of lines (str, without CRLF)."""
+        st, data = self.multi('CAPA')
+        if data is None:
+            raise AssertionError('CAPA: %r' % st)
+        return [l for l in data.decode('latin-1').split('\r\n') if l]
+
+    def tls_version(self):
+        v = getattr(self.sock, 'version', None)
+        return v() if v is not None else None
+
+    def expect_eof(self, timeout=5.0):
+        import ssl
+        try:
+            return POP3Strict.expect_eof(self, timeout)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            return True
+        except ssl.SSLError as e:
+            if 'EOF' in str(e) or 'closed' in str(e):
+                return True
+            raise
+
+    def silent_for(self, seconds):
+        """True if the server sends nothing (and does not close) for
+        `seconds`; otherwise the bytes (b'' for EOF)."""
+        import ssl
+        if self.pending():
+            return self.pending()
+        old = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            chunk = self.sock.recv(4096)
+        except socket.timeout:
+            return True
+        except (ssl.SSLError, ConnectionResetError):
+            return b''
+        finally:
+            try:
+                self.sock.settimeout(old)
+            except OSError:
+                pass
+        self.buf += chunk
+        return chunk
+
+
+def loopback_alias_ok(addr):
+    """True if this host can bind a client socket to addr (e.g. 127.0.0.2)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+
+
+def sasl_plain(user, password, authzid=''):
+    """base64 of the SASL PLAIN message authzid NUL user NUL password (UTF-8)."""
+    import base64
+
+    def b(x):
+        return x.encode('utf-8') if isinstance(x, str) else x
+    return base64.b64encode(b(authzid) + b'\0' + b(user) + b'\0' + b(password)).decode('ascii')
+
+
+def b64(x):
+    import base64
+    return base64.b64encode(x.encode('utf-8') if isinstance(x, str) else x).decode('ascii')
+
+
+_LOG_KV = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def log_events(text, event=None):
+    """popgate log lines `popgate[PID]: level=L event=E k=v k="v w" ...` as
+    dicts (quotes removed); only those of `event` if given."""
+    out = []
+    for line in text.splitlines():
+        i = line.find(': ')
+        if not line.startswith('popgate[') or i < 0:
+            continue
+        d = {}
+        for k, v in _LOG_KV.findall(line[i + 2:]):
+            if v.startswith('"') and v.endswith('"') and len(v) >= 2:
+                v = v[1:-1]
+            d.setdefault(k, v)
+        d['_line'] = line
+        if event is None or d.get('event') == event:
+            out.append(d)
+    return out
+
+
+def openssl_s_client(args, stdin_text, timeout=30):
+    """Run `openssl s_client ARGS -quiet` with stdin_text (bytes, sent as is)
+    and return the CompletedProcess (stdout and stderr as bytes).  -quiet
+    implies -ign_eof, so it runs until the server closes the connection."""
+    import tempfile as _tf
+    with _tf.TemporaryFile() as f:
+        f.write(stdin_text)
+        f.seek(0)
+        return run_tool(['openssl', 's_client'] + list(args) + ['-quiet'],
+                        timeout=timeout, stdin=f)
+
+
+class WatchServers:
+    """unittest mixin: a test during which a Popgate of `watched_servers()`
+    died fails in tearDown with the tail of its log (so the test that
+    killed the daemon is named, not only the ones after it)."""
+
+    def watched_servers(self):
+        return [s for s in (FIX.servers if FIX is not None else []) if isinstance(s, Popgate)]
+
+    def setUp(self):
+        super().setUp()
+        self._alive_before = [s for s in self.watched_servers() if s.running()]
+
+    def tearDown(self):
+        dead = [s for s in getattr(self, '_alive_before', []) if not s.running()]
+        super().tearDown()
+        if dead:
+            raise AssertionError('popgate died during this test (exit status %s):\n%s'
+                                 % (dead[0].proc.returncode if dead[0].proc else
+                                    dead[0].returncode, dead[0].log_tail(15)))
+
+
+# -- popgate with a config file of the test's own (test_pop3_tls.py, test_auth.py)
+
+def free_ports(n):
+    """n distinct free loopback ports, ascending."""
+    ports = set()
+    while len(ports) < n:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def popgate_conf(sections):
+    """popgate.conf text from [(section header, {key: value})], in order;
+    e.g. [('listener pop3', listener(110, 'starttls'))]."""
+    lines = []
+    for header, settings in sections:
+        lines.append('[%s]' % header)
+        lines += ['%s = %s' % (k, v) for k, v in settings.items()]
+        lines.append('')
+    return '\n'.join(lines) + '\n'
+
+
+def tls_profile(cert, key, **more):
+    """The settings of a [tls_profile NAME] section."""
+    return dict(cert=cert, key=key, **more)
+
+
+def listener(port, tls, **more):
+    """The settings of a [listener NAME] on 127.0.0.1:port with tls = tls
+    (starttls, implicit or none)."""
+    return dict(address='127.0.0.1:%d' % port, tls=tls, **more)
+
+
+def start_configured_popgate(name, config_text, port, upstream_port=None):
+    """popgate -c (config_text) in FIX.subdir('popgate-NAME'), registered
+    with the fixture (stopped and its log tail shown at the end); `port` is
+    the listener that the start-up check connects to.  Returns once the
+    session of that check is logged, so a log mark taken afterwards sees
+    only the tests' own sessions."""
+    pg = Popgate(POPGATE, FIX.subdir('popgate-' + name), upstream_port,
+                 config_text=config_text, port=port)
+    FIX.servers.append(pg)
+    pg.start()
+    wait_until(lambda: 'event=session-end' in pg.log_text(), 5)
+    return pg
+
+
+class LoggedGateway:
+    """The POP3 endpoints of one popgate (`pg`; None in dovecot mode, where
+    the log is empty): log(), mark() and events() since a mark."""
+
+    def __init__(self, pg=None):
+        self.pg = pg
+
+    def log(self):
+        return self.pg.log_text() if self.pg is not None else ''
+
+    def mark(self):
+        return len(self.log())
+
+    def events(self, mark=0, event=None):
+        return log_events(self.log()[mark:], event)
+
+
+class GatewayCache:
+    """LoggedGateways shared by the tests of a file, started on first use:
+    get(key, start) calls start() for a key not seen yet, or whose popgate
+    has died (in an earlier test).  An exception from start() is kept and
+    fails every test that asks for that key."""
+
+    def __init__(self):
+        self._gateways = {}
+
+    def get(self, key, start):
+        g = self._gateways.get(key)
+        if isinstance(g, LoggedGateway) and g.pg is not None and not g.pg.running():
+            del self._gateways[key]
+        if key not in self._gateways:
+            try:
+                self._gateways[key] = start()
+            except Exception as e:      # noqa: BLE001 (reported by every test that needs it)
+                self._gateways[key] = e
+        g = self._gateways[key]
+        if isinstance(g, Exception):
+            raise AssertionError('popgate (%s) did not start: %s' % (key, g))
+        return g

@@ -1,9 +1,24 @@
 # SPDX-License-Identifier: MIT
 """A throwaway PKI for tests: a CA and server certificates signed by it,
-made with the openssl command line into a directory of the test's own."""
+made with the openssl command line into a directory of the test's own,
+and limit_tls_versions() for the ssl contexts of both sides."""
 
 import os
 import subprocess
+import warnings
+
+
+def limit_tls_versions(ctx, minimum=None, maximum=None):
+    """Set ctx.minimum_version / maximum_version (ssl.TLSVersion values;
+    None leaves a bound as it is) without the DeprecationWarning Python
+    gives for TLS 1.0 and 1.1."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        if minimum is not None:
+            ctx.minimum_version = minimum
+        if maximum is not None:
+            ctx.maximum_version = maximum
+    return ctx
 
 
 def _run(args, cwd):

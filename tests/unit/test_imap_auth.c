@@ -278,6 +278,22 @@ test_b64(const char *raw, size_t len, char *out)
 	popgate_base64_encode((const unsigned char *)raw, len, out);
 }
 
+/*
+ * One cleartext session: the server greets with `greeting` and plays
+ * `steps`; the client relays the SASL message msg (len octets) for mech.
+ * Returns when the loop has ended; the outcome is in *t.
+ */
+static void
+test_login_sasl(struct test_ctx *t, const char *greeting,
+    const struct test_step *steps, size_t nsteps, const char *mech,
+    const void *msg, size_t len)
+{
+	test_setup(t, greeting, steps, nsteps, IMAP_TLS_NONE);
+	imap_client_login_sasl(t->client, mech, "alice",
+	    (const unsigned char *)msg, len);
+	test_run(t);
+}
+
 /* An empty mailbox: SELECT, the first snapshot range, LOGOUT. */
 #define TEST_SELECT(tag) \
 	{ tag " SELECT \"INBOX\"", "* 0 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n" \
@@ -310,12 +326,9 @@ test_xoauth2_sasl_ir(void **state)
 	(void)state;
 	test_b64(test_xoauth2_msg, sizeof(test_xoauth2_msg) - 1, b64);
 	snprintf(expect, sizeof(expect), "1 AUTHENTICATE XOAUTH2 %s", b64);
-	test_setup(&t, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
-	    "AUTH=xoauth2] hi\r\n", steps, 4, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, "xoauth2", "alice",
-	    (const unsigned char *)test_xoauth2_msg,
+	test_login_sasl(&t, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
+	    "AUTH=xoauth2] hi\r\n", steps, 4, "xoauth2", test_xoauth2_msg,
 	    sizeof(test_xoauth2_msg) - 1);
-	test_run(&t);
 	assert_int_equal(t.result, IMAP_OK);
 	assert_int_equal(t.step, 4);
 	assert_int_equal(t.extra_octets, 0);
@@ -341,12 +354,9 @@ test_oauthbearer_continuation(void **state)
 
 	(void)state;
 	test_b64(test_oauthbearer_msg, sizeof(test_oauthbearer_msg) - 1, b64);
-	test_setup(&t, "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED "
-	    "AUTH=OAUTHBEARER] hi\r\n", steps, 6, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, "OAUTHBEARER", "alice",
-	    (const unsigned char *)test_oauthbearer_msg,
-	    sizeof(test_oauthbearer_msg) - 1);
-	test_run(&t);
+	test_login_sasl(&t, "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED "
+	    "AUTH=OAUTHBEARER] hi\r\n", steps, 6, "OAUTHBEARER",
+	    test_oauthbearer_msg, sizeof(test_oauthbearer_msg) - 1);
 	assert_int_equal(t.result, IMAP_OK);
 	assert_int_equal(t.step, 6);
 	/* LOGINDISABLED and no AUTH=PLAIN: no password mechanism. */
@@ -368,10 +378,7 @@ test_error_challenge(const char *mech, const char *msg, const char *answer)
 	snprintf(expect, sizeof(expect), "1 AUTHENTICATE %s %s", mech, b64);
 	snprintf(greeting, sizeof(greeting), "* OK [CAPABILITY IMAP4rev1 "
 	    "SASL-IR AUTH=%s] hi\r\n", mech);
-	test_setup(&t, greeting, steps, 2, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, mech, "alice",
-	    (const unsigned char *)msg, strlen(msg));
-	test_run(&t);
+	test_login_sasl(&t, greeting, steps, 2, mech, msg, strlen(msg));
 	/* The token was looked at and refused: [AUTH], whatever the code. */
 	assert_int_equal(t.result, IMAP_ERR_AUTH);
 	assert_int_equal(t.step, 2);
@@ -399,12 +406,9 @@ test_mechanism_not_offered(void **state)
 	struct test_ctx	t;
 
 	(void)state;
-	test_setup(&t, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
-	    "AUTH=OAUTHBEARER] hi\r\n", NULL, 0, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, "XOAUTH2", "alice",
-	    (const unsigned char *)test_xoauth2_msg,
+	test_login_sasl(&t, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN "
+	    "AUTH=OAUTHBEARER] hi\r\n", NULL, 0, "XOAUTH2", test_xoauth2_msg,
 	    sizeof(test_xoauth2_msg) - 1);
-	test_run(&t);
 	assert_int_equal(t.result, IMAP_ERR_AUTH);
 	assert_string_equal(t.detail, "upstream does not offer AUTH=XOAUTH2");
 	assert_int_equal(t.nlines, 0);
@@ -420,18 +424,13 @@ test_message_limits(void **state)
 	(void)state;
 	big = calloc(1, SASL_MAX_TOKEN_OCTETS + 1);
 	assert_non_null(big);
-	test_setup(&t, "* OK hi\r\n", NULL, 0, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, "XOAUTH2", "alice", big,
+	test_login_sasl(&t, "* OK hi\r\n", NULL, 0, "XOAUTH2", big,
 	    SASL_MAX_TOKEN_OCTETS + 1);
-	test_run(&t);
 	assert_int_equal(t.result, IMAP_ERR_AUTH);
 	assert_false(t.accepted);
 	free(big);
 
-	test_setup(&t, "* OK hi\r\n", NULL, 0, IMAP_TLS_NONE);
-	imap_client_login_sasl(t.client, "X OAUTH2", "alice",
-	    (const unsigned char *)"x", 1);
-	test_run(&t);
+	test_login_sasl(&t, "* OK hi\r\n", NULL, 0, "X OAUTH2", "x", 1);
 	assert_int_equal(t.result, IMAP_ERR_AUTH);
 	assert_false(t.accepted);
 }
