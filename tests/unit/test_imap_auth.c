@@ -98,8 +98,14 @@ test_conn_close_cb(uv_handle_t *h)
 static void
 test_on_line(struct test_ctx *t, const char *line)
 {
+	size_t	n = strlen(line);
+
 	assert_true(t->nlines < TEST_MAX_LINES);
-	snprintf(t->lines[t->nlines++], TEST_LINE_MAX, "%s", line);
+	/* A line the test did not expect may be longer: keep its start. */
+	if (n >= TEST_LINE_MAX)
+		n = TEST_LINE_MAX - 1;
+	memcpy(t->lines[t->nlines], line, n);
+	t->lines[t->nlines++][n] = '\0';
 	if (t->step >= t->nsteps) {
 		t->extra_octets += strlen(line) + 2;
 		return;
