@@ -728,9 +728,11 @@ pop3_cmd_auth(struct pop3_call *c)
 		return;
 	}
 	if (!pop3_sasl_offered(s, mech)) {
-		/* All four carry cleartext credentials: without TLS the
-		 * reason is the plaintext policy (RFC 2595 sec. 2.3). */
-		if (!s->opt.tls_active)
+		/* All four carry cleartext credentials: without TLS, and with
+		 * USER refused too, the reason is the plaintext policy (RFC
+		 * 2595 sec. 2.3); otherwise the mechanism is just not here
+		 * (the upstream lacks XOAUTH2, say). */
+		if (!s->opt.tls_active && !s->opt.user_allowed)
 			pop3_err(c, POP3_RESP_AUTH,
 			    pop3_sasl_plaintext_refusal(s));
 		else

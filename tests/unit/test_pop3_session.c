@@ -429,7 +429,8 @@ test_apop_and_auth_refused(void **state)
 	fx_reply(&f, "AUTH", TEST_AUTH_LIST_HEAD ".\r\n");
 	fx_reply(&f, "AUTH ", TEST_AUTH_LIST_HEAD ".\r\n");
 	fx_reply(&f, "AUTH FOOBAR", TEST_AUTH_UNKNOWN);
-	fx_reply(&f, "auth plain AGFsaWNlAHNlY3JldA==", TEST_AUTH_PLAINTEXT);
+	/* USER is allowed here, so plaintext is not the reason. */
+	fx_reply(&f, "auth plain AGFsaWNlAHNlY3JldA==", TEST_AUTH_UNKNOWN);
 	fx_reply(&f, "AUTH  ", TEST_BAD_SYNTAX);
 	fx_reply(&f, "AUTH PLAIN a b", TEST_EXTRA_ARG);
 	assert_int_equal(f.s.state, POP3_STATE_AUTHORIZATION);
@@ -1686,10 +1687,19 @@ test_auth_not_offered(void **state)
 	fx_deinit(&f);
 
 	/* No STLS to offer: no hint. */
-	fx_init_opt(&f, true, false, false);
+	fx_init_opt(&f, false, false, false);
 	f.s.opt.sasl_mechs = 1u << SASL_MECH_XOAUTH2;
 	fx_reply(&f, "AUTH LOGIN", TEST_AUTH_PLAINTEXT);
 	fx_reply(&f, "AUTH XOAUTH2", "+ \r\n");
+	fx_reply(&f, "*", TEST_AUTH_CANCELLED);
+	fx_deinit(&f);
+
+	/* Plaintext allowed (USER works) but the upstream lacks the
+	 * mechanism: not a plaintext refusal, just unsupported. */
+	fx_init_opt(&f, true, false, false);
+	f.s.opt.sasl_mechs = 1u << SASL_MECH_PLAIN;
+	fx_reply(&f, "AUTH XOAUTH2", TEST_AUTH_UNKNOWN);
+	fx_reply(&f, "AUTH PLAIN", "+ \r\n");
 	fx_reply(&f, "*", TEST_AUTH_CANCELLED);
 	fx_deinit(&f);
 
