@@ -3,6 +3,8 @@
  * pop3_load.c - POP3 load generator on libuv, for bench/run.py.
  * Drives whole sessions (login, STAT, UIDL, RETR all, QUIT) against a server on
  * loopback only, with a fixed number in flight; prints one JSON line.
+ * With --tls every session is POP3S (RFC 8314 implicit TLS): a full
+ * handshake, never resumed, through gateway/tls_channel over memory BIOs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,9 @@
 
 #include <uv.h>
 
+#include "buf.h"
+#include "tls_channel.h"
+
 /* Per-connection read buffer: libuv's suggested read size, enough for
  * loopback; a multi-line reply streams through it. */
 #define LOAD_READ_BUFFER_BYTES	(64 * 1024)
@@ -36,6 +41,15 @@
 /* Hard caps on options, to keep arithmetic and allocations bounded. */
 #define LOAD_MAX_CONCURRENCY	10000
 #define LOAD_MAX_THREADS	64
+/* Decrypted bytes waiting to be parsed: the plain path's read buffer size. */
+#define LOAD_TLS_PLAIN_MAX_BYTES	LOAD_READ_BUFFER_BYTES
+/* Ciphertext queued for the server: a handshake flight or one command's
+ * record (plus an alert) is far smaller. */
+#define LOAD_TLS_CIPHER_MAX_BYTES	(16 * 1024)
+/* RFC 1035 sec. 2.3.4: a host name is at most 255 octets. */
+#define LOAD_TLS_NAME_MAX_OCTETS	255
+/* Room for the negotiated version and cipher names in the report. */
+#define LOAD_TLS_LABEL_MAX_OCTETS	64
 
 #define LOAD_PRINTF(fmt_index, first_arg) \
 	__attribute__((format(printf, fmt_index, first_arg)))
@@ -85,6 +99,9 @@ struct load_options {
 	uint64_t		 expect_digest;
 	bool			 want_digest;
 	enum load_mode		 mode;
+	bool			 want_tls;
+	const char		*tls_ca_file;	/* NULL: system store */
+	const char		*tls_name;	/* certificate name and SNI */
 };
 
 /* The only state shared between worker threads: options and atomics. */
@@ -97,6 +114,18 @@ struct load_context {
 };
 
 struct load_worker;
+
+/*
+ * TLS state of one slot (--tls only). The channel is per session; the
+ * buffers live for the whole run. One write in flight, from writing[].
+ */
+struct load_tls {
+	struct tls_channel	*channel;
+	struct buf		 plain_in;	/* decrypted, not yet parsed */
+	struct buf		 cipher_out;	/* ciphertext not yet written */
+	bool			 is_writing;
+	char			 writing[LOAD_TLS_CIPHER_MAX_BYTES];
+};
 
 /* One slot keeps one session in flight; its buffers live for the whole run. */
 struct load_conn {
@@ -121,6 +150,8 @@ struct load_conn {
 	size_t			 read_len;
 	char			 command[LOAD_COMMAND_MAX_OCTETS];
 	size_t			 command_len;
+	struct load_tls		*tls;		/* NULL: plain POP3 */
+	/* Plain: POP3 bytes. TLS: ciphertext, handed to the channel at once. */
 	char			 read_buffer[LOAD_READ_BUFFER_BYTES];
 };
 
@@ -138,6 +169,9 @@ struct load_worker {
 	size_t			 latency_count;
 	size_t			 latency_cap;
 	bool			 is_out_of_memory;
+	struct tls_profile	*tls_profile;	/* one per loop thread */
+	char			 tls_version[LOAD_TLS_LABEL_MAX_OCTETS];
+	char			 tls_cipher[LOAD_TLS_LABEL_MAX_OCTETS];
 };
 
 static void	load_session_start(struct load_conn *);
@@ -169,10 +203,14 @@ load_usage(FILE *f)
 	    "    [--concurrency C] [--duration SECS | --sessions N]\n"
 	    "    [--mode full|retr1] [--timeout SECS] [--threads T]\n"
 	    "    [--max-errors N] [--expect-bytes N] [--verify-digest HEX]\n"
+	    "    [--tls [--tls-ca FILE] [--tls-name NAME]]\n"
 	    "Prints one JSON line. Sessions use users PREFIX0..PREFIX(K-1);\n"
 	    "concurrent sessions never share a user (needs K >= C).\n"
 	    "--expect-bytes: every session must RETR exactly N octets.\n"
-	    "--verify-digest: FNV-1a 64 of each session's RETR data.\n");
+	    "--verify-digest: FNV-1a 64 of each session's RETR data.\n"
+	    "--tls: implicit TLS (POP3S); each session does a full handshake,\n"
+	    "verifying the certificate against --tls-ca (default: the system\n"
+	    "store) for --tls-name (default localhost).\n");
 }
 
 static bool
@@ -294,6 +332,15 @@ load_parse_option(int ch, const char *arg, struct load_options *o)
 		o->expect_digest = strtoull(arg, &end, 16);
 		o->want_digest = true;
 		return errno == 0 && end != arg && *end == '\0';
+	case 'S':
+		o->want_tls = true;
+		return true;
+	case 'A':
+		o->tls_ca_file = arg;
+		return *arg != '\0';
+	case 'N':
+		o->tls_name = arg;
+		return *arg != '\0' && strlen(arg) <= LOAD_TLS_NAME_MAX_OCTETS;
 	default:
 		return false;
 	}
@@ -327,6 +374,13 @@ load_check_options(struct load_options *o)
 	}
 	if (o->threads > o->concurrency)
 		o->threads = o->concurrency;
+	if (!o->want_tls && (o->tls_ca_file != NULL || o->tls_name != NULL)) {
+		fprintf(stderr, "pop3_load: --tls-ca and --tls-name need "
+		    "--tls\n");
+		return -1;
+	}
+	if (o->tls_name == NULL)
+		o->tls_name = "localhost";
 	return 0;
 }
 
@@ -348,6 +402,9 @@ load_parse_options(int argc, char **argv, struct load_options *o)
 		{ "max-errors", required_argument, NULL, 'E' },
 		{ "expect-bytes", required_argument, NULL, 'B' },
 		{ "verify-digest", required_argument, NULL, 'D' },
+		{ "tls", no_argument, NULL, 'S' },
+		{ "tls-ca", required_argument, NULL, 'A' },
+		{ "tls-name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -426,6 +483,10 @@ load_tcp_close_cb(uv_handle_t *handle)
 	struct load_conn *c = handle->data;
 
 	c->state = LOAD_STATE_IDLE;
+	if (c->tls != NULL) {
+		tls_channel_free(c->tls->channel);
+		c->tls->channel = NULL;
+	}
 	if (load_claim_allowed(c->worker->context))
 		load_session_start(c);
 	else
@@ -496,6 +557,76 @@ load_write_cb(uv_write_t *req, int status)
 		load_conn_fail(c, "write: %s", uv_strerror(status));
 }
 
+static void	load_tls_flush(struct load_conn *);
+
+static void
+load_tls_write_cb(uv_write_t *req, int status)
+{
+	struct load_conn *c = req->data;
+
+	c->tls->is_writing = false;
+	if (status < 0) {
+		if (status != UV_ECANCELED)
+			load_conn_fail(c, "write: %s", uv_strerror(status));
+		return;
+	}
+	if (c->state != LOAD_STATE_CLOSING)
+		load_tls_flush(c);
+}
+
+/*
+ * Writes the queued ciphertext: directly when the socket takes it, else
+ * the rest moves to writing[] for the one uv_write in flight, so cipher_out
+ * may grow meanwhile without moving bytes libuv still points to.
+ */
+static void
+load_tls_flush(struct load_conn *c)
+{
+	struct load_tls	*t = c->tls;
+	uv_buf_t	 buf;
+	int		 n;
+
+	if (t->is_writing || t->cipher_out.len == 0)
+		return;
+	buf = uv_buf_init(t->cipher_out.data, (unsigned)t->cipher_out.len);
+	n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+	if (n < 0 && n != UV_EAGAIN) {
+		load_conn_fail(c, "write: %s", uv_strerror(n));
+		return;
+	}
+	if (n > 0)
+		buf_consume(&t->cipher_out, (size_t)n);
+	if (t->cipher_out.len == 0)
+		return;
+	/* cipher_out.max == sizeof(writing): it always fits. */
+	memcpy(t->writing, t->cipher_out.data, t->cipher_out.len);
+	buf = uv_buf_init(t->writing, (unsigned)t->cipher_out.len);
+	buf_reset(&t->cipher_out);
+	t->is_writing = true;
+	n = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1,
+	    load_tls_write_cb);
+	if (n < 0) {
+		t->is_writing = false;
+		load_conn_fail(c, "write: %s", uv_strerror(n));
+	}
+}
+
+/* Encrypts the command in c->command and queues it. */
+static void
+load_tls_send(struct load_conn *c)
+{
+	int	r;
+
+	r = tls_channel_write(c->tls->channel, c->command, c->command_len,
+	    &c->tls->cipher_out);
+	if (r < 0) {
+		load_conn_fail(c, "TLS write: %s (%s)", strerror(-r),
+		    tls_channel_error(c->tls->channel));
+		return;
+	}
+	load_tls_flush(c);
+}
+
 static void
 load_send(struct load_conn *c, enum load_state next, const char *fmt, ...)
     LOAD_PRINTF(3, 4);
@@ -517,6 +648,10 @@ load_send(struct load_conn *c, enum load_state next, const char *fmt, ...)
 	}
 	c->command_len = (size_t)n;
 	c->state = next;
+	if (c->tls != NULL) {
+		load_tls_send(c);
+		return;
+	}
 	buf = uv_buf_init(c->command, (unsigned)n);
 	n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
 	if (n == (int)c->command_len)
@@ -813,11 +948,85 @@ load_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 	    (unsigned)(sizeof(c->read_buffer) - c->read_len));
 }
 
+/* Parses what it can of len POP3 bytes; returns the octets consumed. */
+static size_t
+load_consume(struct load_conn *c, const char *data, size_t len)
+{
+	size_t	done = 0, n;
+
+	while (done < len && c->state != LOAD_STATE_CLOSING) {
+		n = load_process(c, data + done, len - done);
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+/* Notes the negotiated version and cipher once per thread, for the report. */
+static void
+load_tls_note_handshake(struct load_conn *c)
+{
+	struct load_worker	*w = c->worker;
+	const char		*version, *cipher;
+
+	if (w->tls_version[0] != '\0')
+		return;
+	version = tls_channel_version(c->tls->channel);
+	cipher = tls_channel_cipher(c->tls->channel);
+	snprintf(w->tls_version, sizeof(w->tls_version), "%s",
+	    version != NULL ? version : "?");
+	snprintf(w->tls_cipher, sizeof(w->tls_cipher), "%s",
+	    cipher != NULL ? cipher : "?");
+}
+
+/*
+ * Hands n octets of ciphertext (in read_buffer) to the channel and parses
+ * the plaintext. plain_in is bounded: when it fills, the channel keeps the
+ * rest and is fed again, without new input, once the parser made room.
+ */
+static void
+load_tls_read(struct load_conn *c, size_t n)
+{
+	struct load_tls	*t = c->tls;
+	const char	*in = c->read_buffer;
+	size_t		 done;
+	int		 r;
+
+	do {
+		r = tls_channel_feed(t->channel, in, n, &t->plain_in,
+		    &t->cipher_out);
+		in = NULL;
+		n = 0;
+		if (r < 0) {
+			load_tls_flush(c);	/* the alert, if any */
+			load_conn_fail(c, "TLS: %s (%s)", strerror(-r),
+			    tls_channel_error(t->channel));
+			return;
+		}
+		if (tls_channel_handshake_done(t->channel))
+			load_tls_note_handshake(c);
+		done = load_consume(c, t->plain_in.data, t->plain_in.len);
+		if (c->state == LOAD_STATE_CLOSING)
+			return;
+		if (done == 0 && t->plain_in.len == t->plain_in.max) {
+			load_conn_fail(c, "plaintext buffer full");
+			return;
+		}
+		buf_consume(&t->plain_in, done);
+		if (r == 1) {
+			load_conn_fail(c, "TLS close_notify from server");
+			return;
+		}
+	} while (tls_channel_pending(t->channel));
+	load_tls_flush(c);
+}
+
 static void
 load_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct load_conn	*c = stream->data;
-	size_t			 done = 0, n;
+	size_t			 done;
 
 	(void)buf;
 	if (nread == 0)
@@ -829,13 +1038,12 @@ load_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			load_conn_fail(c, "read: %s", uv_strerror((int)nread));
 		return;
 	}
-	c->read_len += (size_t)nread;
-	while (done < c->read_len && c->state != LOAD_STATE_CLOSING) {
-		n = load_process(c, c->read_buffer + done, c->read_len - done);
-		if (n == 0)
-			break;
-		done += n;
+	if (c->tls != NULL) {
+		load_tls_read(c, (size_t)nread);
+		return;
 	}
+	c->read_len += (size_t)nread;
+	done = load_consume(c, c->read_buffer, c->read_len);
 	if (c->state == LOAD_STATE_CLOSING) {
 		c->read_len = 0;
 		return;
@@ -861,8 +1069,20 @@ load_connect_cb(uv_connect_t *req, int status)
 	c->state = LOAD_STATE_GREETING;
 	(void)uv_tcp_nodelay(&c->tcp, 1);
 	r = uv_read_start((uv_stream_t *)&c->tcp, load_alloc_cb, load_read_cb);
-	if (r < 0)
+	if (r < 0) {
 		load_conn_fail(c, "read_start: %s", uv_strerror(r));
+		return;
+	}
+	if (c->tls != NULL) {
+		/* Implicit TLS: the ClientHello is the first byte sent. */
+		r = tls_channel_start(c->tls->channel, &c->tls->cipher_out);
+		if (r < 0) {
+			load_conn_fail(c, "TLS start: %s (%s)", strerror(-r),
+			    tls_channel_error(c->tls->channel));
+			return;
+		}
+		load_tls_flush(c);
+	}
 }
 
 static void
@@ -902,12 +1122,33 @@ load_session_start(struct load_conn *c)
 	c->read_len = 0;
 	c->command_len = 0;
 	c->state = LOAD_STATE_CONNECTING;
+	if (c->tls != NULL) {
+		/* A fresh SSL each time and no SSL_set_session(): a full
+		 * handshake per session, never a resumption. */
+		buf_reset(&c->tls->plain_in);
+		buf_reset(&c->tls->cipher_out);
+		c->tls->is_writing = false;
+		c->tls->channel = tls_channel_new_client(w->tls_profile,
+		    o->tls_name);
+		if (c->tls->channel == NULL) {
+			fprintf(stderr, "pop3_load: out of memory for a TLS "
+			    "channel\n");
+			atomic_fetch_add(&w->context->errors, 1);
+			c->state = LOAD_STATE_IDLE;
+			uv_close((uv_handle_t *)&c->timer, NULL);
+			return;
+		}
+	}
 
 	r = uv_tcp_init(&w->loop, &c->tcp);
 	if (r < 0) {
 		fprintf(stderr, "pop3_load: uv_tcp_init: %s\n", uv_strerror(r));
 		atomic_fetch_add(&w->context->errors, 1);
 		c->state = LOAD_STATE_IDLE;
+		if (c->tls != NULL) {
+			tls_channel_free(c->tls->channel);
+			c->tls->channel = NULL;
+		}
 		uv_close((uv_handle_t *)&c->timer, NULL);
 		return;
 	}
@@ -933,7 +1174,7 @@ load_worker_run(void *arg)
 		c->slot = w->first_slot + i;
 		uv_timer_init(&w->loop, &c->timer);
 		c->timer.data = c;
-			if (load_claim_allowed(w->context))
+		if (load_claim_allowed(w->context))
 			load_session_start(c);
 		else
 			uv_close((uv_handle_t *)&c->timer, NULL);
@@ -1014,12 +1255,63 @@ load_report(struct load_context *ctx, struct load_worker *workers)
 	load_print_ms("p50_ms", all, count, 50);
 	load_print_ms("p99_ms", all, count, 99);
 	load_print_ms("max_ms", all, count, 100);
-	printf(",\"concurrency\":%u,\"threads\":%u,\"mode\":\"%s\"}\n",
+	printf(",\"concurrency\":%u,\"threads\":%u,\"mode\":\"%s\"",
 	    o->concurrency, o->threads,
 	    o->mode == LOAD_MODE_FULL ? "full" : "retr1");
+	/* Names come from OpenSSL's tables: no JSON escaping needed. */
+	if (o->want_tls)
+		printf(",\"tls\":true,\"tls_version\":\"%s\","
+		    "\"tls_cipher\":\"%s\"", workers[0].tls_version,
+		    workers[0].tls_cipher);
+	printf("}\n");
 	fflush(stdout);
 	free(all);
 	return 0;
+}
+
+/* --tls: a client profile per thread and a TLS state per slot. */
+static int
+load_worker_tls_init(struct load_worker *w, const struct load_options *o)
+{
+	struct tls_profile_settings	 settings;
+	char				 err[256];
+
+	tls_profile_settings_init(&settings);
+	settings.ca_file = o->tls_ca_file;
+	settings.verify_peer = true;
+	w->tls_profile = tls_profile_new_client(&settings, err, sizeof(err));
+	if (w->tls_profile == NULL) {
+		fprintf(stderr, "pop3_load: %s\n", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < w->conn_count; i++) {
+		struct load_tls *t = calloc(1, sizeof(*t));
+
+		if (t == NULL) {
+			fprintf(stderr, "pop3_load: out of memory\n");
+			return -1;
+		}
+		buf_init(&t->plain_in, LOAD_TLS_PLAIN_MAX_BYTES);
+		buf_init(&t->cipher_out, sizeof(t->writing));
+		w->conns[i].tls = t;
+	}
+	return 0;
+}
+
+static void
+load_worker_tls_free(struct load_worker *w)
+{
+	for (unsigned i = 0; w->conns != NULL && i < w->conn_count; i++) {
+		struct load_tls *t = w->conns[i].tls;
+
+		if (t == NULL)
+			continue;
+		tls_channel_free(t->channel);
+		buf_deinit(&t->plain_in);
+		buf_deinit(&t->cipher_out);
+		free(t);
+	}
+	tls_profile_free(w->tls_profile);
 }
 
 int
@@ -1056,6 +1348,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "pop3_load: out of memory\n");
 			return 2;
 		}
+		if (ctx.options.want_tls &&
+		    load_worker_tls_init(w, &ctx.options) < 0)
+			return 2;
 	}
 
 	ctx.start_ns = uv_hrtime();
@@ -1083,6 +1378,7 @@ main(int argc, char **argv)
 		rc = 1;
 	for (unsigned t = 0; t < ctx.options.threads; t++) {
 		uv_loop_close(&workers[t].loop);
+		load_worker_tls_free(&workers[t]);
 		free(workers[t].conns);
 		free(workers[t].latencies_ns);
 	}

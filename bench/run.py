@@ -11,6 +11,14 @@ servers in front of them, each driven by bench/pop3_load:
                  its imapc backend (the competitor)
   popgate        popgate in front of the first Dovecot's IMAP
 
+With --tls, a second sweep over POP3S (implicit TLS, RFC 8314) on the same
+mailboxes: Dovecot's own POP3S (the reference) against popgate with an
+implicit-TLS listener in front of the same Dovecot's plain IMAP.  Only the
+POP3 side is encrypted; both upstreams stay plain loopback (maildir for
+Dovecot, imap://127.0.0.1 for popgate), so the difference is the cost of
+client-side TLS.  Same certificate (RSA 2048, test CA) for both servers; every
+session does a full handshake (pop3_load never resumes).
+
 Then a memory test: one 100 MB message retrieved through a fresh popgate
 (peak RSS from /proc/PID/status VmHWM) and through the Dovecots for reference.
 
@@ -27,6 +35,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -67,7 +76,12 @@ SERVER_LABELS = {
     'dovecot-pop3': 'Dovecot POP3 (maildir)',
     'dovecot-imapc': 'Dovecot POP3 over imapc',
     'popgate': 'popgate',
+    'dovecot-pop3s': 'Dovecot POP3S (maildir)',
+    'popgate-tls': 'popgate POP3S',
 }
+# --tls: each POP3S server and the plain server it is compared with.
+TLS_PLAIN_COUNTERPART = {'dovecot-pop3s': 'dovecot-pop3',
+                         'popgate-tls': 'popgate'}
 
 T0 = time.monotonic()
 
@@ -426,6 +440,8 @@ def markdown_report(res):
         out.append('popgate peak RSS after all load points: %.1f MB.'
                    % res['popgate_load_peak_rss_mb'])
         out.append('')
+    if res.get('tls'):
+        out += markdown_tls(res)
     mem = res.get('memory')
     if mem:
         out.append('### One %d-octet message, RETR 1 (%d sessions)'
@@ -464,9 +480,66 @@ def markdown_report(res):
     return '\n'.join(out)
 
 
-def add_ratios(points):
+def markdown_tls(res):
+    cfg = res['config']
+    tls = res['tls']
+    out = []
+    out.append('### POP3S (implicit TLS): %d users x %d messages (%d octets '
+               'per session), %g s per point%s'
+               % (cfg['users'], cfg['messages'], cfg['session_octets'],
+                  cfg['duration_s'], ', median of %d rounds' % cfg['rounds']
+                  if cfg['rounds'] > 1 else ''))
+    out.append('')
+    out.append('TLS on the POP3 side only: Dovecot POP3S reads its maildirs, '
+               'popgate POP3S talks plain imap://127.0.0.1 to the same '
+               'Dovecot. Same certificate for both; every session is a full '
+               'handshake (no resumption). Negotiated: %s.'
+               % '; '.join(sorted(tls.get('negotiated') or ['?'])))
+    out.append('')
+    out.append('| Server | C | sessions/s | MB/s | p50 ms | p99 ms | max ms '
+               '| errors | x Dovecot POP3S | x same server, plain |')
+    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: '
+               '| ---: |')
+    for p in tls['points']:
+        r = p['result']
+        out.append('| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s |'
+                   % (SERVER_LABELS[p['server']], p['concurrency'],
+                      fmt(r.get('sessions_per_s')), fmt(r.get('mb_per_s')),
+                      fmt(r.get('p50_ms')), fmt(r.get('p99_ms')),
+                      fmt(r.get('max_ms')), r.get('errors', 0),
+                      fmt(p.get('ratio_sessions'), '%.2fx'),
+                      fmt(p.get('ratio_plain'), '%.2fx')))
+    out.append('')
+    out.append('x Dovecot POP3S: sessions/s relative to Dovecot POP3S at the '
+               'same concurrency (MB/s ratios are the same, every session '
+               'retrieves the same octets). x same server, plain: sessions/s '
+               'relative to that server\'s plain POP3 point above (from the '
+               'other sweep, so less robust to drift).')
+    out.append('')
+    out.append('| Server | C | machine | load-gen | Dovecot | popgate '
+               '| server CPU ms/session | plain CPU ms/session |')
+    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for p in tls['points']:
+        r = p['result']
+        out.append('| %s | %d | %s | %s | %s | %s | %s | %s |'
+                   % (SERVER_LABELS[p['server']], p['concurrency'],
+                      fmt(r.get('cpu_busy_cores'), '%.2f'),
+                      fmt(r.get('load_cpu_cores'), '%.2f'),
+                      fmt(r.get('dovecot_cpu_cores'), '%.2f'),
+                      fmt(r.get('gateway_cpu_cores'), '%.2f'),
+                      fmt(r.get('server_cpu_ms_per_session'), '%.2f'),
+                      fmt(p.get('plain_cpu_ms_per_session'), '%.2f')))
+    out.append('')
+    if tls.get('popgate_peak_rss_mb') is not None:
+        out.append('popgate (POP3S) peak RSS after all load points: %.1f MB.'
+                   % tls['popgate_peak_rss_mb'])
+        out.append('')
+    return out
+
+
+def add_ratios(points, reference='dovecot-pop3'):
     ref = {p['concurrency']: p['result'] for p in points
-           if p['server'] == 'dovecot-pop3'}
+           if p['server'] == reference}
     for p in points:
         base = ref.get(p['concurrency'])
         if base is None:
@@ -499,6 +572,15 @@ def make_checks(res):
         errors += v.get('errors', 0) if isinstance(v, dict) else 1
         checks.append({'name': 'popgate sessions without errors',
                        'value': '%d errors' % errors, 'pass': errors == 0})
+    tls = res.get('tls') or {}
+    if tls.get('points') or 'popgate-tls' in res.get('verify', {}):
+        errors = sum(p['result'].get('errors', 0)
+                     for p in tls.get('raw_points', [])
+                     if p['server'] == 'popgate-tls')
+        v = res.get('verify', {}).get('popgate-tls', {})
+        errors += v.get('errors', 0) if isinstance(v, dict) else 1
+        checks.append({'name': 'popgate POP3S sessions without errors',
+                       'value': '%d errors' % errors, 'pass': errors == 0})
     mem = res.get('memory') or {}
     pm = mem.get('servers', {}).get('popgate')
     if pm is not None:
@@ -528,6 +610,10 @@ def parse_args(argv):
                     help='do not measure Dovecot POP3 over imapc')
     ap.add_argument('--skip-memory', action='store_true',
                     help='skip the big-message memory test')
+    ap.add_argument('--tls', action='store_true',
+                    help='also sweep over POP3S (implicit TLS): Dovecot POP3S '
+                    'vs popgate --listen-tls, same mailboxes, plain IMAP '
+                    'upstream (off by default)')
     ap.add_argument('--quick', action='store_true',
                     help='CI smoke run: %.0f s per point' % QUICK_DURATION_S)
     ap.add_argument('--duration', type=float,
@@ -602,14 +688,15 @@ def environment(args, popgate_bin, load_bin):
     return env
 
 
-def run_verify(load, res, name, port, users, digest, session_octets, watch):
+def run_verify(load, res, name, port, users, digest, session_octets, watch,
+               extra=()):
     """One session per mailbox with the digest checked: correctness and
     warm-up (Dovecot builds its POP3 UIDL cache and indexes here)."""
     r = load.run(port, ['--users', users, '--user-prefix', USER_PREFIX,
                         '--password', PASSWORD, '--sessions', users,
                         '--concurrency', min(8, users), '--timeout', 60,
                         '--expect-bytes', session_octets,
-                        '--verify-digest', '%016x' % digest],
+                        '--verify-digest', '%016x' % digest] + list(extra),
                  expect_s=60, watch_pid=watch)
     res['verify'][name] = r
     if r['errors']:
@@ -636,12 +723,13 @@ def run_big(load, res, name, port, size, watch=None):
     return r
 
 
-def run_point(load, res, args, name, port, watch, c, session_octets):
+def run_point(load, res, args, name, port, watch, c, session_octets,
+              extra=()):
     r = load.run(port, ['--users', args.users, '--user-prefix', USER_PREFIX,
                         '--password', PASSWORD, '--concurrency', c,
                         '--duration', args.duration,
                         '--threads', args.load_threads, '--timeout', 60,
-                        '--expect-bytes', session_octets],
+                        '--expect-bytes', session_octets] + list(extra),
                  expect_s=args.duration, watch_pid=watch)
     if r['errors']:
         res['problems'].append('%s C=%d: %d errors, first: %s'
@@ -679,6 +767,87 @@ def idle_cores(seconds=1.0):
     return (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
 
 
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise BenchError('nothing accepts on 127.0.0.1:%d' % port)
+            time.sleep(0.05)
+
+
+def run_tls(args, load, res, state, dc, popgate_cls, popgate_bin, workdir,
+            digest, session_octets):
+    """The POP3S sweep: Dovecot POP3S vs popgate --listen-tls, both over the
+    same Dovecot (maildirs / plain IMAP on loopback), same certificate."""
+    from dovecot import free_port
+    tls = {'points': [], 'raw_points': [], 'negotiated': []}
+    res['tls'] = tls
+    extra = ['--tls', '--tls-ca', dc.ca_path, '--tls-name', 'localhost']
+    servers = [('dovecot-pop3s', dc.pop3s_port, None)]
+    pg = None
+    if popgate_cls is not None:
+        tls_port = free_port()
+        try:
+            pg = start_popgate(popgate_cls, popgate_bin,
+                               os.path.join(workdir, 'popgate-tls'),
+                               dc.imap_port, args.popgate_workers,
+                               ['--listen-tls', '127.0.0.1:%d' % tls_port,
+                                '--cert', dc.ssl_cert, '--key', dc.ssl_key] +
+                               args.popgate_arg)
+            state['stoppers'].append(pg.stop)
+            wait_port(tls_port)
+            progress('popgate: POP3S %d -> IMAP %d (pid %s)', tls_port,
+                     dc.imap_port, getattr(pg, 'pid', None))
+            servers.append(('popgate-tls', tls_port, getattr(pg, 'pid', None)))
+        except Exception as e:
+            res['problems'].append('popgate (POP3S) did not start: %s' % e)
+            progress('popgate (POP3S) did not start: %s', e)
+            if pg is not None:
+                pg.stop()
+                pg = None
+
+    for name, port, watch in servers:
+        run_verify(load, res, name, port, args.users, digest, session_octets,
+                   watch, extra)
+    for rnd in range(args.rounds):
+        for c in args.concurrency:
+            for name, port, watch in servers:
+                time.sleep(PAUSE_BETWEEN_POINTS_S)
+                r = run_point(load, res, args, name, port, watch, c,
+                              session_octets, extra)
+                tls['raw_points'].append({'server': name, 'concurrency': c,
+                                          'round': rnd, 'result': r})
+                label = '%s %s %s' % (SERVER_LABELS[name],
+                                      r.get('tls_version'),
+                                      r.get('tls_cipher'))
+                if r.get('tls_version') and label not in tls['negotiated']:
+                    tls['negotiated'].append(label)
+                if name == 'popgate-tls':
+                    check_alive(pg, res)
+    tls['points'] = median_points(tls['raw_points'], servers,
+                                  args.concurrency)
+    add_ratios(tls['points'], reference='dovecot-pop3s')
+    plain = {(p['server'], p['concurrency']): p['result']
+             for p in res['points']}
+    for p in tls['points']:
+        base = plain.get((TLS_PLAIN_COUNTERPART[p['server']],
+                          p['concurrency']))
+        if base is None:
+            continue
+        p['ratio_plain'] = ratio(p['result'].get('sessions_per_s'),
+                                 base.get('sessions_per_s'))
+        p['plain_cpu_ms_per_session'] = base.get('server_cpu_ms_per_session')
+    if pg is not None:
+        pid = getattr(pg, 'pid', None)
+        if pid is not None:
+            tls['popgate_peak_rss_mb'], _ = peak_rss_mb(pid)
+        pg.stop()
+
+
 def run(args, workdir, state):
     load_bin = find_binary(args.pop3_load, 'pop3_load')
     popgate_bin = None
@@ -696,7 +865,7 @@ def run(args, workdir, state):
                       'popgate_workers': args.popgate_workers,
                       'popgate_args': args.popgate_arg,
                       'load_threads': args.load_threads,
-                      'rounds': args.rounds},
+                      'rounds': args.rounds, 'tls': args.tls},
            'environment': environment(args, popgate_bin, load_bin),
            'verify': {}, 'points': [], 'memory': None, 'checks': [],
            'problems': []}
@@ -705,10 +874,14 @@ def run(args, workdir, state):
     users = {'%s%d' % (USER_PREFIX, i): PASSWORD for i in range(args.users)}
     if not args.skip_memory:
         users['%s0' % BIG_USER_PREFIX] = PASSWORD
-    dc = Dovecot(os.path.join(workdir, 'dovecot'), users=users)
+    # --tls adds a POP3S listener (and "ssl = yes") to the same Dovecot;
+    # without it the configuration is exactly the plain one.
+    dc = Dovecot(os.path.join(workdir, 'dovecot'), users=users,
+                 pop3s=args.tls)
     state['stoppers'].append(dc.stop)
     dc.start()
-    progress('dovecot: IMAP %d, POP3 %d', dc.imap_port, dc.pop3_port)
+    progress('dovecot: IMAP %d, POP3 %d%s', dc.imap_port, dc.pop3_port,
+             ', POP3S %d' % dc.pop3s_port if args.tls else '')
     if getattr(dc, 'proc', None) is not None:
         load.trees['dovecot'] = dc.proc.pid
 
@@ -782,6 +955,10 @@ def run(args, workdir, state):
         if pid is not None:
             res['popgate_load_peak_rss_mb'], _ = peak_rss_mb(pid)
         pg.stop()
+
+    if args.tls:
+        run_tls(args, load, res, state, dc, popgate_cls, popgate_bin, workdir,
+                digest, session_octets)
 
     if not args.skip_memory:
         size, append_s = seed_big(dc, '%s0' % BIG_USER_PREFIX, args.big_octets)

@@ -19,6 +19,12 @@ passed through.
 ssl=True: ssl = required with a certificate for ssl_cert_name (default
 "localhost", valid for 127.0.0.1 too) signed by a fresh test CA (ca_path).
 
+pop3s=True: the POP3 service also gets an implicit-TLS (POP3S) listener on
+pop3s_port, with the same kind of certificate (ssl_cert, ssl_key, ca_path).
+Without ssl=True this is "ssl = yes": the plain IMAP and POP3 ports keep
+working as before (plaintext logins on loopback), so one instance can serve
+plain POP3, POP3S and plain IMAP on the same maildirs.
+
 oauth2_introspection_port=N: XOAUTH2 and OAUTHBEARER are offered besides
 PLAIN and LOGIN; a bearer token is checked against an RFC 7662 style
 introspection endpoint at http://127.0.0.1:N/introspect (POST), which must
@@ -118,7 +124,7 @@ class Dovecot:
 
     def __init__(self, workdir, users=None, imapc_upstream_port=None,
                  pop3=True, ssl=False, extra_conf=None, ssl_cert_name='localhost',
-                 oauth2_introspection_port=None):
+                 oauth2_introspection_port=None, pop3s=False):
         self.workdir = os.path.abspath(workdir)
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.imapc_upstream_port = imapc_upstream_port
@@ -132,6 +138,8 @@ class Dovecot:
         self.imaps_port = None     # ssl=True: implicit TLS port
         self.ca_path = None        # ssl=True: the CA that signed the cert
         self.pop3_port = None
+        self.pop3s = pop3s and pop3
+        self.pop3s_port = None     # pop3s=True: implicit TLS port
         self.conf_path = os.path.join(self.workdir, 'dovecot.conf')
         self.log_path = os.path.join(self.workdir, 'dovecot.log')
         self.base_dir = os.path.join(self.workdir, 'run')
@@ -154,7 +162,8 @@ class Dovecot:
             'log_path = %s' % self.log_path,
             'info_log_path = %s' % self.log_path,
             'debug_log_path = %s' % self.log_path,
-            'ssl = no' if not self.ssl else 'ssl = required',
+            'ssl = required' if self.ssl else
+            'ssl = yes' if self.pop3s else 'ssl = no',
             'disable_plaintext_auth = no',
             'auth_mechanisms = plain login' +
             (' xoauth2 oauthbearer' if self.oauth2_introspection_port else ''),
@@ -214,7 +223,7 @@ class Dovecot:
                 '  driver = prefetch',
                 '}',
             ]
-        if self.ssl:
+        if self.ssl or self.pop3s:
             lines += [
                 'ssl_cert = <%s' % self.ssl_cert,
                 'ssl_key = <%s' % self.ssl_key,
@@ -247,7 +256,8 @@ class Dovecot:
                 '    port = %d' % self.pop3_port,
                 '  }',
                 '  inet_listener pop3s {',
-                '    port = 0',
+            ] + (['    address = 127.0.0.1'] if self.pop3s else []) + [
+                '    port = %d' % (self.pop3s_port or 0),
                 '  }',
                 '  service_count = 0',
                 '  process_min_avail = 2',
@@ -326,6 +336,16 @@ class Dovecot:
             self.ssl_cert, self.ssl_key = self.pki.cert(self.ssl_cert_name)
             self.ca_path = self.pki.ca_cert
             self.imaps_port = free_port()
+        if self.pop3s:
+            if not self.ssl:
+                from pki import TestPKI
+                self.pki = TestPKI(os.path.join(self.workdir, 'pki'))
+                self.ssl_cert, self.ssl_key = self.pki.cert(self.ssl_cert_name)
+                self.ca_path = self.pki.ca_cert
+            taken = {self.imap_port, self.pop3_port, self.imaps_port}
+            self.pop3s_port = free_port()
+            while self.pop3s_port in taken:
+                self.pop3s_port = free_port()
         while self.pop3 and self.pop3_port == self.imap_port:
             self.pop3_port = free_port()
         self._prepare_dirs()
@@ -358,6 +378,8 @@ class Dovecot:
             ok = _greets(self.imap_port, b'* OK')
             if ok and self.pop3:
                 ok = _greets(self.pop3_port, b'+OK')
+            if ok and self.pop3s:
+                ok = self._pop3s_greets()
             if ok:
                 try:
                     self.imap(user).logout()
@@ -367,6 +389,26 @@ class Dovecot:
             time.sleep(0.05)
         raise DovecotError('dovecot not ready within %.0fs (last error: %r)\n%s'
                            % (START_TIMEOUT, last_err, self.log_tail()))
+
+    def _pop3s_greets(self, timeout=2.0):
+        import ssl as ssl_mod
+        ctx = ssl_mod.create_default_context(cafile=self.ca_path)
+        if self.ssl_cert_name != 'localhost':
+            ctx.check_hostname = False
+        try:
+            with socket.create_connection(('127.0.0.1', self.pop3s_port),
+                                          timeout=timeout) as raw:
+                with ctx.wrap_socket(raw, server_hostname='localhost') as s:
+                    s.settimeout(timeout)
+                    data = b''
+                    while b'\n' not in data:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            return False
+                        data += chunk
+                    return data.startswith(b'+OK')
+        except (OSError, ssl_mod.SSLError):
+            return False
 
     def stop(self):
         proc, self.proc = self.proc, None
