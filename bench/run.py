@@ -379,6 +379,35 @@ def ratio(a, b):
     return a / b
 
 
+def md_table(columns, points):
+    """Markdown table lines: columns are (title, cell(point) -> str); the
+    first column is left-aligned, the others right-aligned."""
+    out = ['| ' + ' | '.join(t for t, _ in columns) + ' |',
+           '| --- |' + ' ---: |' * (len(columns) - 1)]
+    for p in points:
+        out.append('| ' + ' | '.join(cell(p) for _, cell in columns) + ' |')
+    out.append('')
+    return out
+
+
+def cores_column(title, key):
+    return (title, lambda p: fmt(p['result'].get(key), '%.2f'))
+
+
+SERVER_COLUMN = ('Server', lambda p: SERVER_LABELS[p['server']])
+C_COLUMN = ('C', lambda p: '%d' % p['concurrency'])
+# Throughput and latency of one load point, as both sweeps report them.
+LOAD_COLUMNS = [
+    SERVER_COLUMN, C_COLUMN,
+    ('sessions/s', lambda p: fmt(p['result'].get('sessions_per_s'))),
+    ('MB/s', lambda p: fmt(p['result'].get('mb_per_s'))),
+    ('p50 ms', lambda p: fmt(p['result'].get('p50_ms'))),
+    ('p99 ms', lambda p: fmt(p['result'].get('p99_ms'))),
+    ('max ms', lambda p: fmt(p['result'].get('max_ms'))),
+    ('errors', lambda p: '%d' % p['result'].get('errors', 0)),
+]
+
+
 def markdown_report(res):
     cfg = res['config']
     out = []
@@ -388,18 +417,9 @@ def markdown_report(res):
                   cfg['duration_s'], ', median of %d rounds' % cfg['rounds']
                   if cfg['rounds'] > 1 else ''))
     out.append('')
-    out.append('| Server | C | sessions/s | MB/s | p50 ms | p99 ms | max ms '
-               '| errors | x Dovecot POP3 |')
-    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-    for p in res['points']:
-        r = p['result']
-        out.append('| %s | %d | %s | %s | %s | %s | %s | %d | %s |'
-                   % (SERVER_LABELS[p['server']], p['concurrency'],
-                      fmt(r.get('sessions_per_s')), fmt(r.get('mb_per_s')),
-                      fmt(r.get('p50_ms')), fmt(r.get('p99_ms')),
-                      fmt(r.get('max_ms')), r.get('errors', 0),
-                      fmt(p.get('ratio_sessions'), '%.2fx')))
-    out.append('')
+    out += md_table(LOAD_COLUMNS + [
+        ('x Dovecot POP3', lambda p: fmt(p.get('ratio_sessions'), '%.2fx'))],
+        res['points'])
     others = [n for n in ('popgate', 'dovecot-imapc')
               if any(p['server'] == n for p in res['points'])]
     if others:
@@ -422,20 +442,14 @@ def markdown_report(res):
                'IMAP), the imapc Dovecot, popgate; then the CPU all servers '
                'together spent per session.' % res['environment']['cpus'])
     out.append('')
-    out.append('| Server | C | machine | load-gen | Dovecot | imapc | popgate '
-               '| server CPU ms/session |')
-    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-    for p in res['points']:
-        r = p['result']
-        out.append('| %s | %d | %s | %s | %s | %s | %s | %s |'
-                   % (SERVER_LABELS[p['server']], p['concurrency'],
-                      fmt(r.get('cpu_busy_cores'), '%.2f'),
-                      fmt(r.get('load_cpu_cores'), '%.2f'),
-                      fmt(r.get('dovecot_cpu_cores'), '%.2f'),
-                      fmt(r.get('imapc_cpu_cores'), '%.2f'),
-                      fmt(r.get('gateway_cpu_cores'), '%.2f'),
-                      fmt(r.get('server_cpu_ms_per_session'), '%.2f')))
-    out.append('')
+    out += md_table([
+        SERVER_COLUMN, C_COLUMN, cores_column('machine', 'cpu_busy_cores'),
+        cores_column('load-gen', 'load_cpu_cores'),
+        cores_column('Dovecot', 'dovecot_cpu_cores'),
+        cores_column('imapc', 'imapc_cpu_cores'),
+        cores_column('popgate', 'gateway_cpu_cores'),
+        cores_column('server CPU ms/session', 'server_cpu_ms_per_session')],
+        res['points'])
     if res.get('popgate_load_peak_rss_mb') is not None:
         out.append('popgate peak RSS after all load points: %.1f MB.'
                    % res['popgate_load_peak_rss_mb'])
@@ -496,40 +510,25 @@ def markdown_tls(res):
                'handshake (no resumption). Negotiated: %s.'
                % '; '.join(sorted(tls.get('negotiated') or ['?'])))
     out.append('')
-    out.append('| Server | C | sessions/s | MB/s | p50 ms | p99 ms | max ms '
-               '| errors | x Dovecot POP3S | x same server, plain |')
-    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: '
-               '| ---: |')
-    for p in tls['points']:
-        r = p['result']
-        out.append('| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s |'
-                   % (SERVER_LABELS[p['server']], p['concurrency'],
-                      fmt(r.get('sessions_per_s')), fmt(r.get('mb_per_s')),
-                      fmt(r.get('p50_ms')), fmt(r.get('p99_ms')),
-                      fmt(r.get('max_ms')), r.get('errors', 0),
-                      fmt(p.get('ratio_sessions'), '%.2fx'),
-                      fmt(p.get('ratio_plain'), '%.2fx')))
-    out.append('')
+    out += md_table(LOAD_COLUMNS + [
+        ('x Dovecot POP3S', lambda p: fmt(p.get('ratio_sessions'), '%.2fx')),
+        ('x same server, plain', lambda p: fmt(p.get('ratio_plain'), '%.2fx'))],
+        tls['points'])
     out.append('x Dovecot POP3S: sessions/s relative to Dovecot POP3S at the '
                'same concurrency (MB/s ratios are the same, every session '
                'retrieves the same octets). x same server, plain: sessions/s '
                'relative to that server\'s plain POP3 point above (from the '
                'other sweep, so less robust to drift).')
     out.append('')
-    out.append('| Server | C | machine | load-gen | Dovecot | popgate '
-               '| server CPU ms/session | plain CPU ms/session |')
-    out.append('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-    for p in tls['points']:
-        r = p['result']
-        out.append('| %s | %d | %s | %s | %s | %s | %s | %s |'
-                   % (SERVER_LABELS[p['server']], p['concurrency'],
-                      fmt(r.get('cpu_busy_cores'), '%.2f'),
-                      fmt(r.get('load_cpu_cores'), '%.2f'),
-                      fmt(r.get('dovecot_cpu_cores'), '%.2f'),
-                      fmt(r.get('gateway_cpu_cores'), '%.2f'),
-                      fmt(r.get('server_cpu_ms_per_session'), '%.2f'),
-                      fmt(p.get('plain_cpu_ms_per_session'), '%.2f')))
-    out.append('')
+    out += md_table([
+        SERVER_COLUMN, C_COLUMN, cores_column('machine', 'cpu_busy_cores'),
+        cores_column('load-gen', 'load_cpu_cores'),
+        cores_column('Dovecot', 'dovecot_cpu_cores'),
+        cores_column('popgate', 'gateway_cpu_cores'),
+        cores_column('server CPU ms/session', 'server_cpu_ms_per_session'),
+        ('plain CPU ms/session',
+         lambda p: fmt(p.get('plain_cpu_ms_per_session'), '%.2f'))],
+        tls['points'])
     if tls.get('popgate_peak_rss_mb') is not None:
         out.append('popgate (POP3S) peak RSS after all load points: %.1f MB.'
                    % tls['popgate_peak_rss_mb'])

@@ -72,9 +72,13 @@ def _make_traversable(path):
             pass
 
 
-def _greets(port, prefix, timeout=2.0):
+def _greets(port, prefix, timeout=2.0, tls=None):
+    """True if 127.0.0.1:port greets with prefix; tls: an ssl.SSLContext
+    to wrap the connection in first (implicit TLS, SNI "localhost")."""
     try:
         with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+            if tls is not None:
+                s = tls.wrap_socket(s, server_hostname='localhost')
             s.settimeout(timeout)
             data = b''
             while b'\n' not in data:
@@ -83,7 +87,7 @@ def _greets(port, prefix, timeout=2.0):
                     return False
                 data += chunk
             return data.startswith(prefix)
-    except OSError:
+    except OSError:     # ssl.SSLError is an OSError
         return False
 
 
@@ -395,20 +399,7 @@ class Dovecot:
         ctx = ssl_mod.create_default_context(cafile=self.ca_path)
         if self.ssl_cert_name != 'localhost':
             ctx.check_hostname = False
-        try:
-            with socket.create_connection(('127.0.0.1', self.pop3s_port),
-                                          timeout=timeout) as raw:
-                with ctx.wrap_socket(raw, server_hostname='localhost') as s:
-                    s.settimeout(timeout)
-                    data = b''
-                    while b'\n' not in data:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            return False
-                        data += chunk
-                    return data.startswith(b'+OK')
-        except (OSError, ssl_mod.SSLError):
-            return False
+        return _greets(self.pop3s_port, b'+OK', timeout, tls=ctx)
 
     def stop(self):
         proc, self.proc = self.proc, None
