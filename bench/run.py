@@ -407,6 +407,15 @@ LOAD_COLUMNS = [
     ('errors', lambda p: '%d' % p['result'].get('errors', 0)),
 ]
 
+# Where the CPU went at one load point (the plain sweep adds imapc).
+CPU_COLUMNS = [
+    SERVER_COLUMN, C_COLUMN, cores_column('machine', 'cpu_busy_cores'),
+    cores_column('load-gen', 'load_cpu_cores'),
+    cores_column('Dovecot', 'dovecot_cpu_cores'),
+    cores_column('popgate', 'gateway_cpu_cores'),
+    cores_column('server CPU ms/session', 'server_cpu_ms_per_session'),
+]
+
 
 def markdown_report(res):
     cfg = res['config']
@@ -442,13 +451,8 @@ def markdown_report(res):
                'IMAP), the imapc Dovecot, popgate; then the CPU all servers '
                'together spent per session.' % res['environment']['cpus'])
     out.append('')
-    out += md_table([
-        SERVER_COLUMN, C_COLUMN, cores_column('machine', 'cpu_busy_cores'),
-        cores_column('load-gen', 'load_cpu_cores'),
-        cores_column('Dovecot', 'dovecot_cpu_cores'),
-        cores_column('imapc', 'imapc_cpu_cores'),
-        cores_column('popgate', 'gateway_cpu_cores'),
-        cores_column('server CPU ms/session', 'server_cpu_ms_per_session')],
+    out += md_table(CPU_COLUMNS[:5] + [
+        cores_column('imapc', 'imapc_cpu_cores')] + CPU_COLUMNS[5:],
         res['points'])
     if res.get('popgate_load_peak_rss_mb') is not None:
         out.append('popgate peak RSS after all load points: %.1f MB.'
@@ -520,12 +524,7 @@ def markdown_tls(res):
                'relative to that server\'s plain POP3 point above (from the '
                'other sweep, so less robust to drift).')
     out.append('')
-    out += md_table([
-        SERVER_COLUMN, C_COLUMN, cores_column('machine', 'cpu_busy_cores'),
-        cores_column('load-gen', 'load_cpu_cores'),
-        cores_column('Dovecot', 'dovecot_cpu_cores'),
-        cores_column('popgate', 'gateway_cpu_cores'),
-        cores_column('server CPU ms/session', 'server_cpu_ms_per_session'),
+    out += md_table(CPU_COLUMNS + [
         ('plain CPU ms/session',
          lambda p: fmt(p.get('plain_cpu_ms_per_session'), '%.2f'))],
         tls['points'])
