@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import clients  # noqa: E402
 import harness  # noqa: E402
 import mailseed  # noqa: E402
-from dovecot import Dovecot, free_port  # noqa: E402
+from dovecot import Dovecot  # noqa: E402
 from fake_imapd import tls_server_context  # noqa: E402
 from harness import POP3TLS, POP3Strict, dovecot_mode, pop3_form  # noqa: E402
 from pki import TestPKI  # noqa: E402
@@ -43,28 +43,12 @@ PKI_CERT = PKI_KEY = PKI_CA = None
 _gateways = harness.GatewayCache()     # upstream mode -> Gateway
 
 
-class Pop3sDovecot(Dovecot):
-    """Dovecot(ssl=True) plus an implicit-TLS POP3 port (.pop3s_port); its
-    pop3 port offers STLS.  Only for dovecot mode and for proving client
-    invocations."""
-
-    def start(self):
-        self.pop3s_port = free_port()
-        return super().start()
-
-    def _config(self):
-        text = super()._config()
-        old = '  inet_listener pop3s {\n    port = 0\n  }'
-        if old not in text:
-            raise AssertionError('dovecot.py config changed; update Pop3sDovecot')
-        return text.replace(old, '  inet_listener pop3s {\n    address = 127.0.0.1\n'
-                            '    port = %d\n  }' % self.pop3s_port)
-
-
 def setUpModule():
     global FIX, DC, ITEMS, PKI_CERT, PKI_KEY, PKI_CA
     FIX = harness.setup_module(dovecot=False)
-    DC = Pop3sDovecot(os.path.join(FIX.root, 'dovecot'), ssl=True)
+    # Its pop3s port (implicit TLS) and its STLS port prove the client
+    # invocations in dovecot mode.
+    DC = Dovecot(os.path.join(FIX.root, 'dovecot'), ssl=True, pop3s=True)
     FIX.dovecot = DC        # the fixture stops it and prints its log tail
     DC.start()
     corpus = mailseed.simple_corpus(2, tag='tls') + [
