@@ -124,7 +124,7 @@ def setUpModule():
     FAKE.start()
 
 
-def gateway(url, ca_file=None, verify=None, timeout=TIMEOUT):
+def gateway(url, ca_file=None, verify=None, timeout=TIMEOUT, **upstream):
     """popgate (one worker) in front of url; returns it once its start-up
     probe of the upstream has ended, so that it is not mistaken for a
     session."""
@@ -136,6 +136,7 @@ def gateway(url, ca_file=None, verify=None, timeout=TIMEOUT):
         lines.append('ca_file = %s' % ca_file)
     if verify is not None:
         lines.append('verify = %s' % verify)
+    lines += ['%s = %s' % kv for kv in upstream.items()]
     lines += ['', '[session]', 'auth_failure_delay = 0ms', '']
     pg = FIX.pop3_server(config_text='\n'.join(lines),
                          upstream_port=int(url.rsplit(':', 1)[1]))
@@ -514,6 +515,42 @@ class VersionFloor(unittest.TestCase):
         self.assertEqual(c.stat()[0], 3)
         self.assertTrue(c.quit().startswith('+OK'))
         self.assertIn('upstream_tls=TLSv1.2', last_login(pg))
+
+
+@harness.skip_unless_popgate('popgate upstream client certificate')
+class ClientCertificate(unittest.TestCase):
+    """[upstream] client_cert/client_key: an upstream that requires a
+    client certificate gets one; without it the login fails as TEMP."""
+
+    def fake(self):
+        ctx = tls_server_context(DC.ssl_cert, DC.ssl_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(DC.ca_path)
+        f = FakeImapd(users=USERS, messages=corpus(), uidvalidity=UIDVALIDITY,
+                      implicit_tls=True, tls_context=ctx)
+        self.addCleanup(f.stop)
+        return f.start()
+
+    def test_client_certificate_presented(self):
+        f = self.fake()
+        cert, key = DC.pki.cert('popgate-client', eku='clientAuth')
+        pg = gateway('imaps://localhost:%d' % f.port, ca_file=DC.ca_path,
+                     client_cert=cert, client_key=key)
+        c = POP3Strict(pg.port)
+        self.addCleanup(c.close)
+        c.login('alice', PASSWORD)
+        self.assertEqual(c.stat()[0], 3)
+        self.assertTrue(c.quit().startswith('+OK'))
+
+    def test_without_client_certificate_fails_temp(self):
+        f = self.fake()
+        pg = gateway('imaps://localhost:%d' % f.port, ca_file=DC.ca_path)
+        c = POP3Strict(pg.port)
+        self.addCleanup(c.close)
+        c.ok('USER alice')
+        st = c.cmd('PASS %s' % PASSWORD)
+        self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), st)
+        self.assertFalse([l for l in f.commands() if l.startswith('LOGIN')])
 
 
 if __name__ == '__main__':

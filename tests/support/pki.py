@@ -29,7 +29,8 @@ def _run(args, cwd):
 class TestPKI:
     """ca_cert, ca_key; cert(name) -> (cert_path, key_path) for a server
     certificate whose subjectAltName is DNS:name (and IP:127.0.0.1 for
-    'localhost'), signed by this CA."""
+    'localhost'), signed by this CA; cert(name, eku='clientAuth') for a
+    client certificate."""
 
     def __init__(self, directory, ca_name='popgate test CA'):
         self.dir = os.path.abspath(directory)
@@ -42,14 +43,14 @@ class TestPKI:
               '-addext', 'basicConstraints=critical,CA:TRUE',
               '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], self.dir)
 
-    def cert(self, name):
+    def cert(self, name, eku='serverAuth'):
         key = os.path.join(self.dir, '%s.key' % name)
         csr = os.path.join(self.dir, '%s.csr' % name)
         crt = os.path.join(self.dir, '%s.pem' % name)
         ext = os.path.join(self.dir, '%s.ext' % name)
         san = 'DNS:%s' % name + (',IP:127.0.0.1' if name == 'localhost' else '')
         with open(ext, 'w') as f:
-            f.write('subjectAltName=%s\nextendedKeyUsage=serverAuth\n' % san)
+            f.write('subjectAltName=%s\nextendedKeyUsage=%s\n' % (san, eku))
         _run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % name,
               '-keyout', key, '-out', csr], self.dir)
         _run(['x509', '-req', '-in', csr, '-CA', self.ca_cert, '-CAkey',
