@@ -20,6 +20,7 @@
 
 /* Timeouts are given in seconds; this bounds them to a day. */
 #define CONFIG_MAX_TIMEOUT_S	(24 * 3600)
+#define CONFIG_MAX_COUNT	1000000
 #define CONFIG_MAX_WORKERS	256
 /* A partial fetch of 16 KiB .. 4 MiB; the framer's group limit is 8 MiB. */
 #define CONFIG_MIN_CHUNK	(16 * 1024)
@@ -72,6 +73,11 @@ config_defaults(struct config *c)
 	c->auth_failure_delay_ms = 2 * 1000;
 	c->auth_failure_delay_max_ms = 15 * 1000;
 	c->max_sessions = 10000;
+	/* Above what one device or one gateway-sized NAT needs, far below
+	 * what would starve everyone else. */
+	c->max_sessions_per_address = 64;
+	c->max_connection_rate_per_address = 0;
+	c->drain_timeout_ms = 30 * 1000;
 	c->fetch_chunk_octets = 256 * 1024;
 	c->fetch_window = 3;
 }
@@ -399,6 +405,23 @@ config_set_seconds(unsigned int *field_ms, const char *value,
 	    CONFIG_MAX_TIMEOUT_S, err, errlen);
 }
 
+/* A count from min to CONFIG_MAX_COUNT; for the per-address limits 0
+ * means no limit. */
+static int
+config_set_count(unsigned int *field, const char *key, const char *value,
+    unsigned long min, char *err, size_t errlen)
+{
+	unsigned long	v;
+
+	if (config_parse_uint(value, min, CONFIG_MAX_COUNT, &v) != 0) {
+		snprintf(err, errlen, "%s must be %lu..%d%s", key, min,
+		    CONFIG_MAX_COUNT, min == 0 ? " (0: no limit)" : "");
+		return -EINVAL;
+	}
+	*field = (unsigned int)v;
+	return 0;
+}
+
 static int
 config_set_global(struct config *c, const char *key, const char *value,
     char *err, size_t errlen)
@@ -428,47 +451,65 @@ config_set_global(struct config *c, const char *key, const char *value,
 		    "error");
 		return -EINVAL;
 	}
-	if (strcmp(key, "max_sessions") == 0) {
-		if (config_parse_uint(value, 1, 1000000, &v) != 0) {
-			snprintf(err, errlen, "max_sessions must be 1..1000000");
+	if (strcmp(key, "max_sessions") == 0)
+		return config_set_count(&c->max_sessions, key, value, 1, err,
+		    errlen);
+	if (strcmp(key, "max_sessions_per_address") == 0)
+		return config_set_count(&c->max_sessions_per_address, key, value,
+		    0, err, errlen);
+	if (strcmp(key, "max_connection_rate_per_address") == 0)
+		return config_set_count(&c->max_connection_rate_per_address, key,
+		    value, 0, err, errlen);
+	if (strcmp(key, "metrics_address") == 0) {
+		if (*value == '\0') {
+			c->metrics_addrlen = 0;
+			return 0;
+		}
+		if (config_parse_address(value, &c->metrics_addr,
+		    &c->metrics_addrlen) != 0) {
+			snprintf(err, errlen, "bad metrics_address \"%.80s\" "
+			    "(want IP:PORT or [IPv6]:PORT)", value);
 			return -EINVAL;
 		}
-		c->max_sessions = (unsigned int)v;
 		return 0;
 	}
+	if (strcmp(key, "drain_timeout") == 0)
+		return config_set_duration(&c->drain_timeout_ms, value, 0,
+		    CONFIG_MAX_TIMEOUT_S, err, errlen);
 	snprintf(err, errlen, "unknown key \"%.40s\" in [global]", key);
 	return -EINVAL;
 }
 
+/* "ADDR/BITS, ADDR, ..." into nets (at most CONFIG_MAX_NETWORKS). */
 static int
-config_set_networks(struct config_listener *l, const char *value, char *err,
+config_set_networks(const char *key, const char *value,
+    struct config_network *nets, unsigned int *count, char *err,
     size_t errlen)
 {
 	char		 item[INET6_ADDRSTRLEN + 8];
 	const char	*p = value;
 	size_t		 n;
 
-	l->ntrusted = 0;
-	l->trusted_set = true;
+	*count = 0;
 	while (*p != '\0') {
 		while (*p == ' ' || *p == ',')
 			p++;
 		n = strcspn(p, ", ");
 		if (n == 0)
 			break;
-		if (n >= sizeof(item) || l->ntrusted == CONFIG_MAX_NETWORKS) {
-			snprintf(err, errlen, "trusted_networks: too many or too "
-			    "long entries (max %d)", CONFIG_MAX_NETWORKS);
+		if (n >= sizeof(item) || *count == CONFIG_MAX_NETWORKS) {
+			snprintf(err, errlen, "%s: too many or too long entries "
+			    "(max %d)", key, CONFIG_MAX_NETWORKS);
 			return -EINVAL;
 		}
 		memcpy(item, p, n);
 		item[n] = '\0';
-		if (config_parse_network(item, &l->trusted[l->ntrusted]) != 0) {
-			snprintf(err, errlen, "trusted_networks: bad network "
-			    "\"%.60s\" (want ADDR/BITS)", item);
+		if (config_parse_network(item, &nets[*count]) != 0) {
+			snprintf(err, errlen, "%s: bad network \"%.60s\" (want "
+			    "ADDR/BITS)", key, item);
 			return -EINVAL;
 		}
-		l->ntrusted++;
+		(*count)++;
 		p += n;
 	}
 	return 0;
@@ -507,8 +548,21 @@ config_set_listener_tls(struct config_listener *l, const char *key,
 		}
 		return 0;
 	}
-	if (strcmp(key, "trusted_networks") == 0)
-		return config_set_networks(l, value, err, errlen);
+	if (strcmp(key, "trusted_networks") == 0) {
+		l->trusted_set = true;
+		return config_set_networks(key, value, l->trusted, &l->ntrusted,
+		    err, errlen);
+	}
+	if (strcmp(key, "proxy_protocol") == 0) {
+		if (config_parse_bool(value, &l->proxy_protocol) != 0) {
+			snprintf(err, errlen, "proxy_protocol must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "proxy_networks") == 0)
+		return config_set_networks(key, value, l->proxy_from,
+		    &l->nproxy_from, err, errlen);
 	snprintf(err, errlen, "unknown key \"%.40s\" in [listener %s]", key,
 	    l->name);
 	return -EINVAL;
@@ -854,6 +908,11 @@ config_validate_tls(struct config *c, const char *origin,
 				    "tls_profile %s, which is not defined", origin,
 				    l->name, l->tls_profile);
 		}
+		if (l->proxy_protocol && l->nproxy_from == 0)
+			config_errors_add(errs, "%s: [listener %s] has "
+			    "proxy_protocol = yes but no proxy_networks (the load "
+			    "balancers allowed to send the header)", origin,
+			    l->name);
 		if (!l->trusted_set) {
 			config_parse_network("127.0.0.0/8", &l->trusted[0]);
 			config_parse_network("::1", &l->trusted[1]);

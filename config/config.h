@@ -83,6 +83,11 @@ struct config_listener {
 	struct config_network	trusted[CONFIG_MAX_NETWORKS];
 	unsigned int		ntrusted;	/* default: loopback only */
 	bool			trusted_set;
+	/* PROXY protocol v1/v2 header first, only from these load balancers;
+	 * the header's client address is the session's peer. */
+	bool			proxy_protocol;
+	struct config_network	proxy_from[CONFIG_MAX_NETWORKS];
+	unsigned int		nproxy_from;
 };
 
 struct config {
@@ -116,7 +121,13 @@ struct config {
 	 * further failure from the same client address, up to the max. */
 	unsigned int		auth_failure_delay_ms;
 	unsigned int		auth_failure_delay_max_ms;
-	unsigned int		max_sessions;		/* per worker loop */
+	unsigned int		max_sessions;		/* per process */
+	unsigned int		max_sessions_per_address;	/* 0: no limit */
+	unsigned int		max_connection_rate_per_address; /* per s, 0: none */
+	unsigned int		drain_timeout_ms;	/* SIGTERM: busy sessions' grace */
+	/* Prometheus/OpenMetrics text endpoint; addrlen 0 = off. */
+	struct sockaddr_storage	metrics_addr;
+	socklen_t		metrics_addrlen;
 	unsigned int		fetch_chunk_octets;	/* BODY.PEEK[]<o.n> size */
 	unsigned int		fetch_window;		/* partial fetches in flight */
 };

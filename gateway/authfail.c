@@ -6,10 +6,11 @@
  */
 #include "authfail.h"
 
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+
+#include "addrkey.h"
 
 /* Slots probed per lookup before the stalest one is reused. */
 #define AUTHFAIL_PROBES		8
@@ -23,44 +24,13 @@ struct authfail_entry {
 static struct authfail_entry	authfail_table[AUTHFAIL_SLOTS];
 static pthread_mutex_t		authfail_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool
-authfail_key(const struct sockaddr *sa, uint8_t key[16])
-{
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return true;
-	}
-	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		return true;
-	}
-	return false;
-}
-
-/* FNV-1a: the table is small and the key is not attacker-chosen beyond
- * the addresses an attacker holds, which bounds the damage to its own. */
-static unsigned int
-authfail_hash(const uint8_t key[16])
-{
-	uint32_t	h = 2166136261u;
-	unsigned int	i;
-
-	for (i = 0; i < 16; i++) {
-		h ^= key[i];
-		h *= 16777619u;
-	}
-	return h % AUTHFAIL_SLOTS;
-}
-
 /* The entry for key, or the slot to take for it: free, expired or the
  * least recently used of the probe window. */
 static struct authfail_entry *
 authfail_find(const uint8_t key[16], uint64_t now_ms, bool *found)
 {
 	struct authfail_entry	*e, *victim = NULL;
-	unsigned int		 i, at = authfail_hash(key);
+	unsigned int		 i, at = addr_key_hash(key, AUTHFAIL_SLOTS);
 
 	*found = false;
 	for (i = 0; i < AUTHFAIL_PROBES; i++) {
@@ -88,7 +58,7 @@ authfail_record(const struct sockaddr *addr, uint64_t now_ms,
 	unsigned int		 i;
 	bool			 found;
 
-	if (!authfail_key(addr, key))
+	if (!addr_key(addr, key))
 		return base_ms < max_ms ? base_ms : max_ms;
 	pthread_mutex_lock(&authfail_lock);
 	e = authfail_find(key, now_ms, &found);
@@ -112,7 +82,7 @@ authfail_clear(const struct sockaddr *addr)
 	uint8_t			 key[16];
 	bool			 found;
 
-	if (!authfail_key(addr, key))
+	if (!addr_key(addr, key))
 		return;
 	pthread_mutex_lock(&authfail_lock);
 	e = authfail_find(key, 0, &found);

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrlimit.h"
 #include "authfail.h"
+#include "proxy_proto.h"
 #include "lock.h"
 #include "log.h"
 #include "sasl.h"
@@ -121,6 +123,10 @@ session_close(struct session *s, const char *reason)
 	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms));
 	session_release_lock(s);
+	if (s->addr_counted) {
+		addrlimit_release((struct sockaddr *)&s->peer_addr);
+		s->addr_counted = false;
+	}
 	if (s->imap != NULL) {
 		/* Without QUIT nothing is deleted; \Seen may be stored. */
 		imap_client_close(s->imap, s->pop3.has_maildrop ?
@@ -155,6 +161,10 @@ session_timer_cb(uv_timer_t *t)
 
 	/* Before the handshake the greeting waits in out: that is not a
 	 * slow reader but a client that never finished TLS. */
+	if (s->proxy_pending) {
+		session_close(s, "proxy header timeout");
+		return;
+	}
 	if (s->tls != NULL && !s->tls_ready) {
 		session_close(s, "tls handshake timeout");
 		return;
@@ -198,7 +208,8 @@ session_arm_timer(struct session *s)
 	    c->idle_timeout_ms;
 	/* A TLS handshake is a few round trips: a client that takes longer
 	 * is broken or holding a slot on purpose. */
-	if (s->tls != NULL && !s->tls_ready && ms > SESSION_TLS_HANDSHAKE_MS)
+	if (((s->tls != NULL && !s->tls_ready) || s->proxy_pending) &&
+	    ms > SESSION_TLS_HANDSHAKE_MS)
 		ms = SESSION_TLS_HANDSHAKE_MS;
 	uv_timer_start(&s->timer, session_timer_cb, ms, 0);
 }
@@ -601,27 +612,25 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 
 /* ---- accept ---- */
 
+/* The session's client is addr from now on: for the log, the trusted
+ * networks and the per-address limits. */
 static void
-session_format_peer(struct session *s)
+session_set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage	ss;
-	int			len = sizeof(ss);
-	char			host[INET6_ADDRSTRLEN];
+	char	host[INET6_ADDRSTRLEN];
 
-	snprintf(s->peer, sizeof(s->peer), "unknown");
-	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
-	s->peer_addr = ss;
+	s->peer_addr = *ss;
 	s->peer_trusted = config_network_contains(s->listener->trusted,
-	    s->listener->ntrusted, (struct sockaddr *)&ss);
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	    s->listener->ntrusted, (const struct sockaddr *)ss);
+	snprintf(s->peer, sizeof(s->peer), "unknown");
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in	*sin = (const void *)ss;
 
 		uv_ip4_name(sin, host, sizeof(host));
 		snprintf(s->peer, sizeof(s->peer), "%s:%u", host,
 		    ntohs(sin->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6	*sin6 = (const void *)ss;
 
 		uv_ip6_name(sin6, host, sizeof(host));
 		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host,
@@ -664,21 +673,143 @@ session_new(struct worker *w)
 	if (w->sessions != NULL)
 		w->sessions->prev = s;
 	w->sessions = s;
-	w->nsessions++;
+	worker_session_new(w);
 	return s;
+}
+
+/*
+ * Limits, then the greeting: sessions in the process, sessions held by the
+ * client's address and its rate of new connections. At a limit the client
+ * hears "-ERR [SYS/TEMP]" (nothing under implicit TLS, where no byte can
+ * go before the handshake) and the connection closes.
+ */
+static void
+session_admit(struct session *s)
+{
+	const struct config	*c = s->worker->config;
+	const char		*refusal = NULL;
+
+	if (worker_sessions_total() > c->max_sessions)
+		refusal = "session limit";
+	else {
+		switch (addrlimit_acquire((struct sockaddr *)&s->peer_addr,
+		    uv_hrtime() / 1000000, c->max_sessions_per_address,
+		    c->max_connection_rate_per_address)) {
+		case ADDRLIMIT_OK:
+			s->addr_counted = true;
+			break;
+		case ADDRLIMIT_UNTRACKED:
+			break;
+		case ADDRLIMIT_TOO_MANY:
+			refusal = "address session limit";
+			break;
+		case ADDRLIMIT_TOO_FAST:
+			refusal = "address connection rate";
+			break;
+		}
+	}
+	if (refusal != NULL) {
+		if (s->tls == NULL)
+			pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
+			    "Too many connections, try again later.");
+		s->end_reason = refusal;
+		s->close_after_flush = true;
+		session_flush(s);
+		return;
+	}
+	/* Under implicit TLS the greeting waits for the handshake. */
+	pop3_session_greeting(&s->pop3, &s->out);
+	session_arm_timer(s);
+	session_flush(s);
+	session_update_reading(s);
+}
+
+static void
+session_proxy_refused(struct session *s, const char *why)
+{
+	log_warn("proxy-refused", "sid=%s peer=%s listener=%s reason=\"%s\"",
+	    s->id, s->peer, s->listener->name, why);
+	s->end_reason = "proxy refused";
+	s->close_after_flush = true;
+	session_flush(s);
+}
+
+/* The client is known (from the socket, or from the PROXY header): log
+ * the start, set up TLS and the policy, then admission and greeting. */
+static void
+session_begin(struct session *s)
+{
+	const struct config_listener	*l = s->listener;
+	static const char *const	 tls_names[] = {
+		[CONFIG_LISTENER_TLS_NONE] = "none",
+		[CONFIG_LISTENER_TLS_STARTTLS] = "starttls",
+		[CONFIG_LISTENER_TLS_IMPLICIT] = "implicit",
+	};
+
+	log_info("session-start", "sid=%s peer=%s listener=%s tls=%s%s%s",
+	    s->id, s->peer, l->name, tls_names[l->tls],
+	    s->via[0] != '\0' ? " via=" : "", s->via);
+	if (l->tls == CONFIG_LISTENER_TLS_IMPLICIT && !session_start_tls(s)) {
+		session_flush(s);
+		return;
+	}
+	session_update_policy(s);
+	session_admit(s);
+}
+
+/*
+ * Input before the PROXY header is complete. Once it is, the header's
+ * source is the peer, and the bytes after it are the client's: POP3
+ * commands, or the TLS ClientHello on an implicit-TLS listener.
+ */
+void
+session_proxy_input(struct session *s)
+{
+	struct proxy_info	 info;
+	const char		*why = NULL;
+	char			*rest;
+	size_t			 len;
+
+	switch (proxy_parse((const unsigned char *)s->in.data, s->in.len,
+	    &info, &why)) {
+	case PROXY_NEED_MORE:
+		return;
+	case PROXY_ERROR:
+		buf_reset(&s->in);
+		session_proxy_refused(s, why != NULL ? why : "bad header");
+		return;
+	case PROXY_DONE:
+		break;
+	}
+	buf_consume(&s->in, info.header_octets);
+	s->proxy_pending = false;
+	if (!info.local)
+		session_set_peer(s, &info.src);
+	session_begin(s);
+	if (s->closing || s->close_after_flush || s->tls == NULL ||
+	    s->in.len == 0)
+		return;
+	/* The ClientHello came along with the header: it is ciphertext. */
+	len = s->in.len;
+	rest = malloc(len);
+	if (rest == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	memcpy(rest, s->in.data, len);
+	buf_reset(&s->in);
+	session_tls_input(s, rest, len);
+	free(rest);
 }
 
 void
 session_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config_listener	*l = server->data;
+	struct sockaddr_storage		 ss;
 	struct pop3_options		 opt;
 	struct session			*s;
-	static const char *const	 tls_names[] = {
-		[CONFIG_LISTENER_TLS_NONE] = "none",
-		[CONFIG_LISTENER_TLS_STARTTLS] = "starttls",
-		[CONFIG_LISTENER_TLS_IMPLICIT] = "implicit",
-	};
+	int				 len = sizeof(ss);
 
 	s = session_new(w);
 	if (s == NULL) {
@@ -697,35 +828,29 @@ session_accept(struct worker *w, uv_stream_t *server)
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,
 	    (unsigned long long)(++w->next_session & 0xffffff));
-	session_format_peer(s);
+	memset(&ss, 0, sizeof(ss));
+	(void)uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len);
+	session_set_peer(s, &ss);
 	memset(&opt, 0, sizeof(opt));
 	opt.uidl = &w->config->uidl;
 	opt.greeting = SESSION_GREETING;
 	opt.implementation = "popgate " POPGATE_VERSION;
 	opt.pipelining = true;
 	pop3_session_init(&s->pop3, &opt);
-	log_info("session-start", "sid=%s peer=%s listener=%s tls=%s", s->id,
-	    s->peer, l->name, tls_names[l->tls]);
-	if (l->tls == CONFIG_LISTENER_TLS_IMPLICIT && !session_start_tls(s)) {
-		session_flush(s);
+	if (!l->proxy_protocol) {
+		session_begin(s);
 		return;
 	}
-	session_update_policy(s);
-	if (w->nsessions > w->config->max_sessions) {
-		/* Under implicit TLS nothing can be said before the
-		 * handshake: just close. */
-		if (s->tls == NULL)
-			pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
-			    "Too many connections, try again later.");
-		s->end_reason = "session limit";
-		s->close_after_flush = true;
-		session_flush(s);
+	/* A PROXY header names the client; only a load balancer may send
+	 * one, and nothing is said before it arrives. */
+	if (!config_network_contains(l->proxy_from, l->nproxy_from,
+	    (struct sockaddr *)&ss)) {
+		session_proxy_refused(s, "not in proxy_networks");
 		return;
 	}
-	/* Under implicit TLS the greeting waits for the handshake. */
-	pop3_session_greeting(&s->pop3, &s->out);
+	snprintf(s->via, sizeof(s->via), "%s", s->peer);
+	s->proxy_pending = true;
 	session_arm_timer(s);
-	session_flush(s);
 	session_update_reading(s);
 }
 

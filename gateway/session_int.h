@@ -42,7 +42,8 @@ struct tls_profile;
  * overhead (< 1 % at 16 KiB records) and the handshake. */
 #define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
 					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
-/* Time allowed for a client's TLS handshake (never above login_timeout). */
+/* Time allowed for a client's TLS handshake, and for a load balancer's
+ * PROXY header (never above login_timeout). */
 #define SESSION_TLS_HANDSHAKE_MS	(30 * 1000)
 /* Plaintext handed to OpenSSL per record. */
 #define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
@@ -68,6 +69,9 @@ struct session {
 	struct buf		 tls_out;	/* ciphertext for the socket */
 	struct sockaddr_storage	 peer_addr;
 	bool			 peer_trusted;	/* in trusted_networks */
+	bool			 addr_counted;	/* holds an addrlimit slot */
+	bool			 proxy_pending;	/* waiting for the PROXY header */
+	char			 via[80];	/* the load balancer, or "" */
 	bool			 tls_ready;	/* handshake done and logged */
 	bool			 tls_shutdown;	/* close_notify queued */
 	bool			 plaintext_logged;
@@ -121,6 +125,10 @@ void	session_process_input(struct session *s);
 void	session_kick_cb(uv_idle_t *h);
 /* What may authenticate now, from the listener, the peer and TLS. */
 void	session_update_policy(struct session *s);
+/* Ciphertext from the socket (NULL, 0: what TLS held back). */
+void	session_tls_input(struct session *s, const char *data, size_t len);
+/* session.c: bytes before the PROXY header is complete. */
+void	session_proxy_input(struct session *s);
 /* Server-side TLS from now on; false (closing) when it cannot start. */
 bool	session_start_tls(struct session *s);
 

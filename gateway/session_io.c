@@ -243,7 +243,7 @@ session_start_tls(struct session *s)
 }
 
 /* Ciphertext from the socket: decrypt into the command buffer. */
-static void
+void
 session_tls_input(struct session *s, const char *data, size_t len)
 {
 	int	r;
@@ -374,7 +374,19 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	s->bytes_in += (uint64_t)nread;
-	if (s->tls != NULL) {
+	if (s->proxy_pending) {
+		/* The header is short: it never outgrows the buffer. */
+		if (buf_append(&s->in, b->base, (size_t)nread) != 0) {
+			session_close(s, "input overflow");
+			return;
+		}
+		session_proxy_input(s);
+		if (s->closing || s->proxy_pending) {
+			if (!s->closing)
+				session_flush(s);
+			return;
+		}
+	} else if (s->tls != NULL) {
 		session_tls_input(s, b->base, (size_t)nread);
 		if (s->closing)
 			return;

@@ -190,15 +190,33 @@ worker_on_wakeup(uv_async_t *a)
 		session_shutdown(s);
 	}
 	uv_timer_start(&w->drain_timer, worker_drain_timeout,
-	    WORKER_DRAIN_TIMEOUT_MS, 0);
+	    w->config->drain_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&w->drain_timer);
 	worker_maybe_finish(w);
+}
+
+/* max_sessions is per process: the kernel spreads connections over the
+ * workers unevenly, and admins think in processes. */
+static atomic_uint	worker_total_sessions;
+
+unsigned int
+worker_sessions_total(void)
+{
+	return atomic_load(&worker_total_sessions);
+}
+
+void
+worker_session_new(struct worker *w)
+{
+	w->nsessions++;
+	atomic_fetch_add(&worker_total_sessions, 1);
 }
 
 void
 worker_session_gone(struct worker *w)
 {
 	w->nsessions--;
+	atomic_fetch_sub(&worker_total_sessions, 1);
 	worker_maybe_finish(w);
 }
 

@@ -39,8 +39,6 @@ struct worker {
 	bool			 stopping;
 };
 
-/* Seconds a stopping worker waits for busy sessions before closing them. */
-#define WORKER_DRAIN_TIMEOUT_MS	(30 * 1000)
 
 /* Binds the worker's sockets (errors are logged) and starts its thread.
  * Returns 0 or a negative errno. */
@@ -53,7 +51,10 @@ void	worker_join(struct worker *w);
 /* The upstream connection settings every IMAP client of this worker uses. */
 void	worker_imap_config(const struct worker *w,
 	    struct imap_client_config *ic);
-/* Called by a session once it is fully freed. */
+/* Sessions open in the whole process (every worker). */
+unsigned int worker_sessions_total(void);
+/* Called by a session as it starts, and once it is fully freed. */
+void	worker_session_new(struct worker *w);
 void	worker_session_gone(struct worker *w);
 
 #endif

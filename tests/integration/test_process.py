@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 import harness  # noqa: E402
 import mailseed  # noqa: E402
+from fake_imapd import FakeImapd  # noqa: E402
 from harness import POP3Strict  # noqa: E402
 from popgate import Popgate  # noqa: E402
 
@@ -221,6 +222,41 @@ class Serving(unittest.TestCase):
         finally:
             imap.logout()
         sys.stderr.write('[popgate exited %.2fs after SIGTERM, status %s] ' % (dt, rc))
+
+    def test_drain_timeout_closes_a_busy_session(self):
+        """SIGTERM lets a session in the middle of a command finish, but
+        only for drain_timeout; then it is closed and the process exits."""
+        fake = FakeImapd(users={'carol': USERS['carol']})
+        self.addCleanup(fake.stop)
+        fake.start()
+        fake.faults['hang_on'] = {'LOGIN', 'AUTHENTICATE'}
+        pg = FIX.pop3_server(upstream_port=fake.port, config_text=(
+            '[global]\nworkers = 1\ndrain_timeout = 1500ms\n'
+            '[listener pop3]\naddress = 127.0.0.1:{port}\n'
+            '[upstream]\nurl = imap://127.0.0.1:{upstream_port}\n'
+            'command_timeout = 60\n'))
+        c = POP3Strict(pg.port)
+        self.addCleanup(c.close)
+        c.ok('USER carol')
+        c.send(('PASS %s\r\n' % USERS['carol']).encode())
+        self.assertTrue(harness.wait_until(
+            lambda: any(l.startswith('LOGIN') for l in fake.commands()), 5),
+            'the login never reached the upstream')
+        t0 = time.monotonic()
+        pg.proc.send_signal(signal.SIGTERM)
+        try:
+            pg.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        dt = time.monotonic() - t0
+        rc, _ = pg.stop()
+        self.assertIn(rc, (0, -signal.SIGTERM), pg.log_tail())
+        # It waited for the busy session, then gave up at the limit.
+        self.assertGreaterEqual(dt, 1.3, pg.log_tail())
+        self.assertLess(dt, 6, pg.log_tail())
+        log = pg.log_text()
+        self.assertIn('event=drain-timeout', log)
+        self.assertRegex(log, r'event=session-end .*user=carol reason="shutdown"')
 
 
 class Logging(unittest.TestCase):
