@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Runs the whole test suite: release build with unit, fuzz-corpus and
 # integration tests (private Dovecot on loopback, real POP3 clients), the same
-# under ASan+UBSan, then a short libFuzzer run of every fuzz target.
-# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_FUZZ=1.
+# under ASan+UBSan, then a short libFuzzer run of every fuzz target; in
+# between, the Debian package is built, installed and checked.
+# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_FUZZ=1,
+# SKIP_PACKAGE=1.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
 section "release tests"
 (cd build && ctest --output-on-failure -j1)
+
+if [ "${SKIP_PACKAGE:-0}" != 1 ]; then
+	section "Debian package"
+	sh tests/package.sh
+fi
 
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	section "ASan+UBSan build"
