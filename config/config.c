@@ -460,6 +460,24 @@ config_set_global(struct config *c, const char *key, const char *value,
 	if (strcmp(key, "max_connection_rate_per_address") == 0)
 		return config_set_count(&c->max_connection_rate_per_address, key,
 		    value, 0, err, errlen);
+	if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
+		char	*field = key[0] == 'u' ? c->user : c->group;
+
+		if (strlen(value) >= sizeof(c->user) ||
+		    strpbrk(value, " \t:/") != NULL) {
+			snprintf(err, errlen, "bad %s name \"%.60s\"", key, value);
+			return -EINVAL;
+		}
+		snprintf(field, sizeof(c->user), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "allow_root") == 0) {
+		if (config_parse_bool(value, &c->allow_root) != 0) {
+			snprintf(err, errlen, "allow_root must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(key, "metrics_address") == 0) {
 		if (*value == '\0') {
 			c->metrics_addrlen = 0;

@@ -125,6 +125,11 @@ struct config {
 	unsigned int		max_sessions_per_address;	/* 0: no limit */
 	unsigned int		max_connection_rate_per_address; /* per s, 0: none */
 	unsigned int		drain_timeout_ms;	/* SIGTERM: busy sessions' grace */
+	/* Started as root: after binding and loading keys, become this user
+	 * (and group; default the user's); root stays only with allow_root. */
+	char			user[CONFIG_MAX_NAME];
+	char			group[CONFIG_MAX_NAME];
+	bool			allow_root;
 	/* Prometheus/OpenMetrics text endpoint; addrlen 0 = off. */
 	struct sockaddr_storage	metrics_addr;
 	socklen_t		metrics_addrlen;

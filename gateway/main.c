@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,9 @@ main_usage(FILE *fp)
 "      --auth-failure-delay D  delay of the first failed login's reply, doubled\n"
 "                           per failure from the same address (default 2s)\n"
 "      --log-level LEVEL    debug, info, warn or error (default info)\n"
+"      --user NAME          started as root: become NAME after binding\n"
+"      --group NAME         ... and this group (default: NAME's group)\n"
+"      --allow-root         keep running as root (not recommended)\n"
 "  -V, --version            print the version and exit\n"
 "  -h, --help               print this help and exit\n");
 }
@@ -101,6 +106,9 @@ static const struct main_key_option main_key_options[] = {
 	{ "upstream", "ca_file", NULL, NULL },
 	{ "cli", "plaintext_auth", "yes", NULL },
 	{ "session", "auth_failure_delay", NULL, NULL },
+	{ "global", "user", NULL, NULL },
+	{ "global", "group", NULL, NULL },
+	{ "global", "allow_root", "yes", NULL },
 };
 
 static const struct option main_options[] = {
@@ -123,6 +131,9 @@ static const struct option main_options[] = {
 	{ "upstream-ca", required_argument, NULL, MAIN_KEY_BASE + 14 },
 	{ "plaintext-auth", no_argument, NULL, MAIN_KEY_BASE + 15 },
 	{ "auth-failure-delay", required_argument, NULL, MAIN_KEY_BASE + 16 },
+	{ "user", required_argument, NULL, MAIN_KEY_BASE + 17 },
+	{ "group", required_argument, NULL, MAIN_KEY_BASE + 18 },
+	{ "allow-root", no_argument, NULL, MAIN_KEY_BASE + 19 },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -238,6 +249,76 @@ main_on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&m->sighup, NULL);
 }
 
+/* -t and start-up: the user and group must exist. */
+static void
+main_check_user(const struct config *c, const char *origin,
+    struct config_errors *errs)
+{
+	if (c->user[0] != '\0' && getpwnam(c->user) == NULL)
+		config_errors_add(errs, "%s: [global] user %s does not exist",
+		    origin, c->user);
+	if (c->group[0] != '\0' && getgrnam(c->group) == NULL)
+		config_errors_add(errs, "%s: [global] group %s does not exist",
+		    origin, c->group);
+}
+
+/*
+ * Started as root, popgate binds its ports and loads its keys, then
+ * becomes the configured user before any thread runs or any client
+ * connects; it does not keep root unless allow_root says so.
+ */
+static int
+main_drop_privileges(const struct config *c)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	gid_t		 gid;
+
+	if (c->user[0] == '\0') {
+		if (geteuid() != 0 || c->allow_root)
+			return 0;
+		log_error("startup", "reason=\"refusing to run as root: set "
+		    "user = NAME in [global] (--user), or allow_root = yes\"");
+		return -1;
+	}
+	pw = getpwnam(c->user);
+	if (pw == NULL) {
+		log_error("startup", "reason=\"unknown user %s\"", c->user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (c->group[0] != '\0') {
+		gr = getgrnam(c->group);
+		if (gr == NULL) {
+			log_error("startup", "reason=\"unknown group %s\"",
+			    c->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		log_error("startup", "reason=\"user = %s needs popgate to be "
+		    "started as root\"", c->user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		log_error("startup", "reason=\"cannot become %s: %s\"", c->user,
+		    strerror(errno));
+		return -1;
+	}
+	/* setuid() from root changes all three ids; make sure of it. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		log_error("startup", "reason=\"root could be regained\"");
+		return -1;
+	}
+	log_info("privileges", "user=%s uid=%u gid=%u", c->user,
+	    (unsigned int)pw->pw_uid, (unsigned int)gid);
+	return 0;
+}
+
 static int
 main_run(const struct config *c)
 {
@@ -261,7 +342,17 @@ main_run(const struct config *c)
 		return 1;
 	}
 	for (i = 0; i < n; i++) {
-		r = worker_start(&m.workers[i], i, c);
+		r = worker_init(&m.workers[i], i, c);
+		if (r < 0) {
+			log_error("startup", "worker=%u error=%s", i,
+			    uv_strerror(r));
+			_exit(1);
+		}
+	}
+	if (main_drop_privileges(c) != 0)
+		_exit(1);
+	for (i = 0; i < n; i++) {
+		r = worker_run(&m.workers[i]);
 		if (r < 0) {
 			log_error("startup", "worker=%u error=%s", i,
 			    uv_strerror(r));
@@ -362,6 +453,8 @@ main(int argc, char **argv)
 	if (errs->count == 0)
 		main_check_tls(c, file != NULL ? file : "command line", errs,
 		    test);
+	if (errs->count == 0)
+		main_check_user(c, file != NULL ? file : "command line", errs);
 	if (errs->count > 0) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			fprintf(stderr, "%s\n", errs->text[i]);

@@ -229,7 +229,7 @@ worker_main(void *arg)
 }
 
 int
-worker_start(struct worker *w, unsigned int index, const struct config *config)
+worker_init(struct worker *w, unsigned int index, const struct config *config)
 {
 	char		err[512];
 	unsigned int	i;
@@ -276,10 +276,15 @@ worker_start(struct worker *w, unsigned int index, const struct config *config)
 			return r;
 		}
 	}
-	if (index == 0)
+	return 0;
+}
+
+int
+worker_run(struct worker *w)
+{
+	if (w->index == 0)
 		worker_start_probe(w);
-	r = uv_thread_create(&w->thread, worker_main, w);
-	return r;
+	return uv_thread_create(&w->thread, worker_main, w);
 }
 
 void

@@ -40,10 +40,13 @@ struct worker {
 };
 
 
-/* Binds the worker's sockets (errors are logged) and starts its thread.
- * Returns 0 or a negative errno. */
-int	worker_start(struct worker *w, unsigned int index,
+/* Sets up the loop, binds the worker's sockets and loads its TLS contexts
+ * (errors are logged): everything that may need privileges. Returns 0 or
+ * a negative errno. */
+int	worker_init(struct worker *w, unsigned int index,
 	    const struct config *config);
+/* Starts the worker's thread (after privileges were dropped). */
+int	worker_run(struct worker *w);
 /* Asks the worker to stop accepting and drain; safe from any thread. */
 void	worker_request_stop(struct worker *w);
 /* Waits for the worker thread to end and frees its loop. */

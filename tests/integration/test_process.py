@@ -259,6 +259,65 @@ class Serving(unittest.TestCase):
         self.assertRegex(log, r'event=session-end .*user=carol reason="shutdown"')
 
 
+@unittest.skipUnless(os.geteuid() == 0, 'privilege tests need to start as root')
+class Privileges(unittest.TestCase):
+    """Started as root, popgate binds and loads keys, then becomes the
+    configured user; without one it refuses to keep running as root."""
+
+    def test_root_without_user_is_refused(self):
+        pg = Popgate(harness.POPGATE, FIX.subdir('popgate-root'), FIX.dovecot.imap_port,
+                     extra_args=['--user', ''])
+        with self.assertRaises(Exception):
+            pg.start()
+        pg.stop()
+        self.assertIn('refusing to run as root', pg.log_text())
+
+    def test_allow_root_keeps_root(self):
+        pg = Popgate(harness.POPGATE, FIX.subdir('popgate-allow-root'),
+                     FIX.dovecot.imap_port, extra_args=['--allow-root'])
+        pg.start()
+        try:
+            self.assertEqual(self.ids(pg.pid), ({0}, {0}))
+        finally:
+            pg.stop()
+
+    def test_drops_to_the_user_and_still_serves(self):
+        pg = start_popgate(extra_args=['--user', 'nobody'])
+        try:
+            import pwd
+            nobody = pwd.getpwnam('nobody')
+            uids, gids = self.ids(pg.pid)
+            self.assertEqual(uids, {nobody.pw_uid}, 'real, effective, saved and fs uid')
+            self.assertEqual(gids, {nobody.pw_gid})
+            with open('/proc/%d/status' % pg.pid) as f:
+                groups = [l for l in f if l.startswith('Groups:')][0].split()[1:]
+            self.assertNotIn('0', groups)
+            self.assertRegex(pg.log_text(), r'event=privileges user=nobody uid=%d'
+                             % nobody.pw_uid)
+            c = POP3Strict(pg.port)
+            try:
+                c.login('dave', USERS['dave'])
+                self.assertEqual(c.stat()[0], 3)
+                self.assertTrue(c.quit().startswith('+OK'))
+            finally:
+                c.close()
+        finally:
+            pg.stop()
+
+    def test_unknown_user_is_a_config_error(self):
+        r = run([harness.POPGATE, '-t', '--listen', '127.0.0.1:1', '--upstream',
+                 'imap://127.0.0.1:1', '--user', 'no-such-user-popgate'])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b'user no-such-user-popgate does not exist', r.stderr + r.stdout)
+
+    @staticmethod
+    def ids(pid):
+        """({uids}, {gids}) of a process: real, effective, saved, fs."""
+        with open('/proc/%d/status' % pid) as f:
+            lines = {l.split(':')[0]: l.split()[1:] for l in f}
+        return {int(x) for x in lines['Uid']}, {int(x) for x in lines['Gid']}
+
+
 class Logging(unittest.TestCase):
     """Sessions of every kind on a debug-level popgate, then its log."""
 

@@ -18,6 +18,8 @@ import time
 from dovecot import free_port
 
 START_TIMEOUT = 10.0
+# Started as root (CI), popgate drops to this user after start-up.
+RUN_AS_USER = 'nobody'
 STOP_TIMEOUT = 10.0
 
 
@@ -76,6 +78,10 @@ class Popgate:
                     '--listen', '127.0.0.1:%d' % self.port,
                     '--upstream', 'imap://127.0.0.1:%d' % self.upstream_port,
                     '--workers', '1'] + self.extra_args
+        if os.geteuid() == 0 and RUN_AS_USER and '--user' not in argv \
+                and '--allow-root' not in argv:
+            # As in production: bind, load keys, then drop root.
+            argv = argv + ['--user', RUN_AS_USER]
         self.argv = argv
         log = open(self.log_path, 'ab')
         try:
