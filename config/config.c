@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -57,6 +58,7 @@ config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->log_level = CONFIG_LOG_INFO;
+	c->log_facility = LOG_MAIL;
 	snprintf(c->mailbox, sizeof(c->mailbox), "INBOX");
 	c->seen_on_retr = true;
 	c->fetch_ahead = true;
@@ -405,6 +407,33 @@ config_set_seconds(unsigned int *field_ms, const char *value,
 	    CONFIG_MAX_TIMEOUT_S, err, errlen);
 }
 
+static int
+config_set_facility(struct config *c, const char *value, char *err,
+    size_t errlen)
+{
+	static const struct {
+		const char	*name;
+		int		 facility;
+	} names[] = {
+		{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON },
+		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(value, names[i].name) == 0) {
+			c->log_facility = names[i].facility;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "log_facility must be mail, daemon or "
+	    "local0..local7");
+	return -EINVAL;
+}
+
 /* A count from min to CONFIG_MAX_COUNT; for the per-address limits 0
  * means no limit. */
 static int
@@ -478,6 +507,19 @@ config_set_global(struct config *c, const char *key, const char *value,
 		}
 		return 0;
 	}
+	if (strcmp(key, "log_target") == 0) {
+		if (strcmp(value, "stderr") == 0)
+			c->log_syslog = false;
+		else if (strcmp(value, "syslog") == 0)
+			c->log_syslog = true;
+		else {
+			snprintf(err, errlen, "log_target must be stderr or syslog");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strcmp(key, "log_facility") == 0)
+		return config_set_facility(c, value, err, errlen);
 	if (strcmp(key, "metrics_address") == 0) {
 		if (*value == '\0') {
 			c->metrics_addrlen = 0;

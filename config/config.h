@@ -93,6 +93,8 @@ struct config_listener {
 struct config {
 	unsigned int		workers;	/* 0 = number of CPUs */
 	enum config_log_level	log_level;
+	bool			log_syslog;	/* log_target = syslog */
+	int			log_facility;	/* syslog facility, LOG_MAIL */
 	struct config_listener	listeners[CONFIG_MAX_LISTENERS];
 	unsigned int		nlisteners;
 

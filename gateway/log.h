@@ -15,6 +15,9 @@
 #define LOG_MAX_LINE_OCTETS	1024
 
 void	log_set_level(enum config_log_level level);
+/* From now on, lines go to syslog (facility: LOG_MAIL, LOG_DAEMON, ...)
+ * instead of stderr. */
+void	log_open_syslog(int facility);
 void	log_event(enum config_log_level level, const char *event,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copies src into dst as a log value: control, space, '"', '=' and 8-bit

@@ -468,6 +468,8 @@ main(int argc, char **argv)
 		    file != NULL ? file : "(command line)");
 	} else {
 		log_set_level(c->log_level);
+		if (c->log_syslog)
+			log_open_syslog(c->log_facility);
 		rc = main_run(c);
 	}
 	free(errs);

@@ -318,6 +318,47 @@ class Privileges(unittest.TestCase):
         return {int(x) for x in lines['Uid']}, {int(x) for x in lines['Gid']}
 
 
+@unittest.skipUnless(os.geteuid() == 0 and not os.path.exists('/dev/log'),
+                     'needs root and no system syslog socket to stand in for')
+class Syslog(unittest.TestCase):
+    """log_target = syslog: the same key=value lines go to /dev/log with
+    the facility and a priority from the level, and none to stderr."""
+
+    def test_lines_go_to_syslog(self):
+        import socket as socket_mod
+        sock = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_DGRAM)
+        sock.bind('/dev/log')
+        self.addCleanup(os.unlink, '/dev/log')
+        self.addCleanup(sock.close)
+        os.chmod('/dev/log', 0o666)
+        sock.settimeout(5)
+        pg = FIX.pop3_server(config_text=(
+            '[global]\nworkers = 1\nlog_target = syslog\nlog_facility = local3\n'
+            '[listener pop3]\naddress = 127.0.0.1:{port}\n'
+            '[upstream]\nurl = imap://127.0.0.1:{upstream_port}\n'),
+            upstream_port=FIX.dovecot.imap_port)
+        c = POP3Strict(pg.port)
+        try:
+            c.login('dave', USERS['dave'])
+            self.assertTrue(c.quit().startswith('+OK'))
+        finally:
+            c.close()
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(b'reason="quit"' in g for g in got):
+            try:
+                got.append(sock.recv(4096))
+            except socket_mod.timeout:
+                break
+        text = b'\n'.join(got).decode(errors='replace')
+        # local3 = 19, info = 6: <158>
+        self.assertRegex(text, r'<158>.*popgate\[%d\]: level=info event=login .*user=dave'
+                         % pg.pid)
+        self.assertRegex(text, r'<158>.*event=session-end .*reason="quit"')
+        self.assertNotIn(USERS['dave'], text)
+        self.assertNotIn('event=login', pg.log_text(), 'stderr must stay quiet')
+
+
 class Logging(unittest.TestCase):
     """Sessions of every kind on a debug-level popgate, then its log."""
 
