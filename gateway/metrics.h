@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * metrics.h - process-wide counters and the Prometheus text endpoint.
+ *
+ * Counters: C11 atomics, relaxed, no lock; every counting function may be
+ * called from any worker thread at any time after metrics_init(). Labels
+ * come only from the enums below and the configured listener names, so
+ * the set of series is fixed at start-up; an out-of-range enum or listener
+ * index is ignored.
+ *
+ * Endpoint: a small HTTP/1.0 and 1.1 server on one libuv loop (the main
+ * thread's), bound to config metrics_addr. GET or HEAD /metrics answers
+ * 200 with the exposition; another path 404, another method 405, a
+ * malformed or oversized request 400, oversized header fields 431. One
+ * response per connection, then close. At most METRICS_MAX_CONNECTIONS at
+ * once (more are closed at accept), METRICS_TIMEOUT_MS per connection.
+ */
+#ifndef POPGATE_METRICS_H
+#define POPGATE_METRICS_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+
+#define METRICS_MAX_CONNECTIONS	16
+/* Whole life of one endpoint connection, request and response. */
+#define METRICS_TIMEOUT_MS	10000
+/* Largest exposition rendered for a scrape. */
+#define METRICS_MAX_BODY_OCTETS	(1024 * 1024)
+
+enum metrics_login_result {
+	METRICS_LOGIN_OK,
+	METRICS_LOGIN_AUTH,
+	METRICS_LOGIN_TEMP,
+	METRICS_LOGIN_PERM,
+	METRICS_LOGIN_IN_USE,
+	METRICS_LOGIN_REFUSED,	/* plaintext policy, malformed */
+	METRICS_LOGIN_COUNT
+};
+
+enum metrics_method {
+	METRICS_METHOD_USER,
+	METRICS_METHOD_PLAIN,
+	METRICS_METHOD_LOGIN,
+	METRICS_METHOD_XOAUTH2,
+	METRICS_METHOD_OAUTHBEARER,
+	METRICS_METHOD_COUNT
+};
+
+enum metrics_tls_version {
+	METRICS_TLS_1_0,
+	METRICS_TLS_1_1,
+	METRICS_TLS_1_2,
+	METRICS_TLS_1_3,
+	METRICS_TLS_OTHER,
+	METRICS_TLS_COUNT
+};
+
+enum metrics_upstream_error {
+	METRICS_UPSTREAM_CONNECT,
+	METRICS_UPSTREAM_TLS,
+	METRICS_UPSTREAM_TIMEOUT,
+	METRICS_UPSTREAM_PROTOCOL,
+	METRICS_UPSTREAM_CLOSED,
+	METRICS_UPSTREAM_ERROR_COUNT
+};
+
+enum metrics_latency {
+	METRICS_LATENCY_CONNECT,
+	METRICS_LATENCY_LOGIN,
+	METRICS_LATENCY_FETCH_FIRST_BYTE,
+	METRICS_LATENCY_COUNT
+};
+
+enum metrics_refusal {
+	METRICS_REFUSED_SESSION_LIMIT,
+	METRICS_REFUSED_ADDRESS_LIMIT,
+	METRICS_REFUSED_ADDRESS_RATE,
+	METRICS_REFUSED_PROXY,
+	METRICS_REFUSED_COUNT
+};
+
+/* Once, before workers start: copies the listener names for labels and
+ * zeroes every counter. */
+void	metrics_init(const struct config *c);
+
+/* listener indexes c->listeners. A session counts from accept to close,
+ * refused ones included; the end adds its traffic and message counts. */
+void	metrics_session_start(unsigned int listener);
+void	metrics_session_end(unsigned int listener, uint64_t bytes_in,
+	    uint64_t bytes_out, uint32_t retr, uint32_t top,
+	    uint32_t dele_committed);
+void	metrics_session_refused(unsigned int listener,
+	    enum metrics_refusal why);
+void	metrics_login(enum metrics_method m, enum metrics_login_result r);
+void	metrics_tls_handshake(unsigned int listener,
+	    enum metrics_tls_version v);
+/* OpenSSL's SSL_get_version() names: "TLSv1", "TLSv1.1", "TLSv1.2",
+ * "TLSv1.3"; anything else (NULL too) is METRICS_TLS_OTHER. */
+enum metrics_tls_version metrics_tls_version_from_name(const char *name);
+void	metrics_tls_failed(unsigned int listener);
+void	metrics_upstream_error(enum metrics_upstream_error e);
+/* One observation, in microseconds, into a histogram of fixed buckets
+ * from 1 ms to 30 s. */
+void	metrics_latency(enum metrics_latency which, uint64_t microseconds);
+
+/* Appends the exposition (Prometheus text format 0.0.4) to out. Returns 0
+ * or buf_append()'s error; out may then hold part of it. */
+int	metrics_render(struct buf *out);
+
+/* Starts the endpoint on loop if c->metrics_addrlen != 0 (else does
+ * nothing). Call on loop's thread, once. Returns 0 or a negative uv error;
+ * nothing is left open on error. */
+int	metrics_start(uv_loop_t *loop, const struct config *c);
+/* The address the endpoint listens on (port 0 in the config picks one).
+ * Returns 0 or a negative uv error (UV_EINVAL when not started). */
+int	metrics_sockname(struct sockaddr_storage *ss, int *len);
+/* Closes the listener and every open connection, on the loop's thread;
+ * their handles close on the loop's next turn, after which the loop can
+ * end. Safe when not started, and twice. */
+void	metrics_stop(void);
+
+#endif
