@@ -570,6 +570,7 @@ imap_client_start(struct imap_client *c)
 	struct addrinfo	hints;
 	int		r;
 
+	c->t_start = uv_hrtime();
 	if (c->config.tls_mode != IMAP_TLS_NONE &&
 	    c->config.tls_profile == NULL) {
 		imap_client_fail(c, IMAP_ERR_PERM, "upstream TLS wanted but "
@@ -841,6 +842,30 @@ imap_client_dispatch(struct imap_client *c)
 /* ---- failure and teardown ---- */
 
 void
+imap_client_timed(struct imap_client *c, enum imap_stage stage, uint64_t t0)
+{
+	if (c->cb->timing != NULL && t0 != 0)
+		c->cb->timing(c->arg, stage, (uv_hrtime() - t0) / 1000);
+}
+
+/* The class of a failure, from where the connection was and what broke. */
+static enum imap_fail_class
+imap_fail_class(const struct imap_client *c, enum imap_phase phase,
+    const char *detail)
+{
+	if (strstr(detail, "timeout") != NULL)
+		return IMAP_FAIL_TIMEOUT;
+	if (strstr(detail, "TLS") != NULL || (c->tls != NULL && !c->tls_up))
+		return IMAP_FAIL_TLS;
+	if (phase <= IMAP_PHASE_CONNECTING)
+		return IMAP_FAIL_CONNECT;
+	if (c->read_eof || strstr(detail, "closed") != NULL ||
+	    strstr(detail, "write to upstream") != NULL)
+		return IMAP_FAIL_CLOSED;
+	return IMAP_FAIL_PROTOCOL;
+}
+
+void
 imap_client_fail(struct imap_client *c, enum imap_result result,
     const char *detail)
 {
@@ -848,6 +873,9 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 
 	if (phase == IMAP_PHASE_CLOSING)
 		return;
+	if ((result == IMAP_ERR_TEMP || result == IMAP_ERR_PERM) &&
+	    !c->close_requested && c->cb->failed != NULL)
+		c->cb->failed(c->arg, imap_fail_class(c, phase, detail));
 	imap_client_wipe_password(c);
 	c->phase = IMAP_PHASE_CLOSING;
 	if (c->fail_detail != NULL) {

@@ -33,6 +33,22 @@ enum imap_result {
 };
 
 struct imap_client;
+
+/* Stages timed for metrics. */
+enum imap_stage {
+	IMAP_STAGE_CONNECT,	/* start to greeting: DNS, TCP, implicit TLS */
+	IMAP_STAGE_LOGIN,	/* LOGIN/AUTHENTICATE sent to its answer */
+	IMAP_STAGE_FIRST_BYTE,	/* fetch asked to the first body octet */
+};
+
+/* Why an upstream connection failed, for metrics. */
+enum imap_fail_class {
+	IMAP_FAIL_CONNECT,	/* name lookup, TCP connect */
+	IMAP_FAIL_TLS,		/* handshake, certificate, TLS error */
+	IMAP_FAIL_TIMEOUT,	/* connect or command timeout */
+	IMAP_FAIL_PROTOCOL,	/* BAD, BYE, garbage, limits */
+	IMAP_FAIL_CLOSED,	/* the server closed, read/write error */
+};
 struct tls_profile;
 
 /* Upstream transport (architecture.md sec. 3; imap-mapping.md sec. 2). */
@@ -94,6 +110,11 @@ struct imap_client_callbacks {
 	/* Every handle is closed; the client frees itself when this returns.
 	 * Fires exactly once per client, always from a libuv callback. */
 	void	(*closed)(void *arg, struct imap_client *c);
+	/* Optional, for metrics: how long a stage took, in microseconds. */
+	void	(*timing)(void *arg, enum imap_stage stage, uint64_t usec);
+	/* Optional, for metrics: the connection failed for this reason (not
+	 * called for a NO to the credentials or a locked mailbox). */
+	void	(*failed)(void *arg, enum imap_fail_class why);
 };
 
 /* Creates an idle client. Returns NULL on allocation failure. */

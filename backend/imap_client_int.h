@@ -215,6 +215,9 @@ struct imap_client {
 	uint32_t		 probe_next;	/* next msn index to probe */
 	bool			*probe_need;	/* per index: tail unknown */
 	uint64_t		 mailbox_id;	/* tail_cache key */
+	uint64_t		 t_start;	/* uv_hrtime() at start, login sent, */
+	uint64_t		 t_login;	/* fetch asked (metrics timing) */
+	uint64_t		 t_fetch;
 	uint32_t		*seq_uid;	/* seq - 1 -> uid, whole mailbox */
 	uint32_t		 nseq;
 	uint32_t		 seq_cap;
@@ -235,6 +238,9 @@ struct imap_client {
 };
 
 /* imap_client.c: the writer, the command table and response helpers. */
+/* Reports how long a stage took since t0 (uv_hrtime() nanoseconds). */
+void	imap_client_timed(struct imap_client *c, enum imap_stage stage,
+	    uint64_t t0);
 void	imap_client_flush(struct imap_client *c);
 void	imap_client_arm_timer(struct imap_client *c);
 void	imap_timer_cb(uv_timer_t *t);

@@ -20,6 +20,14 @@ static void imap_client_fetch_pump(struct imap_client *c);
 #define IMAP_FETCH_WHOLE	UINT32_MAX
 
 
+/* The message exists and its first octets are here. */
+static void
+imap_client_body_begin(struct imap_client *c)
+{
+	imap_client_timed(c, IMAP_STAGE_FIRST_BYTE, c->t_fetch);
+	c->cb->body_begin(c->arg);
+}
+
 static bool
 imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
     const char *bytes, size_t len, void *arg)
@@ -42,7 +50,7 @@ imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
 	}
 	if (!f->begun) {
 		f->begun = true;
-		c->cb->body_begin(c->arg);
+		imap_client_body_begin(c);
 	}
 	if (len == 0)
 		return true;
@@ -140,7 +148,7 @@ imap_client_fetch_from_stash(struct imap_client *c)
 	struct imap_fetch	*f = &c->fetch;
 
 	f->begun = true;
-	c->cb->body_begin(c->arg);
+	imap_client_body_begin(c);
 	if (f->active && c->cb->body_data(c->arg, c->stash, c->stash_len) != 0)
 		imap_client_fetch_end(c, IMAP_ERR_TEMP, "client side failed");
 	imap_client_stash_drop(c);
@@ -228,6 +236,7 @@ imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
 	 * not reach this transfer, so it starts once they have drained. */
 	c->stale_chunks += f->inflight;
 	memset(f, 0, sizeof(*f));
+	c->t_fetch = uv_hrtime();
 	f->id = ++c->fetch_seq;
 	f->uid = uid;
 	f->size = size;
@@ -273,7 +282,7 @@ imap_client_on_pair(struct imap_client *c, struct imap_cmd *cmd)
 		return;
 	}
 	f->begun = true;
-	c->cb->body_begin(c->arg);
+	imap_client_body_begin(c);
 	if (f->active && c->cb->body_data(c->arg, data, len) != 0)
 		imap_client_fetch_end(c, IMAP_ERR_TEMP, "client side failed");
 	if (f->active)

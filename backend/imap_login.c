@@ -182,6 +182,7 @@ imap_client_send_login(struct imap_client *c)
 	bool	quotable, use_login;
 	int	r;
 
+	c->t_login = uv_hrtime();
 	if (memchr(c->password, '\0', c->password_len) != NULL) {
 		/* Neither LOGIN nor PLAIN can carry a NUL. */
 		imap_client_fail(c, IMAP_ERR_AUTH, "password contains NUL");
@@ -367,6 +368,7 @@ imap_client_on_greeting(struct imap_client *c)
 {
 	int	r;
 
+	imap_client_timed(c, IMAP_STAGE_CONNECT, c->t_start);
 	/* imap-mapping.md sec. 2: BYE = overload or maintenance. Refused
 	 * before parsing: libetpan 1.9.4 leaks a BYE greeting's struct. */
 	if (imap_stream_greeting_is_bye(&c->frame)) {
@@ -494,6 +496,7 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 	const struct mailimap_resp_text_code	*code;
 	const char				*host = c->config.host;
 
+	imap_client_timed(c, IMAP_STAGE_LOGIN, c->t_login);
 	imap_client_wipe_password(c);
 	if (imap_resp_status(resp) != MAILIMAP_RESP_COND_STATE_OK) {
 		/* After an error challenge the token was looked at and

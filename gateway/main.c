@@ -4,6 +4,7 @@
  * Runs in the foreground and logs to stderr, systemd style.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls_setup.h"
 #include "worker.h"
 
@@ -73,6 +75,7 @@ main_usage(FILE *fp)
 "      --user NAME          started as root: become NAME after binding\n"
 "      --group NAME         ... and this group (default: NAME's group)\n"
 "      --allow-root         keep running as root (not recommended)\n"
+"      --metrics ADDR:PORT  Prometheus text endpoint (GET /metrics)\n"
 "  -V, --version            print the version and exit\n"
 "  -h, --help               print this help and exit\n");
 }
@@ -109,6 +112,7 @@ static const struct main_key_option main_key_options[] = {
 	{ "global", "user", NULL, NULL },
 	{ "global", "group", NULL, NULL },
 	{ "global", "allow_root", "yes", NULL },
+	{ "global", "metrics_address", NULL, NULL },
 };
 
 static const struct option main_options[] = {
@@ -134,6 +138,7 @@ static const struct option main_options[] = {
 	{ "user", required_argument, NULL, MAIN_KEY_BASE + 17 },
 	{ "group", required_argument, NULL, MAIN_KEY_BASE + 18 },
 	{ "allow-root", no_argument, NULL, MAIN_KEY_BASE + 19 },
+	{ "metrics", required_argument, NULL, MAIN_KEY_BASE + 20 },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -244,6 +249,7 @@ main_on_signal(uv_signal_t *h, int signum)
 	    "TERM" : "INT", m->nworkers);
 	for (i = 0; i < m->nworkers; i++)
 		worker_request_stop(&m->workers[i]);
+	metrics_stop();
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sighup, NULL);
@@ -319,6 +325,27 @@ main_drop_privileges(const struct config *c)
 	return 0;
 }
 
+static void
+main_log_metrics_address(void)
+{
+	struct sockaddr_storage	ss;
+	char			host[INET6_ADDRSTRLEN] = "?";
+	int			len = sizeof(ss), port = 0;
+
+	if (metrics_sockname(&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	log_info("listening", "listener=metrics address=%s%s%s:%d path=/metrics",
+	    ss.ss_family == AF_INET6 ? "[" : "", host,
+	    ss.ss_family == AF_INET6 ? "]" : "", port);
+}
+
 static int
 main_run(const struct config *c)
 {
@@ -340,6 +367,17 @@ main_run(const struct config *c)
 	if (m.workers == NULL) {
 		log_error("startup", "reason=\"out of memory\"");
 		return 1;
+	}
+	metrics_init(c);
+	if (c->metrics_addrlen != 0) {
+		/* Bound before privileges go, like the POP3 ports. */
+		r = metrics_start(loop, c);
+		if (r < 0) {
+			log_error("startup", "metrics_address error=%s",
+			    uv_strerror(r));
+			_exit(1);
+		}
+		main_log_metrics_address();
 	}
 	for (i = 0; i < n; i++) {
 		r = worker_init(&m.workers[i], i, c);

@@ -17,12 +17,19 @@
 
 #include "addrlimit.h"
 #include "authfail.h"
+#include "metrics.h"
 #include "proxy_proto.h"
 #include "lock.h"
 #include "log.h"
 #include "sasl.h"
 #include "tls_channel.h"
 #include "worker.h"
+
+unsigned int
+session_listener_index(const struct session *s)
+{
+	return (unsigned int)(s->listener - s->worker->config->listeners);
+}
 
 /* Runs pending input on the next loop turn, outside any upstream parse. */
 void
@@ -122,6 +129,9 @@ session_close(struct session *s, const char *reason)
 	    n->commands, n->retr, n->top, n->dele,
 	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms));
+	if (s->counted)
+		metrics_session_end(session_listener_index(s), s->bytes_in,
+		    s->bytes_out, n->retr, n->top, s->dele_committed);
 	session_release_lock(s);
 	if (s->addr_counted) {
 		addrlimit_release((struct sockaddr *)&s->peer_addr);
@@ -268,6 +278,39 @@ session_step_done(struct session *s)
 	session_arm_timer(s);
 }
 
+static enum metrics_method
+session_metrics_method(enum sasl_mech mech)
+{
+	switch (mech) {
+	case SASL_MECH_PLAIN:
+		return METRICS_METHOD_PLAIN;
+	case SASL_MECH_LOGIN:
+		return METRICS_METHOD_LOGIN;
+	case SASL_MECH_XOAUTH2:
+		return METRICS_METHOD_XOAUTH2;
+	case SASL_MECH_OAUTHBEARER:
+		return METRICS_METHOD_OAUTHBEARER;
+	}
+	return METRICS_METHOD_USER;
+}
+
+static void
+session_metrics_login(struct session *s, enum imap_result r)
+{
+	static const enum metrics_login_result map[] = {
+		[IMAP_OK] = METRICS_LOGIN_OK,
+		[IMAP_ERR_AUTH] = METRICS_LOGIN_AUTH,
+		[IMAP_ERR_TEMP] = METRICS_LOGIN_TEMP,
+		[IMAP_ERR_PERM] = METRICS_LOGIN_PERM,
+		[IMAP_ERR_IN_USE] = METRICS_LOGIN_IN_USE,
+		[IMAP_ERR_GONE] = METRICS_LOGIN_TEMP,
+	};
+	_Static_assert(sizeof(map) / sizeof(map[0]) == IMAP_RESULT_COUNT,
+	    "every upstream result needs a login metric");
+
+	metrics_login(session_metrics_method(s->mech), map[r]);
+}
+
 static void
 session_login_reply(struct session *s, enum imap_result result)
 {
@@ -296,6 +339,7 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	const char		*version = NULL, *cipher = NULL;
 	unsigned int		 delay;
 
+	session_metrics_login(s, result);
 	if (result == IMAP_OK) {
 		authfail_clear((struct sockaddr *)&s->peer_addr);
 		if (!imap_client_tls_info(s->imap, &version, &cipher))
@@ -444,6 +488,8 @@ session_on_commit(void *arg, enum imap_result result, const char *detail)
 	log_info("commit", "sid=%s user=%s result=%s dele=%u reason=\"%s\"",
 	    s->id, s->user, imap_result_name(result), s->pop3.count.dele,
 	    detail);
+	if (result == IMAP_OK)
+		s->dele_committed = s->pop3.count.dele;
 	step = pop3_commit_done(&s->pop3, result == IMAP_OK, &s->out);
 	session_release_lock(s);
 	s->end_reason = step.reason != NULL ? step.reason : "quit";
@@ -476,6 +522,34 @@ session_on_imap_closed(void *arg, struct imap_client *c)
 		session_free_if_unused(s);
 }
 
+static void
+session_on_timing(void *arg, enum imap_stage stage, uint64_t usec)
+{
+	static const enum metrics_latency	map[] = {
+		[IMAP_STAGE_CONNECT] = METRICS_LATENCY_CONNECT,
+		[IMAP_STAGE_LOGIN] = METRICS_LATENCY_LOGIN,
+		[IMAP_STAGE_FIRST_BYTE] = METRICS_LATENCY_FETCH_FIRST_BYTE,
+	};
+
+	(void)arg;
+	metrics_latency(map[stage], usec);
+}
+
+static void
+session_on_failed(void *arg, enum imap_fail_class why)
+{
+	static const enum metrics_upstream_error	map[] = {
+		[IMAP_FAIL_CONNECT] = METRICS_UPSTREAM_CONNECT,
+		[IMAP_FAIL_TLS] = METRICS_UPSTREAM_TLS,
+		[IMAP_FAIL_TIMEOUT] = METRICS_UPSTREAM_TIMEOUT,
+		[IMAP_FAIL_PROTOCOL] = METRICS_UPSTREAM_PROTOCOL,
+		[IMAP_FAIL_CLOSED] = METRICS_UPSTREAM_CLOSED,
+	};
+
+	(void)arg;
+	metrics_upstream_error(map[why]);
+}
+
 static const struct imap_client_callbacks session_imap_callbacks = {
 	.login_done = session_on_login,
 	.lock = session_on_lock,
@@ -487,6 +561,8 @@ static const struct imap_client_callbacks session_imap_callbacks = {
 	.commit_done = session_on_commit,
 	.lost = session_on_lost,
 	.closed = session_on_imap_closed,
+	.timing = session_on_timing,
+	.failed = session_on_failed,
 };
 
 /* ---- steps ---- */
@@ -499,6 +575,7 @@ session_start_login(struct session *s, const struct pop3_step *step)
 
 	log_value(s->user, sizeof(s->user), step->user);
 	s->method = step->mech == 0 ? "USER" : sasl_mech_name(step->mech);
+	s->mech = step->mech;
 	if (!s->plaintext_logged && s->tls == NULL) {
 		/* Credentials crossed the network in the clear: say so once,
 		 * and why it was allowed. */
@@ -688,6 +765,7 @@ session_admit(struct session *s)
 {
 	const struct config	*c = s->worker->config;
 	const char		*refusal = NULL;
+	enum metrics_refusal	 why = METRICS_REFUSED_SESSION_LIMIT;
 
 	if (worker_sessions_total() > c->max_sessions)
 		refusal = "session limit";
@@ -702,13 +780,16 @@ session_admit(struct session *s)
 			break;
 		case ADDRLIMIT_TOO_MANY:
 			refusal = "address session limit";
+			why = METRICS_REFUSED_ADDRESS_LIMIT;
 			break;
 		case ADDRLIMIT_TOO_FAST:
 			refusal = "address connection rate";
+			why = METRICS_REFUSED_ADDRESS_RATE;
 			break;
 		}
 	}
 	if (refusal != NULL) {
+		metrics_session_refused(session_listener_index(s), why);
 		if (s->tls == NULL)
 			pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
 			    "Too many connections, try again later.");
@@ -727,6 +808,8 @@ session_admit(struct session *s)
 static void
 session_proxy_refused(struct session *s, const char *why)
 {
+	metrics_session_refused(session_listener_index(s),
+	    METRICS_REFUSED_PROXY);
 	log_warn("proxy-refused", "sid=%s peer=%s listener=%s reason=\"%s\"",
 	    s->id, s->peer, s->listener->name, why);
 	s->end_reason = "proxy refused";
@@ -824,6 +907,8 @@ session_accept(struct worker *w, uv_stream_t *server)
 	}
 	uv_tcp_nodelay(&s->tcp, 1);
 	s->listener = l;
+	metrics_session_start(session_listener_index(s));
+	s->counted = true;
 	s->tls_profile = w->tls.listener[l - w->config->listeners];
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,

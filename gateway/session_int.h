@@ -20,6 +20,7 @@
 #include "pop3_body.h"
 #include "pop3_line.h"
 #include "pop3_session.h"
+#include "sasl.h"
 #include "session.h"
 
 struct tls_channel;
@@ -71,11 +72,14 @@ struct session {
 	bool			 peer_trusted;	/* in trusted_networks */
 	bool			 addr_counted;	/* holds an addrlimit slot */
 	bool			 proxy_pending;	/* waiting for the PROXY header */
+	bool			 counted;	/* in the sessions_active gauge */
+	uint32_t		 dele_committed;	/* QUIT expunged them */
 	char			 via[80];	/* the load balancer, or "" */
 	bool			 tls_ready;	/* handshake done and logged */
 	bool			 tls_shutdown;	/* close_notify queued */
 	bool			 plaintext_logged;
 	const char		*method;	/* of the login in progress */
+	enum sasl_mech		 mech;		/* 0: USER/PASS */
 	/* failed login waiting out its delay */
 	enum imap_result	 delayed_result;
 	bool			 locked;
@@ -111,6 +115,9 @@ bool	session_input_waiting(const struct session *s);
 void	session_arm_timer(struct session *s);
 void	session_handle_step(struct session *s, const struct pop3_step *step);
 void	session_free_if_unused(struct session *s);
+
+/* Index of the session's listener in the config (metrics labels). */
+unsigned int session_listener_index(const struct session *s);
 
 /* session_io.c */
 /* Writes queued output (through TLS when active); closes after the last

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "sasl.h"
 #include "session_int.h"
 #include "tls_channel.h"
@@ -90,6 +91,8 @@ session_tls_failed(struct session *s, int r)
 {
 	uv_buf_t	b;
 
+	if (!s->tls_ready)
+		metrics_tls_failed(session_listener_index(s));
 	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
 	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
 	if (!s->writing && s->tls_out.len > 0) {
@@ -221,6 +224,8 @@ session_tls_established(struct session *s)
 	const char	*sni = tls_channel_sni(s->tls);
 
 	s->tls_ready = true;
+	metrics_tls_handshake(session_listener_index(s),
+	    metrics_tls_version_from_name(tls_channel_version(s->tls)));
 	log_info("tls", "sid=%s peer=%s version=%s cipher=%s sni=%s", s->id,
 	    s->peer, tls_channel_version(s->tls), tls_channel_cipher(s->tls),
 	    sni != NULL && *sni != '\0' ? sni : "-");
