@@ -125,10 +125,15 @@ session_close(struct session *s, const char *reason)
 		s->end_reason = reason;
 	log_info("session-end", "sid=%s peer=%s user=%s reason=\"%s\" commands=%u "
 	    "retr=%u top=%u dele=%u bytes_in=%llu bytes_out=%llu "
-	    "duration_ms=%llu", s->id, s->peer, s->user, s->end_reason,
+	    "duration_ms=%llu listener=%s tls=%s cipher=%s upstream=%s:%s "
+	    "deleted=%u", s->id, s->peer, s->user, s->end_reason,
 	    n->commands, n->retr, n->top, n->dele,
 	    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms));
+	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms),
+	    s->listener->name, s->tls_ready ? tls_channel_version(s->tls) : "-",
+	    s->tls_ready ? tls_channel_cipher(s->tls) : "-",
+	    s->worker->config->upstream_host, s->worker->config->upstream_port,
+	    s->dele_committed);
 	if (s->counted)
 		metrics_session_end(session_listener_index(s), s->bytes_in,
 		    s->bytes_out, n->retr, n->top, s->dele_committed);

@@ -426,6 +426,13 @@ class Logging(unittest.TestCase):
             self.assertIn('sid', e)
             self.assertRegex(e.get('peer', ''), r'^127\.0\.0\.1:\d+$')
         self.assertEqual(carol[0].get('top'), '1')
+        # what an admin needs from one line: where it came in, how it was
+        # protected, where it went
+        for e in carol + dave:
+            self.assertTrue(e.get('listener'), e)
+            self.assertEqual(e.get('tls'), '-', e)
+            self.assertRegex(e.get('upstream', ''), r'^127\.0\.0\.1:\d+$')
+            self.assertIn('deleted', e)
         # a QUIT and a dropped connection are told apart
         self.assertNotEqual(carol[0]['reason'], dave[-1]['reason'])
 
