@@ -24,9 +24,16 @@
 
 #define MAIN_MAX_WORKERS	256
 
+struct main_setting;
+
 struct main_ctx {
 	struct worker	*workers;
 	unsigned int	 nworkers;
+	/* how to load the configuration again on SIGHUP */
+	const char	*file;
+	const struct main_setting *set;
+	unsigned int	 nset;
+	struct config_ref *current;
 	uv_signal_t	 sigterm;
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;
@@ -231,6 +238,8 @@ main_check_tls(const struct config *c, const char *origin,
 		    c->upstream_url);
 }
 
+static void main_reload(struct main_ctx *m);
+
 static void
 main_on_signal(uv_signal_t *h, int signum)
 {
@@ -238,8 +247,8 @@ main_on_signal(uv_signal_t *h, int signum)
 	unsigned int	 i;
 
 	if (signum == SIGHUP) {
-		log_warn("reload", "result=ignored reason=\"reload is not "
-		    "supported yet; restart to apply changes\"");
+		if (!m->stopping)
+			main_reload(m);
 		return;
 	}
 	if (m->stopping)
@@ -325,6 +334,123 @@ main_drop_privileges(const struct config *c)
 	return 0;
 }
 
+/*
+ * Loads and checks the configuration: the file, then the command line over
+ * it, validation, every certificate and key, the user. Returns a new
+ * config, or NULL with every error in errs.
+ */
+static struct config *
+main_load(const char *file, const struct main_setting *set, unsigned int nset,
+    struct config_errors *errs, bool quiet)
+{
+	const char	*origin = file != NULL ? file : "command line";
+	struct config	*c;
+
+	c = malloc(sizeof(*c));
+	if (c == NULL) {
+		config_errors_add(errs, "out of memory");
+		return NULL;
+	}
+	config_defaults(c);
+	if (file != NULL)
+		config_load_file(c, file, errs);
+	main_apply(c, set, nset, errs);
+	if (errs->count == 0)
+		config_validate(c, origin, errs);
+	if (errs->count == 0)
+		main_check_tls(c, origin, errs, quiet);
+	if (errs->count == 0)
+		main_check_user(c, origin, errs);
+	if (errs->count > 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* What a reload cannot change without a restart: the sockets (bound
+ * before privileges were dropped) and the worker threads. */
+static const char *
+main_reload_conflict(const struct config *old, const struct config *new)
+{
+	unsigned int	i;
+
+	if (old->nlisteners != new->nlisteners)
+		return "the set of listeners changed; restart to apply";
+	for (i = 0; i < old->nlisteners; i++) {
+		if (strcmp(old->listeners[i].name, new->listeners[i].name) != 0 ||
+		    old->listeners[i].addrlen != new->listeners[i].addrlen ||
+		    memcmp(&old->listeners[i].addr, &new->listeners[i].addr,
+		    old->listeners[i].addrlen) != 0)
+			return "a listener's name or address changed; restart to "
+			    "apply";
+	}
+	if (old->metrics_addrlen != new->metrics_addrlen ||
+	    memcmp(&old->metrics_addr, &new->metrics_addr,
+	    old->metrics_addrlen) != 0)
+		return "metrics_address changed; restart to apply";
+	return NULL;
+}
+
+/*
+ * SIGHUP: load everything again; if it is valid, every worker switches to
+ * it for new sessions while sessions in flight finish on the old one. If
+ * not, each error is logged and nothing changes.
+ */
+static void
+main_reload(struct main_ctx *m)
+{
+	struct config_errors	*errs;
+	struct config_ref	*ref;
+	struct config		*c;
+	const char		*conflict;
+	unsigned int		 i;
+
+	errs = calloc(1, sizeof(*errs));
+	if (errs == NULL) {
+		log_error("reload", "result=failed reason=\"out of memory\"");
+		return;
+	}
+	c = main_load(m->file, m->set, m->nset, errs, true);
+	if (c == NULL) {
+		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
+			log_error("reload", "result=failed error=\"%s\"",
+			    errs->text[i]);
+		log_error("reload", "result=failed errors=%u reason=\"the "
+		    "configuration is invalid; still running on the previous "
+		    "one\"", errs->count);
+		free(errs);
+		return;
+	}
+	free(errs);
+	conflict = main_reload_conflict(m->current->config, c);
+	if (conflict != NULL) {
+		log_error("reload", "result=failed reason=\"%s\"", conflict);
+		free(c);
+		return;
+	}
+	if (c->workers != m->current->config->workers || c->user[0] !=
+	    m->current->config->user[0] || c->log_syslog !=
+	    m->current->config->log_syslog)
+		log_warn("reload", "result=partial reason=\"workers, user and "
+		    "log_target take effect at the next restart\"");
+	ref = calloc(1, sizeof(*ref));
+	if (ref == NULL) {
+		log_error("reload", "result=failed reason=\"out of memory\"");
+		free(c);
+		return;
+	}
+	ref->config = c;
+	atomic_init(&ref->refs, 1);	/* main's */
+	log_set_level(c->log_level);
+	for (i = 0; i < m->nworkers; i++)
+		worker_reload(&m->workers[i], ref);
+	config_ref_release(m->current);
+	m->current = ref;
+	log_info("reload", "result=ok file=%s workers=%u",
+	    m->file != NULL ? m->file : "-", m->nworkers);
+}
+
 static void
 main_log_metrics_address(void)
 {
@@ -347,14 +473,26 @@ main_log_metrics_address(void)
 }
 
 static int
-main_run(const struct config *c)
+main_run(struct config *config, const char *file,
+    const struct main_setting *set, unsigned int nset)
 {
+	const struct config	*c = config;
 	struct main_ctx	 m;
 	uv_loop_t	*loop = uv_default_loop();
 	unsigned int	 i, n = c->workers;
 	int		 r = 0;
 
 	memset(&m, 0, sizeof(m));
+	m.file = file;
+	m.set = set;
+	m.nset = nset;
+	m.current = calloc(1, sizeof(*m.current));
+	if (m.current == NULL) {
+		log_error("startup", "reason=\"out of memory\"");
+		return 1;
+	}
+	m.current->config = config;
+	atomic_init(&m.current->refs, 1);
 	if (n == 0) {
 		long	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -380,7 +518,7 @@ main_run(const struct config *c)
 		main_log_metrics_address();
 	}
 	for (i = 0; i < n; i++) {
-		r = worker_init(&m.workers[i], i, c);
+		r = worker_init(&m.workers[i], i, m.current);
 		if (r < 0) {
 			log_error("startup", "worker=%u error=%s", i,
 			    uv_strerror(r));
@@ -413,6 +551,7 @@ main_run(const struct config *c)
 	for (i = 0; i < m.nworkers; i++)
 		worker_join(&m.workers[i]);
 	free(m.workers);
+	config_ref_release(m.current);
 	uv_loop_close(loop);
 	log_info("stopped", "workers=%u", n);
 	return 0;
@@ -476,24 +615,13 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
-	c = malloc(sizeof(*c));
 	errs = calloc(1, sizeof(*errs));
-	if (c == NULL || errs == NULL) {
+	if (errs == NULL) {
 		fprintf(stderr, "popgate: out of memory\n");
 		return 1;
 	}
-	config_defaults(c);
-	if (file != NULL)
-		config_load_file(c, file, errs);
-	main_apply(c, set, nset, errs);
-	if (errs->count == 0)
-		config_validate(c, file != NULL ? file : "command line", errs);
-	if (errs->count == 0)
-		main_check_tls(c, file != NULL ? file : "command line", errs,
-		    test);
-	if (errs->count == 0)
-		main_check_user(c, file != NULL ? file : "command line", errs);
-	if (errs->count > 0) {
+	c = main_load(file, set, nset, errs, test);
+	if (c == NULL) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			fprintf(stderr, "%s\n", errs->text[i]);
 		if (errs->count > CONFIG_MAX_ERRORS)
@@ -508,7 +636,8 @@ main(int argc, char **argv)
 		log_set_level(c->log_level);
 		if (c->log_syslog)
 			log_open_syslog(c->log_facility);
-		rc = main_run(c);
+		rc = main_run(c, file, set, nset);
+		c = NULL;	/* main_run released it */
 	}
 	free(errs);
 	free(c);

@@ -28,7 +28,7 @@
 unsigned int
 session_listener_index(const struct session *s)
 {
-	return (unsigned int)(s->listener - s->worker->config->listeners);
+	return (unsigned int)(s->listener - s->config->listeners);
 }
 
 /* Runs pending input on the next loop turn, outside any upstream parse. */
@@ -75,6 +75,7 @@ session_free_if_unused(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	tls_channel_free(s->tls);
+	worker_gen_release(s->gen);
 	buf_wipe(&s->in);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
@@ -132,7 +133,7 @@ session_close(struct session *s, const char *reason)
 	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms),
 	    s->listener->name, s->tls_ready ? tls_channel_version(s->tls) : "-",
 	    s->tls_ready ? tls_channel_cipher(s->tls) : "-",
-	    s->worker->config->upstream_host, s->worker->config->upstream_port,
+	    s->config->upstream_host, s->config->upstream_port,
 	    s->dele_committed);
 	if (s->counted)
 		metrics_session_end(session_listener_index(s), s->bytes_in,
@@ -214,7 +215,7 @@ session_timer_cb(uv_timer_t *t)
 void
 session_arm_timer(struct session *s)
 {
-	const struct config	*c = s->worker->config;
+	const struct config	*c = s->config;
 	unsigned int		 ms;
 
 	if (s->closing)
@@ -368,8 +369,8 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	delay = 0;
 	if (result == IMAP_ERR_AUTH)
 		delay = authfail_record((struct sockaddr *)&s->peer_addr,
-		    uv_hrtime() / 1000000, s->worker->config->auth_failure_delay_ms,
-		    s->worker->config->auth_failure_delay_max_ms);
+		    uv_hrtime() / 1000000, s->config->auth_failure_delay_ms,
+		    s->config->auth_failure_delay_max_ms);
 	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
 	    "delay_ms=%u reason=\"%s\"", s->id, s->peer, s->user, s->method,
 	    imap_result_name(result), delay, detail);
@@ -575,7 +576,7 @@ static const struct imap_client_callbacks session_imap_callbacks = {
 static void
 session_start_login(struct session *s, const struct pop3_step *step)
 {
-	const struct config		*c = s->worker->config;
+	const struct config		*c = s->config;
 	struct imap_client_config	 ic;
 
 	log_value(s->user, sizeof(s->user), step->user);
@@ -593,7 +594,7 @@ session_start_login(struct session *s, const struct pop3_step *step)
 	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN && !c->upstream_verify)
 		log_warn("upstream-tls-unverified", "sid=%s upstream=%s", s->id,
 		    c->upstream_url);
-	worker_imap_config(s->worker, &ic);
+	worker_imap_config(s->gen, &ic);
 	s->imap = imap_client_new(&s->worker->loop, &ic,
 	    &session_imap_callbacks, s);
 	if (s->imap == NULL) {
@@ -768,7 +769,7 @@ session_new(struct worker *w)
 static void
 session_admit(struct session *s)
 {
-	const struct config	*c = s->worker->config;
+	const struct config	*c = s->config;
 	const char		*refusal = NULL;
 	enum metrics_refusal	 why = METRICS_REFUSED_SESSION_LIMIT;
 
@@ -912,9 +913,12 @@ session_accept(struct worker *w, uv_stream_t *server)
 	}
 	uv_tcp_nodelay(&s->tcp, 1);
 	s->listener = l;
+	s->gen = w->gen;
+	worker_gen_hold(s->gen);
+	s->config = s->gen->config;
 	metrics_session_start(session_listener_index(s));
 	s->counted = true;
-	s->tls_profile = w->tls.listener[l - w->config->listeners];
+	s->tls_profile = s->gen->tls.listener[l - s->config->listeners];
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,
 	    (unsigned long long)(++w->next_session & 0xffffff));
@@ -922,7 +926,7 @@ session_accept(struct worker *w, uv_stream_t *server)
 	(void)uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len);
 	session_set_peer(s, &ss);
 	memset(&opt, 0, sizeof(opt));
-	opt.uidl = &w->config->uidl;
+	opt.uidl = &s->config->uidl;
 	opt.greeting = SESSION_GREETING;
 	opt.implementation = "popgate " POPGATE_VERSION;
 	opt.pipelining = true;

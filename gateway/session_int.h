@@ -50,8 +50,14 @@ struct tls_profile;
 #define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
 #define SESSION_GREETING		"popgate ready."
 
+struct worker_gen;
+
 struct session {
 	struct worker		*worker;
+	/* the configuration the session started with, held until it and its
+	 * upstream clients are gone: a reload does not change it */
+	struct worker_gen	*gen;
+	const struct config	*config;
 	struct session		*prev, *next;
 	uv_tcp_t		 tcp;
 	uv_timer_t		 timer;		/* idle / login autologout */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,9 +47,9 @@ fail:
 }
 
 void
-worker_imap_config(const struct worker *w, struct imap_client_config *ic)
+worker_imap_config(const struct worker_gen *g, struct imap_client_config *ic)
 {
-	const struct config		*c = w->config;
+	const struct config		*c = g->config;
 	static const enum imap_tls_mode	 modes[] = {
 		[CONFIG_UPSTREAM_PLAIN] = IMAP_TLS_NONE,
 		[CONFIG_UPSTREAM_IMPLICIT] = IMAP_TLS_IMPLICIT,
@@ -66,7 +67,7 @@ worker_imap_config(const struct worker *w, struct imap_client_config *ic)
 	ic->seen_on_retr = c->seen_on_retr;
 	ic->fetch_ahead = c->fetch_ahead;
 	ic->tls_mode = modes[c->upstream_tls];
-	ic->tls_profile = w->tls.upstream;
+	ic->tls_profile = g->tls.upstream;
 	ic->tls_server_name = c->upstream_host;
 }
 
@@ -95,8 +96,11 @@ worker_probe_closed(void *arg, struct imap_client *c)
 {
 	struct worker	*w = arg;
 
-	if (w->probe == c)
+	if (w->probe == c) {
 		w->probe = NULL;
+		worker_gen_release(w->probe_gen);
+		w->probe_gen = NULL;
+	}
 }
 
 static const struct imap_client_callbacks worker_probe_callbacks = {
@@ -112,8 +116,13 @@ worker_start_probe(struct worker *w)
 {
 	struct imap_client_config	ic;
 
-	worker_imap_config(w, &ic);
+	worker_imap_config(w->gen, &ic);
 	w->probe = imap_client_new(&w->loop, &ic, &worker_probe_callbacks, w);
+	if (w->probe != NULL) {
+		/* The client borrows the configuration's strings. */
+		w->probe_gen = w->gen;
+		worker_gen_hold(w->probe_gen);
+	}
 	if (w->probe != NULL)
 		imap_client_probe(w->probe);
 }
@@ -168,13 +177,21 @@ worker_drain_timeout(uv_timer_t *t)
 	}
 }
 
+static void worker_switch(struct worker *w, struct config_ref *ref);
+
 static void
 worker_on_wakeup(uv_async_t *a)
 {
-	struct worker	*w = a->data;
-	struct session	*s, *next;
-	unsigned int	 i;
+	struct worker		*w = a->data;
+	struct session		*s, *next;
+	struct config_ref	*ref;
+	unsigned int		 i;
 
+	ref = atomic_exchange(&w->pending, NULL);
+	if (ref != NULL && !w->stopping)
+		worker_switch(w, ref);
+	else
+		config_ref_release(ref);
 	if (!atomic_load(&w->stop_requested) || w->stopping)
 		return;
 	w->stopping = true;
@@ -228,16 +245,103 @@ worker_main(void *arg)
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
-int
-worker_init(struct worker *w, unsigned int index, const struct config *config)
+void
+config_ref_release(struct config_ref *r)
 {
-	char		err[512];
-	unsigned int	i;
-	int		r;
+	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+		free(r->config);
+		free(r);
+	}
+}
+
+void
+worker_gen_hold(struct worker_gen *g)
+{
+	g->refs++;
+}
+
+void
+worker_gen_release(struct worker_gen *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	tls_setup_free(&g->tls);
+	config_ref_release(g->ref);
+	free(g);
+}
+
+/* A generation for ref, with this thread's TLS contexts; NULL (logged)
+ * when a certificate or key cannot be loaded. */
+static struct worker_gen *
+worker_gen_new(struct worker *w, struct config_ref *ref)
+{
+	struct worker_gen	*g;
+	char			 err[512];
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		log_error("tls-setup-failed", "worker=%u reason=\"out of "
+		    "memory\"", w->index);
+		return NULL;
+	}
+	/* main checked the same settings already; this only fails when a
+	 * file changed in between. */
+	if (tls_setup_build(&g->tls, ref->config, "config", err,
+	    sizeof(err)) != 0) {
+		log_error("tls-setup-failed", "worker=%u reason=\"%s\"",
+		    w->index, err);
+		free(g);
+		return NULL;
+	}
+	atomic_fetch_add(&ref->refs, 1);
+	g->ref = ref;
+	g->config = ref->config;
+	g->refs = 1;
+	return g;
+}
+
+/* On the worker's thread: sessions from now on use ref. */
+static void
+worker_switch(struct worker *w, struct config_ref *ref)
+{
+	struct worker_gen	*g;
+	unsigned int		 i;
+
+	g = worker_gen_new(w, ref);
+	config_ref_release(ref);	/* worker_reload()'s reference */
+	if (g == NULL) {
+		log_error("reload", "worker=%u result=failed reason=\"TLS "
+		    "setup failed; sessions keep the old configuration\"",
+		    w->index);
+		return;
+	}
+	for (i = 0; i < w->nlisteners; i++)
+		w->listeners[i].data = (void *)&g->config->listeners[i];
+	worker_gen_release(w->gen);
+	w->gen = g;
+	w->config = g->config;
+}
+
+void
+worker_reload(struct worker *w, struct config_ref *ref)
+{
+	struct config_ref	*old;
+
+	atomic_fetch_add(&ref->refs, 1);
+	old = atomic_exchange(&w->pending, ref);
+	config_ref_release(old);	/* a reload not yet picked up */
+	uv_async_send(&w->wakeup);
+}
+
+int
+worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
+{
+	const struct config	*config = ref->config;
+	unsigned int		 i;
+	int			 r;
 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
-	w->config = config;
 	atomic_init(&w->stop_requested, false);
 	r = uv_loop_init(&w->loop);
 	if (r < 0)
@@ -247,13 +351,10 @@ worker_init(struct worker *w, unsigned int index, const struct config *config)
 	w->wakeup.data = w;
 	uv_timer_init(&w->loop, &w->drain_timer);
 	w->drain_timer.data = w;
-	/* main checked the same settings already; this only fails when a
-	 * file changed in between. */
-	if (tls_setup_build(&w->tls, config, "config", err, sizeof(err)) != 0) {
-		log_error("tls-setup-failed", "worker=%u reason=\"%s\"", index,
-		    err);
+	w->gen = worker_gen_new(w, ref);
+	if (w->gen == NULL)
 		return -EINVAL;
-	}
+	w->config = w->gen->config;
 	for (i = 0; i < config->nlisteners; i++) {
 		const struct config_listener	*l = &config->listeners[i];
 
@@ -299,5 +400,7 @@ worker_join(struct worker *w)
 {
 	uv_thread_join(&w->thread);
 	uv_loop_close(&w->loop);
-	tls_setup_free(&w->tls);
+	worker_gen_release(w->gen);
+	w->gen = NULL;
+	config_ref_release(atomic_exchange(&w->pending, NULL));
 }

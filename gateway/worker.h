@@ -20,10 +20,37 @@ struct imap_client;
 struct imap_client_config;
 struct session;
 
+/* One loaded configuration, shared by every worker and released by the
+ * last of them (and main) to let go of it. */
+struct config_ref {
+	atomic_uint	 refs;
+	struct config	*config;
+};
+
+void	config_ref_release(struct config_ref *r);
+
+/*
+ * A configuration as one worker uses it: the shared config and the TLS
+ * contexts built from it on this worker's thread. A session holds its
+ * generation until it and its upstream clients are gone, so a reload never
+ * changes anything under a session in flight; new sessions take the
+ * current one. Only the worker's thread touches refs.
+ */
+struct worker_gen {
+	unsigned int		 refs;
+	struct config_ref	*ref;
+	const struct config	*config;
+	struct tls_setup	 tls;
+};
+
+void	worker_gen_hold(struct worker_gen *g);
+void	worker_gen_release(struct worker_gen *g);
+
 struct worker {
 	unsigned int		 index;
-	const struct config	*config;	/* immutable, outlives the worker */
-	struct tls_setup	 tls;		/* this thread's TLS contexts */
+	const struct config	*config;	/* the current generation's */
+	struct worker_gen	*gen;		/* current; new sessions take it */
+	_Atomic(struct config_ref *) pending;	/* a reload waiting for us */
 	uv_loop_t		 loop;
 	uv_thread_t		 thread;
 	uv_async_t		 wakeup;	/* stop requests from main */
@@ -32,6 +59,7 @@ struct worker {
 	int			 listen_fds[CONFIG_MAX_LISTENERS];
 	unsigned int		 nlisteners;
 	struct imap_client	*probe;		/* start-up capability probe */
+	struct worker_gen	*probe_gen;	/* the probe's configuration */
 	struct session		*sessions;	/* all live sessions */
 	unsigned int		 nsessions;
 	uint64_t		 next_session;
@@ -41,18 +69,21 @@ struct worker {
 
 
 /* Sets up the loop, binds the worker's sockets and loads its TLS contexts
- * (errors are logged): everything that may need privileges. Returns 0 or
- * a negative errno. */
+ * (errors are logged): everything that may need privileges. Takes a
+ * reference to ref. Returns 0 or a negative errno. */
 int	worker_init(struct worker *w, unsigned int index,
-	    const struct config *config);
+	    struct config_ref *ref);
+/* SIGHUP, from main: the worker switches to ref (taking a reference) on
+ * its own thread; its listeners must be the ones it has. */
+void	worker_reload(struct worker *w, struct config_ref *ref);
 /* Starts the worker's thread (after privileges were dropped). */
 int	worker_run(struct worker *w);
 /* Asks the worker to stop accepting and drain; safe from any thread. */
 void	worker_request_stop(struct worker *w);
 /* Waits for the worker thread to end and frees its loop. */
 void	worker_join(struct worker *w);
-/* The upstream connection settings every IMAP client of this worker uses. */
-void	worker_imap_config(const struct worker *w,
+/* The upstream connection settings of a generation. */
+void	worker_imap_config(const struct worker_gen *g,
 	    struct imap_client_config *ic);
 /* Sessions open in the whole process (every worker). */
 unsigned int worker_sessions_total(void);
