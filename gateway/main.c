@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "tls_setup.h"
 #include "worker.h"
 
@@ -239,6 +240,7 @@ main_check_tls(const struct config *c, const char *origin,
 }
 
 static void main_reload(struct main_ctx *m);
+static void main_reload_config(struct main_ctx *m);
 
 static void
 main_on_signal(uv_signal_t *h, int signum)
@@ -254,6 +256,7 @@ main_on_signal(uv_signal_t *h, int signum)
 	if (m->stopping)
 		return;
 	m->stopping = true;
+	notify_send("STOPPING=1");
 	log_info("shutdown", "signal=%s workers=%u", signum == SIGTERM ?
 	    "TERM" : "INT", m->nworkers);
 	for (i = 0; i < m->nworkers; i++)
@@ -400,6 +403,14 @@ main_reload_conflict(const struct config *old, const struct config *new)
 static void
 main_reload(struct main_ctx *m)
 {
+	notify_send("RELOADING=1");
+	main_reload_config(m);
+	notify_send("READY=1");
+}
+
+static void
+main_reload_config(struct main_ctx *m)
+{
 	struct config_errors	*errs;
 	struct config_ref	*ref;
 	struct config		*c;
@@ -506,6 +517,7 @@ main_run(struct config *config, const char *file,
 		log_error("startup", "reason=\"out of memory\"");
 		return 1;
 	}
+	notify_init();
 	metrics_init(c);
 	if (c->metrics_addrlen != 0) {
 		/* Bound before privileges go, like the POP3 ports. */
@@ -547,6 +559,7 @@ main_run(struct config *config, const char *file,
 	uv_signal_start(&m.sigterm, main_on_signal, SIGTERM);
 	uv_signal_start(&m.sigint, main_on_signal, SIGINT);
 	uv_signal_start(&m.sighup, main_on_signal, SIGHUP);
+	notify_send("READY=1\nSTATUS=serving");
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (i = 0; i < m.nworkers; i++)
 		worker_join(&m.workers[i]);

@@ -359,6 +359,35 @@ class Syslog(unittest.TestCase):
         self.assertNotIn('event=login', pg.log_text(), 'stderr must stay quiet')
 
 
+@harness.skip_unless_popgate('popgate readiness notification')
+class Notify(unittest.TestCase):
+    """Type=notify: READY=1 once serving, RELOADING=1 then READY=1 around a
+    SIGHUP, STOPPING=1 at SIGTERM, on the socket in $NOTIFY_SOCKET."""
+
+    def test_sd_notify_states(self):
+        import socket as socket_mod
+        path = os.path.join(FIX.subdir('notify'), 'notify.sock')
+        sock = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_DGRAM)
+        sock.bind(path)
+        os.chmod(path, 0o666)       # popgate sends after dropping root
+        self.addCleanup(sock.close)
+        sock.settimeout(10)
+        os.environ['NOTIFY_SOCKET'] = path
+        try:
+            pg = start_popgate(config_text=GOOD_CONF)
+        finally:
+            del os.environ['NOTIFY_SOCKET']
+        self.addCleanup(pg.stop)
+        self.assertIn(b'READY=1', sock.recv(4096))
+        self.assertIn('event=listening', pg.log_text(), 'READY before listening')
+        pg.proc.send_signal(signal.SIGHUP)
+        self.assertEqual(sock.recv(4096), b'RELOADING=1')
+        self.assertEqual(sock.recv(4096), b'READY=1')
+        self.assertIn('event=reload result=ok', pg.log_text())
+        pg.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(sock.recv(4096), b'STOPPING=1')
+
+
 class Logging(unittest.TestCase):
     """Sessions of every kind on a debug-level popgate, then its log."""
 
