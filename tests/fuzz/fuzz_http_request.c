@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "http_request.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,18 +39,6 @@ struct fuzz_answer {
 	enum http_request_result	r;
 	struct http_request		req;
 };
-
-static bool
-fuzz_zero(const void *p, size_t n)
-{
-	const unsigned char	*q = p;
-	size_t			 i;
-
-	for (i = 0; i < n; i++)
-		if (q[i] != 0)
-			return false;
-	return true;
-}
 
 static struct fuzz_answer
 fuzz_parse(const uint8_t *data, size_t len)

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "proxy_proto.h"
+#include "fuzz_util.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,18 +39,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const unsigned char fuzz_v2_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
 };
-
-static bool
-fuzz_zero(const void *p, size_t n)
-{
-	const unsigned char	*q = p;
-	size_t			 i;
-
-	for (i = 0; i < n; i++)
-		if (q[i] != 0)
-			return false;
-	return true;
-}
 
 static bool
 fuzz_same(const struct proxy_info *a, const struct proxy_info *b)
