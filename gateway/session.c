@@ -273,6 +273,12 @@ static void
 session_step_done(struct session *s)
 {
 	s->step_pending = false;
+	/* Shutting down: the command in flight was the last one. */
+	if (s->draining && !session_input_waiting(s)) {
+		s->close_after_flush = true;
+		if (s->end_reason == NULL)
+			s->end_reason = "shutdown";
+	}
 	session_flush(s);
 	/* Pipelined commands run on the next turn, not from inside the
 	 * upstream's parser; with no input waiting there is nothing to do

@@ -132,5 +132,44 @@ class Reload(unittest.TestCase):
         self.assertRegex(self.uidl1(), NEW_UIDL, 'the old configuration stays')
 
 
+@harness.skip_unless_popgate('popgate SIGTERM drain')
+class Drain(unittest.TestCase):
+    """SIGTERM with a RETR in flight: the command finishes byte-exact, then
+    the session closes without UPDATE, so a DELE it marked is not
+    committed; the process exits once it is done."""
+
+    def test_sigterm_lets_the_retr_finish_and_commits_nothing(self):
+        port, = harness.free_ports(1)
+        pg = harness.start_configured_popgate(
+            'drain', conf('{uid:08x}{uidvalidity:08x}').replace(
+                '127.0.0.1:%d' % PORT, '127.0.0.1:%d' % port), port)
+        c = POP3Strict(port)
+        self.addCleanup(c.close)
+        c.login('gina', USERS['gina'])
+        count = c.stat()[0]
+        c.ok('DELE 2')
+        c.send(b'RETR 1\r\n')
+        time.sleep(0.3)
+        pg.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(c.status().startswith('+OK'))
+        self.assertEqual(c.read_data(), pop3_form(BIG))
+        # Then the session ends: no reply to QUIT, or a close.
+        try:
+            c.send(b'QUIT\r\n')
+            rest = c.sock.recv(100)
+            self.assertFalse(rest.startswith(b'+OK'), rest)
+        except OSError:
+            pass
+        self.assertTrue(harness.wait_until(lambda: pg.proc.poll() is not None, 10),
+                        'popgate still running after the drain')
+        self.assertRegex(pg.log_text(), r'event=session-end .*user=gina reason="shutdown" '
+                         r'.*retr=1 ')
+        m = FIX.imap('gina')
+        try:
+            self.assertEqual(len(mailseed.uids(m)), count, 'a DELE without QUIT was committed')
+        finally:
+            m.logout()
+
+
 if __name__ == '__main__':
     harness.main()
