@@ -177,21 +177,21 @@ worker_drain_timeout(uv_timer_t *t)
 	}
 }
 
-static void worker_switch(struct worker *w, struct config_ref *ref);
+static void worker_switch(struct worker *w, struct worker_gen *g);
 
 static void
 worker_on_wakeup(uv_async_t *a)
 {
 	struct worker		*w = a->data;
 	struct session		*s, *next;
-	struct config_ref	*ref;
+	struct worker_gen	*gen;
 	unsigned int		 i;
 
-	ref = atomic_exchange(&w->pending, NULL);
-	if (ref != NULL && !w->stopping)
-		worker_switch(w, ref);
+	gen = atomic_exchange(&w->pending, NULL);
+	if (gen != NULL && !w->stopping)
+		worker_switch(w, gen);
 	else
-		config_ref_release(ref);
+		worker_gen_release(gen);
 	if (!atomic_load(&w->stop_requested) || w->stopping)
 		return;
 	w->stopping = true;
@@ -270,7 +270,7 @@ worker_gen_release(struct worker_gen *g)
 	free(g);
 }
 
-/* A generation for ref, with this thread's TLS contexts; NULL (logged)
+/* A generation for ref with TLS contexts of its own; NULL (logged)
  * when a certificate or key cannot be loaded. */
 static struct worker_gen *
 worker_gen_new(struct worker *w, struct config_ref *ref)
@@ -302,19 +302,10 @@ worker_gen_new(struct worker *w, struct config_ref *ref)
 
 /* On the worker's thread: sessions from now on use ref. */
 static void
-worker_switch(struct worker *w, struct config_ref *ref)
+worker_switch(struct worker *w, struct worker_gen *g)
 {
-	struct worker_gen	*g;
-	unsigned int		 i;
+	unsigned int	i;
 
-	g = worker_gen_new(w, ref);
-	config_ref_release(ref);	/* worker_reload()'s reference */
-	if (g == NULL) {
-		log_error("reload", "worker=%u result=failed reason=\"TLS "
-		    "setup failed; sessions keep the old configuration\"",
-		    w->index);
-		return;
-	}
 	for (i = 0; i < w->nlisteners; i++)
 		w->listeners[i].data = (void *)&g->config->listeners[i];
 	worker_gen_release(w->gen);
@@ -322,14 +313,25 @@ worker_switch(struct worker *w, struct config_ref *ref)
 	w->config = g->config;
 }
 
+/*
+ * Builds the worker's next generation here, on main's thread: loading
+ * certificates and keys reads files, which a worker loop must not wait
+ * for. The generation reaches the worker through pending (the exchange
+ * orders it); one it never picked up is released here.
+ */
 void
 worker_reload(struct worker *w, struct config_ref *ref)
 {
-	struct config_ref	*old;
+	struct worker_gen	*g;
 
-	atomic_fetch_add(&ref->refs, 1);
-	old = atomic_exchange(&w->pending, ref);
-	config_ref_release(old);	/* a reload not yet picked up */
+	g = worker_gen_new(w, ref);
+	if (g == NULL) {
+		log_error("reload", "worker=%u result=failed reason=\"TLS "
+		    "setup failed; sessions keep the old configuration\"",
+		    w->index);
+		return;
+	}
+	worker_gen_release(atomic_exchange(&w->pending, g));
 	uv_async_send(&w->wakeup);
 }
 
@@ -402,5 +404,5 @@ worker_join(struct worker *w)
 	uv_loop_close(&w->loop);
 	worker_gen_release(w->gen);
 	w->gen = NULL;
-	config_ref_release(atomic_exchange(&w->pending, NULL));
+	worker_gen_release(atomic_exchange(&w->pending, NULL));
 }

@@ -30,11 +30,12 @@ struct config_ref {
 void	config_ref_release(struct config_ref *r);
 
 /*
- * A configuration as one worker uses it: the shared config and the TLS
- * contexts built from it on this worker's thread. A session holds its
- * generation until it and its upstream clients are gone, so a reload never
- * changes anything under a session in flight; new sessions take the
- * current one. Only the worker's thread touches refs.
+ * A configuration as one worker uses it: the shared config and TLS
+ * contexts built from it for this worker alone (by main, before the worker
+ * sees them). A session holds its generation until it and its upstream
+ * clients are gone, so a reload never changes anything under a session in
+ * flight; new sessions take the current one. Once handed over, only the
+ * worker's thread touches refs.
  */
 struct worker_gen {
 	unsigned int		 refs;
@@ -50,7 +51,7 @@ struct worker {
 	unsigned int		 index;
 	const struct config	*config;	/* the current generation's */
 	struct worker_gen	*gen;		/* current; new sessions take it */
-	_Atomic(struct config_ref *) pending;	/* a reload waiting for us */
+	_Atomic(struct worker_gen *) pending;	/* a reload waiting for us */
 	uv_loop_t		 loop;
 	uv_thread_t		 thread;
 	uv_async_t		 wakeup;	/* stop requests from main */
@@ -73,8 +74,9 @@ struct worker {
  * reference to ref. Returns 0 or a negative errno. */
 int	worker_init(struct worker *w, unsigned int index,
 	    struct config_ref *ref);
-/* SIGHUP, from main: the worker switches to ref (taking a reference) on
- * its own thread; its listeners must be the ones it has. */
+/* SIGHUP, from main: builds the worker's generation for ref (taking a
+ * reference), which the worker switches to on its own thread; its
+ * listeners must be the ones it has. */
 void	worker_reload(struct worker *w, struct config_ref *ref);
 /* Starts the worker's thread (after privileges were dropped). */
 int	worker_run(struct worker *w);
