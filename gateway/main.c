@@ -440,9 +440,10 @@ main_reload_config(struct main_ctx *m)
 		free(c);
 		return;
 	}
-	if (c->workers != m->current->config->workers || c->user[0] !=
-	    m->current->config->user[0] || c->log_syslog !=
-	    m->current->config->log_syslog)
+	if (c->workers != m->current->config->workers ||
+	    strcmp(c->user, m->current->config->user) != 0 ||
+	    strcmp(c->group, m->current->config->group) != 0 ||
+	    c->log_syslog != m->current->config->log_syslog)
 		log_warn("reload", "result=partial reason=\"workers, user and "
 		    "log_target take effect at the next restart\"");
 	ref = calloc(1, sizeof(*ref));
