@@ -62,7 +62,8 @@ imap_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	if (status < 0) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "write to upstream failed");
+		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
+		    "write to upstream failed");
 		return;
 	}
 	imap_client_flush(c);
@@ -83,7 +84,8 @@ imap_client_write_queue(struct imap_client *c, struct buf *q,
 	b = uv_buf_init(q->data, (unsigned int)q->len);
 	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 	if (r < 0 && r != UV_EAGAIN && r != UV_ENOTCONN) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "write to upstream failed");
+		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
+		    "write to upstream failed");
 		return;
 	}
 	if (r < 0)
@@ -106,7 +108,8 @@ imap_client_write_queue(struct imap_client *c, struct buf *q,
 	r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
 	    imap_write_cb);
 	if (r < 0) {
-		imap_client_fail(c, IMAP_ERR_TEMP, "write to upstream failed");
+		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
+		    "write to upstream failed");
 		return;
 	}
 	c->writing = true;
@@ -338,7 +341,8 @@ imap_timer_cb(uv_timer_t *t)
 	default:
 		break;
 	}
-	imap_client_fail(c, IMAP_ERR_TEMP, c->phase <= IMAP_PHASE_CONNECTING ?
+	imap_client_fail_as(c, IMAP_FAIL_TIMEOUT, IMAP_ERR_TEMP,
+	    c->phase <= IMAP_PHASE_CONNECTING ?
 	    "upstream connect timeout" : imap_tls_handshaking(c) ?
 	    "upstream TLS handshake timeout" : "upstream command timeout");
 }
@@ -573,7 +577,8 @@ imap_client_start(struct imap_client *c)
 	c->t_start = uv_hrtime();
 	if (c->config.tls_mode != IMAP_TLS_NONE &&
 	    c->config.tls_profile == NULL) {
-		imap_client_fail(c, IMAP_ERR_PERM, "upstream TLS wanted but "
+		imap_client_fail_as(c, IMAP_FAIL_TLS, IMAP_ERR_PERM,
+		    "upstream TLS wanted but "
 		    "no TLS profile configured");
 		return;
 	}
@@ -848,21 +853,31 @@ imap_client_timed(struct imap_client *c, enum imap_stage stage, uint64_t t0)
 		c->cb->timing(c->arg, stage, (uv_hrtime() - t0) / 1000);
 }
 
-/* The class of a failure, from where the connection was and what broke. */
+/* The class of a failure: what the failing site said, or else what the
+ * connection's state shows. */
 static enum imap_fail_class
-imap_fail_class(const struct imap_client *c, enum imap_phase phase,
-    const char *detail)
+imap_fail_class(const struct imap_client *c, enum imap_phase phase)
 {
-	if (strstr(detail, "timeout") != NULL)
-		return IMAP_FAIL_TIMEOUT;
-	if (strstr(detail, "TLS") != NULL || (c->tls != NULL && !c->tls_up))
+	if (c->fail_class_set)
+		return c->fail_class;
+	if (c->tls != NULL && !c->tls_up)
 		return IMAP_FAIL_TLS;
 	if (phase <= IMAP_PHASE_CONNECTING)
 		return IMAP_FAIL_CONNECT;
-	if (c->read_eof || strstr(detail, "closed") != NULL ||
-	    strstr(detail, "write to upstream") != NULL)
+	if (c->read_eof)
 		return IMAP_FAIL_CLOSED;
 	return IMAP_FAIL_PROTOCOL;
+}
+
+void
+imap_client_fail_as(struct imap_client *c, enum imap_fail_class why,
+    enum imap_result result, const char *detail)
+{
+	if (c->phase == IMAP_PHASE_CLOSING)
+		return;
+	c->fail_class = why;
+	c->fail_class_set = true;
+	imap_client_fail(c, result, detail);
 }
 
 void
@@ -875,7 +890,7 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 		return;
 	if ((result == IMAP_ERR_TEMP || result == IMAP_ERR_PERM) &&
 	    !c->close_requested && c->cb->failed != NULL)
-		c->cb->failed(c->arg, imap_fail_class(c, phase, detail));
+		c->cb->failed(c->arg, imap_fail_class(c, phase));
 	imap_client_wipe_password(c);
 	c->phase = IMAP_PHASE_CLOSING;
 	if (c->fail_detail != NULL) {

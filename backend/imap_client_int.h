@@ -218,6 +218,8 @@ struct imap_client {
 	uint64_t		 t_start;	/* uv_hrtime() at start, login sent, */
 	uint64_t		 t_login;	/* fetch asked (metrics timing) */
 	uint64_t		 t_fetch;
+	enum imap_fail_class	 fail_class;	/* set by imap_client_fail_as() */
+	bool			 fail_class_set;
 	uint32_t		*seq_uid;	/* seq - 1 -> uid, whole mailbox */
 	uint32_t		 nseq;
 	uint32_t		 seq_cap;
@@ -252,6 +254,10 @@ struct imap_cmd *imap_client_command(struct imap_client *c,
  * then teardown (deferred while responses are being dispatched). */
 void	imap_client_fail(struct imap_client *c, enum imap_result result,
 	    const char *detail);
+/* The same, for a site that knows the class of the failure (metrics);
+ * imap_client_fail() infers it from the connection's state. */
+void	imap_client_fail_as(struct imap_client *c, enum imap_fail_class why,
+	    enum imap_result result, const char *detail);
 bool	imap_has_cap(struct imap_client *c, const char *name);
 /* The tagged status of a parsed response (MAILIMAP_RESP_COND_STATE_*). */
 int	imap_resp_status(struct mailimap_response *resp);

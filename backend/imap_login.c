@@ -346,8 +346,10 @@ imap_client_on_continuation(struct imap_client *c)
 	    c->cmds[c->ncmds - 1].kind != IMAP_CMD_AUTHENTICATE ||
 	    c->password == NULL) {
 		/* RFC 4422: "*" cancels; we have nothing else to send. */
-		if (buf_append(&c->wq, "*\r\n", 3) != 0)
+		if (buf_append(&c->wq, "*\r\n", 3) != 0) {
 			imap_client_fail(c, IMAP_ERR_TEMP, "command queue full");
+			return;
+		}
 		imap_client_flush(c);
 		return;
 	}

@@ -35,7 +35,8 @@ imap_tls_fail(struct imap_client *c, int error)
 {
 	c->fail_detail = error == -ENOMEM ? "out of memory" :
 	    imap_tls_reason(c);
-	imap_client_fail(c, IMAP_ERR_TEMP, c->tls_up ? "upstream TLS error" :
+	imap_client_fail_as(c, IMAP_FAIL_TLS, IMAP_ERR_TEMP, c->tls_up ?
+	    "upstream TLS error" :
 	    "upstream TLS handshake failed");
 }
 
