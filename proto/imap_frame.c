@@ -99,25 +99,20 @@ imap_frame_grow(struct imap_frame *f, size_t want)
 int
 imap_frame_append(struct imap_frame *f, const char *p, size_t len)
 {
-	size_t	limit = f->max_group + f->max_line;
-	int	error;
+	size_t	 limit = f->max_group + f->max_line, room = 0;
+	char	*dst;
 
 	if (len == 0)
 		return 0;
 	/* Unread data is bounded: one group plus the line that follows it. */
 	if (len > limit || f->len - f->rd > limit - len)
 		return -ENOBUFS;
-	if (len > f->cap - f->len) {
-		/* Bounded memory even if the caller never compacts. */
-		imap_frame_compact(f);
-		if (len > f->cap - f->len &&
-		    (error = imap_frame_grow(f, f->len + len)) != 0)
-			return error;
-	}
-	memcpy(f->data + f->len, p, len);
-	f->len += len;
-	if (f->len > f->peak)
-		f->peak = f->len;
+	/* All or nothing: the same room the socket path reserves. */
+	dst = imap_frame_reserve(f, len, &room);
+	if (dst == NULL || room < len)
+		return -ENOMEM;
+	memcpy(dst, p, len);
+	imap_frame_commit(f, len);
 	return 0;
 }
 

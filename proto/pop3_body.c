@@ -87,11 +87,6 @@ pop3_body_line_was_empty(const struct pop3_body *e, const char *run,
 }
 
 /*
- * Encodes up to len input octets into w, which has room for
- * POP3_BODY_MAX_EXPANSION * len octets. Stops early when TOP is complete.
- * Returns the input octets used and sets *written_out.
- */
-/*
  * RETR fast path: whole lines that already end in CRLF and whose successors
  * do not start with '.' pass unchanged, so a run of them is one copy rather
  * than one per line. Returns the run length; it always ends after an LF.
@@ -113,6 +108,11 @@ pop3_body_clean_run(const char *p, const char *end)
 	return (size_t)(q - p);
 }
 
+/*
+ * Encodes up to len input octets into w, which has room for
+ * POP3_BODY_MAX_EXPANSION * len octets. Stops early when TOP is complete.
+ * Returns the input octets used and sets *written_out.
+ */
 static size_t
 pop3_body_encode(struct pop3_body *e, const char *p, size_t len, char *w,
     size_t *written_out)
