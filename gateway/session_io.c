@@ -52,12 +52,6 @@ session_write_cb(uv_write_t *req, int status)
 		session_after_write(s);
 }
 
-/*
- * Writes queued output. uv_try_write() first: a completed uv_write() costs
- * libuv a callback turn and an epoll_ctl() per write, and most replies fit
- * the socket buffer at once. Only a remainder goes through uv_write(), with
- * one write in flight; its buffer stays untouched until the callback.
- */
 /* Hands what the socket did not take (wire from offset off) to uv_write,
  * one write in flight; its buffer stays untouched until the callback. */
 static void
@@ -136,6 +130,12 @@ session_encrypt(struct session *s)
 	return 0;
 }
 
+/*
+ * Writes queued output. uv_try_write() first: a completed uv_write() costs
+ * libuv a callback turn and an epoll_ctl() per write, and most replies fit
+ * the socket buffer at once. Only a remainder goes through uv_write(), with
+ * one write in flight; its buffer stays untouched until the callback.
+ */
 void
 session_flush(struct session *s)
 {
