@@ -78,12 +78,7 @@ def parse_fields(text):
 
 
 def session_ends(pg):
-    out = []
-    for line in pg.log_text().splitlines():
-        m = LOG_LINE.match(line)
-        if m and 'event=session-end' in line:
-            out.append(parse_fields(m.group(2)))
-    return out
+    return harness.log_events(pg.log_text(), 'session-end')
 
 
 def start_popgate(extra_args=(), config_text=None, user='carol'):

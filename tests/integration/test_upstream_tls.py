@@ -146,9 +146,8 @@ def gateway(url, ca_file=None, verify=None, timeout=TIMEOUT, **upstream):
 
 def last_login(pg):
     """The last session "login" log line of popgate."""
-    lines = [l for l in pg.log_text().splitlines() if re.search(r'\blogin\b', l)
-             and 'sid=' in l]
-    return lines[-1] if lines else ''
+    logins = harness.log_events(pg.log_text(), 'login')
+    return logins[-1]['_line'] if logins else ''
 
 
 @harness.skip_unless_popgate('popgate upstream TLS')
