@@ -21,6 +21,8 @@ static const char imap_frame_err_line[] = "IMAP line too long";
 static const char imap_frame_err_literal[] = "IMAP literal too large";
 static const char imap_frame_err_group[] = "IMAP response group too large";
 static const char imap_frame_err_failed[] = "IMAP framer failed earlier";
+static const char imap_frame_err_permflags[] =
+    "IMAP PERMANENTFLAGS list malformed";
 
 void
 imap_frame_init(struct imap_frame *f, size_t max_line, size_t max_group)
@@ -347,6 +349,66 @@ imap_frame_skip_literal(struct imap_frame *f)
 	return true;
 }
 
+/* RFC 3501 ATOM-CHAR as libetpan reads it (8-bit octets pass). */
+static bool
+imap_frame_atom_char(unsigned char c)
+{
+	if (c <= 0x1f)
+		return false;
+	switch (c) {
+	case '(': case ')': case '{': case ' ': case '%': case '*':
+	case '"': case '\\': case ']':
+		return false;
+	default:
+		return true;
+	}
+}
+
+/*
+ * libetpan 1.9.4 (Debian's) dereferences NULL when a PERMANENTFLAGS code
+ * opens its list, the first flag fails to parse and no ")" follows, as in
+ * "* OK [PERMANENTFLAGS (\r\n" (fixed upstream after 1.9.4). Such a line
+ * never reaches the parser: after '[', blanks, "PERMANENTFLAGS", blanks and
+ * '(' (every spelling libetpan accepts), the next octet must be ')' or
+ * start a flag it is sure to parse: "\*", "\" atom or atom. Real servers
+ * send exactly that; anything else is refused as malformed.
+ */
+static bool
+imap_frame_permflags_ok(const char *line, size_t len)
+{
+	static const char	 word[] = "PERMANENTFLAGS";
+	const size_t		 wlen = sizeof(word) - 1;
+	const char		*p = line, *end = line + len;
+	size_t			 i;
+
+	while ((p = memchr(p, '[', (size_t)(end - p))) != NULL) {
+		p++;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(end - p) < wlen)
+			return true;
+		for (i = 0; i < wlen; i++)
+			if ((p[i] & ~0x20) != word[i])
+				break;
+		if (i < wlen)
+			continue;
+		p += wlen;
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == end || *p != '(')
+			continue;
+		p++;
+		if (p < end && *p == ')')
+			continue;
+		if (p < end && *p == '\\')
+			p++;
+		if (p == end || !(imap_frame_atom_char((unsigned char)*p) ||
+		    (*p == '*' && p[-1] == '\\')))
+			return false;
+	}
+	return true;
+}
+
 /*
  * Checks the physical line [phys_start, eol) against the limits and starts
  * the literal it announces, if any. Returns the error text or NULL, and sets
@@ -362,6 +424,9 @@ imap_frame_line_end(struct imap_frame *f, size_t eol, bool *is_literal)
 		return imap_frame_err_line;
 	if (eol - f->group_start > f->max_group)
 		return imap_frame_err_group;
+	if (!imap_frame_permflags_ok(f->data + f->phys_start,
+	    eol - f->phys_start))
+		return imap_frame_err_permflags;
 	if (!imap_frame_literal_size(f->data + f->phys_start,
 	    eol - f->phys_start, &size))
 		return NULL;

@@ -14,7 +14,8 @@
  *   - anything else: a tagged completion. It closes the group: everything
  *           buffered up to and including it becomes "ready" for the parser.
  * Limits: a physical line longer than max_line octets, a literal larger than
- * max_group, or a group larger than max_group is a protocol error.
+ * max_group, or a group larger than max_group is a protocol error. So is a
+ * malformed PERMANENTFLAGS list, which crashes libetpan 1.9.4's parser.
  */
 #ifndef POPGATE_IMAP_FRAME_H
 #define POPGATE_IMAP_FRAME_H

@@ -284,6 +284,12 @@ class Faults(FakeBase):
     def test_backend_garbage_in_snapshot(self):
         self._garbage(garbage_on={'UID FETCH'})
 
+    def test_backend_permanentflags_hole(self):
+        # libetpan 1.9.4 crashes on this list; popgate must refuse it.
+        self._garbage(reply_on={'SELECT': '* OK [PERMANENTFLAGS (\r\n'
+                                          '{tag} OK [READ-WRITE] done\r\n'})
+        self.assertIn('PERMANENTFLAGS list malformed', PG.log_tail())
+
     def test_backend_garbage_in_retr(self):
         c, st, dt = self.login_expect('+OK')
         FAKE.faults['garbage_on'] = {'UID FETCH'}

@@ -28,6 +28,8 @@ connection / command, so a test can change them between sessions:
                          'AUTHENTICATE'}; UID commands as 'UID FETCH'
     garbage_on           set of commands answered with garbage (then hang)
     no_on                set of commands answered with a tagged NO
+    reply_on             {command: text} answered with text instead, its
+                         "{tag}" replaced by the command's tag
     drop_mid_literal_uid UID whose BODY[] is cut at message offset drop_at
     drop_at              (default: half the message): the literal (full or
                          partial <off.len>) that covers that offset is sent
@@ -450,6 +452,9 @@ class _Session:
                 time.sleep(delay)
             if cmd in f.get('no_on', ()):
                 self.send('%s NO [UNAVAILABLE] fault injected\r\n' % tag)
+                continue
+            if cmd in f.get('reply_on', {}):
+                self.send(f['reply_on'][cmd].replace('{tag}', tag))
                 continue
             handler = getattr(self, 'cmd_' + cmd.replace(' ', '_').lower(), None)
             if handler is None:

@@ -547,6 +547,78 @@ test_frame_line_limit(void **state)
 	buf_deinit(&want);
 }
 
+/*
+ * A PERMANENTFLAGS list libetpan 1.9.4 would crash on never reaches it;
+ * every list a real server sends does, and so does the same text inside a
+ * literal (message data).
+ */
+static void
+test_frame_permanentflags(void **state)
+{
+	static const char * const	 good[] = {
+		"* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] ok\r\n",
+		"* OK [PERMANENTFLAGS ()] read-only\r\n",
+		"* OK [permanentflags ($Forwarded NonJunk)] x\r\n",
+		"* OK [PERMANENTFLAGS (\\Seen\r\n",	/* parses, fails: no crash */
+		"* OK [PERMANENTFLAGSX (\r\n",	/* another code */
+		"* OK [UIDNEXT 4] PERMANENTFLAGS (\r\n",	/* text, not a code */
+		"* OK [PERMANENTFLAGS\r\n",
+	};
+	static const char * const	 bad[] = {
+		"* OK [PERMANENTFLAGS (\r\n",
+		"* OK [PERMANENTFLAGS (\n",
+		"* OK [ \tpermanentflags\t( \\Seen)] x\r\n",
+		"* OK [PERMANENTFLAGS (\\\r\n",
+		"* OK [PERMANENTFLAGS (*)] x\r\n",
+		"* OK [PERMANENTFLAGS (]\r\n",
+		"* OK [ALERT] [PERMANENTFLAGS ({3}\r\n",
+	};
+	static const char		 literal[] =
+	    "* 1 FETCH (BODY[] {23}\r\n[PERMANENTFLAGS (\r\nbody)\r\n"
+	    "A1 OK x\r\n";
+	struct buf			 want;
+	char				 in[256];
+	int				 n;
+	size_t				 i;
+
+	(void)state;
+	buf_init(&want, TEST_FRAME_TRACE_MAX_OCTETS);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		buf_reset(&want);
+		n = snprintf(in, sizeof(in), "* OK hi\r\n%sA1 OK x\r\n",
+		    good[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(in));
+		test_frame_want(&want, "GREETING", "* OK hi\r\n");
+		test_frame_want(&want, "TAGGED A1", in + 9);
+		test_frame_want_line(&want, "PENDING 0");
+		test_frame_check(in, (size_t)n, &test_frame_defaults, &want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&want);
+		n = snprintf(in, sizeof(in), "* OK hi\r\n%sA1 OK x\r\n",
+		    bad[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(in));
+		test_frame_want(&want, "GREETING", "* OK hi\r\n");
+		test_frame_want_line(&want,
+		    "ERROR IMAP PERMANENTFLAGS list malformed");
+		test_frame_check(in, (size_t)n, &test_frame_defaults, &want);
+	}
+	/* In the greeting too. */
+	buf_reset(&want);
+	test_frame_want_line(&want, "ERROR IMAP PERMANENTFLAGS list malformed");
+	test_frame_check(TEST_STR("* OK [PERMANENTFLAGS (\r\n"),
+	    &test_frame_defaults, &want);
+	/* Inside a literal it is data. */
+	buf_reset(&want);
+	test_frame_want(&want, "GREETING", "* OK hi\r\n");
+	test_frame_want(&want, "TAGGED A1", literal);
+	test_frame_want_line(&want, "PENDING 0");
+	n = snprintf(in, sizeof(in), "* OK hi\r\n%s", literal);
+	assert_true(n > 0 && (size_t)n < sizeof(in));
+	test_frame_check(in, (size_t)n, &test_frame_defaults, &want);
+	buf_deinit(&want);
+}
+
 static void
 test_frame_literal_limit(void **state)
 {
@@ -805,6 +877,7 @@ main(void)
 		cmocka_unit_test(test_frame_transcript_random_splits),
 		cmocka_unit_test(test_frame_line_limit),
 		cmocka_unit_test(test_frame_literal_limit),
+		cmocka_unit_test(test_frame_permanentflags),
 		cmocka_unit_test(test_frame_group_limit),
 		cmocka_unit_test(test_frame_append_limit),
 		cmocka_unit_test(test_frame_compact),
