@@ -377,6 +377,7 @@ imap_client_on_greeting(struct imap_client *c)
 		imap_client_fail(c, IMAP_ERR_TEMP, "upstream greeted with BYE");
 		return;
 	}
+	(void)imap_stream_greeting_defuse(&c->frame);
 	r = mailimap_connect(c->imap, c->stream);
 	c->stream = NULL;	/* now owned by c->imap->imap_stream */
 	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {

@@ -97,6 +97,47 @@ imap_stream_greeting_is_bye(const struct imap_frame *f)
 	return end - p >= 3 && strncasecmp(p, "BYE", 3) == 0;
 }
 
+/*
+ * libetpan 1.9.4 parses the greeting without a parser context and crashes
+ * (NULL dereference) on the first astring in it, as in a PERMANENTFLAGS or
+ * BADCHARSET code. Only CAPABILITY (atoms) is of use in a greeting, so any
+ * other code is turned into text by blanking its '[' in place: libetpan
+ * then reads it as resp-text. Returns the number of codes defused.
+ */
+unsigned int
+imap_stream_greeting_defuse(struct imap_frame *f)
+{
+	char		*p = f->data + f->rd, *end = f->data + f->ready;
+	unsigned int	 n = 0;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p >= end || *p++ != '*')
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+		p++;
+	for (;;) {
+		char	*bracket, *word;
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p >= end || *p != '[')
+			return n;
+		bracket = p;
+		word = p + 1;
+		while (word < end && (*word == ' ' || *word == '\t'))
+			word++;
+		if (end - word > 10 && strncasecmp(word, "CAPABILITY", 10) == 0 &&
+		    (word[10] == ' ' || word[10] == ']'))
+			return n;
+		*bracket = ' ';
+		n++;
+		p = bracket + 1;
+	}
+}
+
 bool
 imap_stream_tag_number(const char *text, size_t len, uint32_t *tag)
 {

@@ -27,6 +27,9 @@ mailstream	*imap_stream_new(struct imap_frame *f);
  * libetpan 1.9.4 leaks the greeting struct of a BYE, so callers refuse such
  * a greeting before parsing it. */
 bool		 imap_stream_greeting_is_bye(const struct imap_frame *f);
+/* Blanks the '[' of any greeting response code but CAPABILITY, which
+ * libetpan 1.9.4 might crash on (see imap_stream.c). Returns how many. */
+unsigned int	 imap_stream_greeting_defuse(struct imap_frame *f);
 /* Parses a numeric tag as popgate sends them ("1".."999999999"). */
 bool		 imap_stream_tag_number(const char *text, size_t len,
 		    uint32_t *tag);

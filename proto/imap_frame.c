@@ -410,6 +410,34 @@ imap_frame_permflags_ok(const char *line, size_t len)
 }
 
 /*
+ * "{N}" anywhere in the line, not only at its end: libetpan reads a
+ * literal wherever a string may stand and allocates N octets before it
+ * looks for the CRLF that must follow, so a number past the group limit
+ * (up to 4 GiB after its overflow) is refused here.
+ */
+static bool
+imap_frame_inline_literals_ok(const char *line, size_t len, uint64_t max)
+{
+	const char	*p = line, *end = line + len;
+	uint64_t	 size;
+
+	while ((p = memchr(p, '{', (size_t)(end - p))) != NULL) {
+		p++;
+		size = 0;
+		while (p < end && *p >= '0' && *p <= '9') {
+			if (size <= max)
+				size = size * 10 + (uint64_t)(*p - '0');
+			p++;
+		}
+		if (p < end && *p == '+')
+			p++;
+		if (p < end && *p == '}' && size > max)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Checks the physical line [phys_start, eol) against the limits and starts
  * the literal it announces, if any. Returns the error text or NULL, and sets
  * *is_literal.
@@ -427,6 +455,9 @@ imap_frame_line_end(struct imap_frame *f, size_t eol, bool *is_literal)
 	if (!imap_frame_permflags_ok(f->data + f->phys_start,
 	    eol - f->phys_start))
 		return imap_frame_err_permflags;
+	if (!imap_frame_inline_literals_ok(f->data + f->phys_start,
+	    eol - f->phys_start, f->max_group))
+		return imap_frame_err_literal;
 	if (!imap_frame_literal_size(f->data + f->phys_start,
 	    eol - f->phys_start, &size))
 		return NULL;

@@ -67,6 +67,7 @@ fuzz_event(mailimap *imap, mailstream **stream, struct imap_frame *f,
 		 * the client refuses those before parsing, and so do we. */
 		if (imap_stream_greeting_is_bye(f))
 			return false;
+		(void)imap_stream_greeting_defuse(f);
 		r = mailimap_connect(imap, *stream);
 		*stream = NULL;
 		return r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED ||

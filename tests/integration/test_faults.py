@@ -290,6 +290,17 @@ class Faults(FakeBase):
                                           '{tag} OK [READ-WRITE] done\r\n'})
         self.assertIn('PERMANENTFLAGS list malformed', PG.log_tail())
 
+    def test_backend_greeting_codes_defused(self):
+        # libetpan 1.9.4 crashes on an astring in a greeting code; popgate
+        # reads such a greeting as text and carries on.
+        for code in ('[PERMANENTFLAGS (\\Seen $Junk)]', '[BADCHARSET (UTF-8)]',
+                     '[ [PERMANENTFLAGS (a]'):
+            FAKE.faults['greeting'] = '* OK %s fake ready\r\n' % code
+            c, st, dt = self.login_expect('+OK')
+            self.assertEqual(c.stat()[0], len(FAKE.uids()))
+            c.quit()
+        self.assert_serves_again()
+
     def test_backend_garbage_in_retr(self):
         c, st, dt = self.login_expect('+OK')
         FAKE.faults['garbage_on'] = {'UID FETCH'}

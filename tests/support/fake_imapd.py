@@ -24,6 +24,7 @@ connection / command, so a test can change them between sessions:
     no_greeting          accept, then never send anything
     close_after_greeting send the greeting, then close
     garbage_greeting     send garbage instead of the greeting (then hang)
+    greeting             text sent as the greeting instead of the usual one
     hang_on              set of commands never answered, e.g. {'LOGIN',
                          'AUTHENTICATE'}; UID commands as 'UID FETCH'
     garbage_on           set of commands answered with garbage (then hang)
@@ -423,7 +424,10 @@ class _Session:
         if f.get('garbage_greeting'):
             self.send(GARBAGE)
             self.hang()
-        self.send('* OK [CAPABILITY %s] fake imapd ready.\r\n' % self.caps())
+        if f.get('greeting'):
+            self.send(f['greeting'])
+        else:
+            self.send('* OK [CAPABILITY %s] fake imapd ready.\r\n' % self.caps())
         if f.get('close_after_greeting'):
             self.close_gracefully()
         while True:

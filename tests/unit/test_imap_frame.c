@@ -619,6 +619,34 @@ test_frame_permanentflags(void **state)
 	buf_deinit(&want);
 }
 
+/* A literal size libetpan would allocate mid-line is bounded too. */
+static void
+test_frame_inline_literal(void **state)
+{
+	static const struct test_frame_opts	o = { 1024, 4096, false };
+	struct buf				want;
+
+	(void)state;
+	buf_init(&want, TEST_FRAME_TRACE_MAX_OCTETS);
+	test_frame_want(&want, "GREETING", "* OK hi\r\n");
+	test_frame_want(&want, "TAGGED A1",
+	    "* 1 FETCH (X {4096}y)\r\nA1 OK {1+} x\r\n");
+	test_frame_want_line(&want, "PENDING 0");
+	test_frame_check(TEST_STR("* OK hi\r\n* 1 FETCH (X {4096}y)\r\n"
+	    "A1 OK {1+} x\r\n"), &o, &want);
+	buf_reset(&want);
+	test_frame_want(&want, "GREETING", "* OK hi\r\n");
+	test_frame_want_line(&want, "ERROR IMAP literal too large");
+	test_frame_check(TEST_STR("* OK hi\r\n* 1 FETCH (X {4097}y)\r\n"
+	    "A1 OK x\r\n"), &o, &want);
+	buf_reset(&want);
+	test_frame_want(&want, "GREETING", "* OK hi\r\n");
+	test_frame_want_line(&want, "ERROR IMAP literal too large");
+	test_frame_check(TEST_STR("* OK hi\r\n* 1 FETCH (BODY[] "
+	    "{166666666666666666666662}\x82y)\r\nA1 OK x\r\n"), &o, &want);
+	buf_deinit(&want);
+}
+
 static void
 test_frame_literal_limit(void **state)
 {
@@ -878,6 +906,7 @@ main(void)
 		cmocka_unit_test(test_frame_line_limit),
 		cmocka_unit_test(test_frame_literal_limit),
 		cmocka_unit_test(test_frame_permanentflags),
+		cmocka_unit_test(test_frame_inline_literal),
 		cmocka_unit_test(test_frame_group_limit),
 		cmocka_unit_test(test_frame_append_limit),
 		cmocka_unit_test(test_frame_compact),
