@@ -5,6 +5,7 @@
 #include "imap_stream.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 static ssize_t
@@ -100,42 +101,30 @@ imap_stream_greeting_is_bye(const struct imap_frame *f)
 /*
  * libetpan 1.9.4 parses the greeting without a parser context and crashes
  * (NULL dereference) on the first astring in it, as in a PERMANENTFLAGS or
- * BADCHARSET code. Only CAPABILITY (atoms) is of use in a greeting, so any
- * other code is turned into text by blanking its '[' in place: libetpan
- * then reads it as resp-text. Returns the number of codes defused.
+ * BADCHARSET code. Only CAPABILITY (atoms) is of use in a greeting, so
+ * every '[' of the greeting that does not open a CAPABILITY code is blanked
+ * in place, wherever it stands (libetpan skips blanks and junk before the
+ * status word): libetpan reads the rest as text. Returns how many.
  */
 unsigned int
 imap_stream_greeting_defuse(struct imap_frame *f)
 {
 	char		*p = f->data + f->rd, *end = f->data + f->ready;
+	char		*word;
 	unsigned int	 n = 0;
 
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	if (p >= end || *p++ != '*')
-		return 0;
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
-		p++;
-	for (;;) {
-		char	*bracket, *word;
-
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p >= end || *p != '[')
-			return n;
-		bracket = p;
+	while ((p = memchr(p, '[', (size_t)(end - p))) != NULL) {
 		word = p + 1;
 		while (word < end && (*word == ' ' || *word == '\t'))
 			word++;
-		if (end - word > 10 && strncasecmp(word, "CAPABILITY", 10) == 0 &&
-		    (word[10] == ' ' || word[10] == ']'))
-			return n;
-		*bracket = ' ';
-		n++;
-		p = bracket + 1;
+		if (!(end - word > 10 && strncasecmp(word, "CAPABILITY", 10) == 0 &&
+		    (word[10] == ' ' || word[10] == ']'))) {
+			*p = ' ';
+			n++;
+		}
+		p++;
 	}
+	return n;
 }
 
 bool
