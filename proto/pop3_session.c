@@ -120,7 +120,8 @@ pop3_resp_code_name(enum pop3_resp_code code)
  * Copies text into dst (room octets, no NUL) as POP3 response text: printable
  * ASCII only (RFC 6856 sec. 2.1 without UTF8; no CR/LF injection), never
  * starting with '[' (RFC 2449 sec. 8: that would be read as a response code)
- * nor with a space. drop_lt also drops '<' (greeting: no APOP timestamp).
+ * nor with a space. drop_lt also drops '<' (greeting: only the APOP
+ * timestamp may have one).
  */
 static size_t
 pop3_sanitize(char *dst, size_t room, const char *text, bool drop_lt)
@@ -144,8 +145,7 @@ pop3_sanitize(char *dst, size_t room, const char *text, bool drop_lt)
 
 /* Appends head, then " " and the sanitised text if any, then CRLF. */
 static int
-pop3_append_text_line(struct buf *out, const char *head, const char *text,
-    bool drop_lt)
+pop3_append_text_line(struct buf *out, const char *head, const char *text)
 {
 	char	line[POP3_MAX_REPLY_OCTETS];
 	size_t	len, text_len;
@@ -154,7 +154,7 @@ pop3_append_text_line(struct buf *out, const char *head, const char *text,
 	assert(len + 1 < POP3_MAX_REPLY_TEXT);
 	memcpy(line, head, len);
 	text_len = pop3_sanitize(line + len + 1, POP3_MAX_REPLY_TEXT - len - 1,
-	    text, drop_lt);
+	    text, false);
 	if (text_len > 0) {
 		line[len] = ' ';
 		len += 1 + text_len;
@@ -170,10 +170,10 @@ pop3_append_err(struct buf *out, enum pop3_resp_code code, const char *text)
 	char	head[sizeof("-ERR [SYS/TEMP]")];
 
 	if (code == POP3_RESP_NONE || (unsigned int)code >= POP3_RESP_COUNT)
-		return pop3_append_text_line(out, "-ERR", text, false);
+		return pop3_append_text_line(out, "-ERR", text);
 	(void)snprintf(head, sizeof(head), "-ERR [%s]",
 	    pop3_resp_code_name(code));
-	return pop3_append_text_line(out, head, text, false);
+	return pop3_append_text_line(out, head, text);
 }
 
 void
@@ -258,11 +258,19 @@ pop3_sasl_end(struct pop3_session *s)
 	memset(&s->sasl, 0, sizeof(s->sasl));
 }
 
+/* Wipes an APOP LOGIN step's digest. */
+static void
+pop3_apop_wipe(struct pop3_session *s)
+{
+	explicit_bzero(s->apop_digest, sizeof(s->apop_digest));
+}
+
 /* out refused a reply: drop the partial reply, try one last line, close. */
 static struct pop3_step
 pop3_overflow(struct pop3_session *s, struct buf *out, size_t mark)
 {
 	pop3_sasl_end(s);
+	pop3_apop_wipe(s);
 	pop3_rollback(out, mark);
 	(void)pop3_append_err(out, POP3_RESP_SYS_TEMP, POP3_TEXT_OVERFLOW);
 	s->state = POP3_STATE_CLOSED;
@@ -406,6 +414,31 @@ pop3_plaintext_refusal(const struct pop3_session *s)
 	return "USER/PASS not allowed";
 }
 
+/*
+ * The name argument of USER and APOP (argument 0): pop3_parse() already
+ * refused control octets and spaces; 8-bit octets are kept (real names
+ * carry them). Replies -ERR if it is too long for s->user.
+ */
+static bool
+pop3_user_arg_ok(struct pop3_call *c)
+{
+	if (c->arglen[0] > POP3_MAX_USER_OCTETS) {
+		pop3_err(c, POP3_RESP_NONE, "User name too long");
+		return false;
+	}
+	return true;
+}
+
+/* Copies a name checked by pop3_user_arg_ok() into s->user. */
+static void
+pop3_set_user_arg(struct pop3_call *c)
+{
+	struct pop3_session	*s = c->s;
+
+	memset(s->user, 0, sizeof(s->user));
+	memcpy(s->user, c->argv[0], c->arglen[0]);
+}
+
 static void
 pop3_cmd_user(struct pop3_call *c)
 {
@@ -416,13 +449,10 @@ pop3_cmd_user(struct pop3_call *c)
 		pop3_err(c, POP3_RESP_NONE, pop3_plaintext_refusal(s));
 		return;
 	}
-	if (c->arglen[0] > POP3_MAX_USER_OCTETS) {
-		pop3_err(c, POP3_RESP_NONE, "User name too long");
+	if (!pop3_user_arg_ok(c))
 		return;
-	}
 	/* A second USER replaces the first (conformance 4.3). */
-	memset(s->user, 0, sizeof(s->user));
-	memcpy(s->user, c->argv[0], c->arglen[0]);
+	pop3_set_user_arg(c);
 	s->has_user = true;
 	/* The same reply for every name: no user probing (RFC 1939 sec. 13). */
 	pop3_say(c, "+OK Send PASS.");
@@ -454,11 +484,92 @@ pop3_cmd_pass(struct pop3_call *c)
 	c->step.password_len = c->arglen[0];
 }
 
+/*
+ * The caller's APOP timestamp if it is a msg-id the greeting may carry
+ * (RFC 1939 sec. 7, RFC 822 msg-id): "<", printable ASCII other than space,
+ * '<' and '>', then ">"; else NULL: APOP is not offered.
+ */
+static const char *
+pop3_apop_timestamp(const struct pop3_session *s)
+{
+	const char	*stamp = s->opt.apop_timestamp;
+	size_t		 i, len;
+	unsigned char	 c;
+
+	if (stamp == NULL)
+		return NULL;
+	len = strnlen(stamp, POP3_APOP_MAX_TIMESTAMP_OCTETS + 1);
+	if (len < 3 || len > POP3_APOP_MAX_TIMESTAMP_OCTETS ||
+	    stamp[0] != '<' || stamp[len - 1] != '>')
+		return NULL;
+	for (i = 1; i < len - 1; i++) {
+		c = (unsigned char)stamp[i];
+		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>')
+			return NULL;
+	}
+	return stamp;
+}
+
+/* RFC 1939 sec. 7: the digest is 32 hex digits (either case here). */
+static bool
+pop3_apop_digest_ok(const char *arg, size_t len)
+{
+	size_t	i;
+
+	if (len != POP3_APOP_DIGEST_OCTETS)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((arg[i] >= '0' && arg[i] <= '9') ||
+		    (arg[i] >= 'a' && arg[i] <= 'f') ||
+		    (arg[i] >= 'A' && arg[i] <= 'F')))
+			return false;
+	return true;
+}
+
 static void
 pop3_cmd_apop(struct pop3_call *c)
 {
-	/* Conformance 1.3/4.10: no shared secret, so APOP is never offered. */
-	pop3_err(c, POP3_RESP_NONE, "APOP is not available");
+	struct pop3_session	*s = c->s;
+	char			*digest;
+	size_t			 i;
+
+	/* Conformance 1.3/4.10: offered only with a greeting timestamp.
+	 * Not subject to user_allowed: the secret never crosses the wire. */
+	if (pop3_apop_timestamp(s) == NULL) {
+		pop3_err(c, POP3_RESP_NONE, "APOP is not available");
+		return;
+	}
+	/* Conformance 4.10: only after the greeting or a failed login; a
+	 * USER waits for its PASS and is kept (as in Cyrus). */
+	if (s->has_user) {
+		pop3_err(c, POP3_RESP_NONE, "APOP is not allowed after USER");
+		return;
+	}
+	if (!pop3_user_arg_ok(c))
+		return;
+	/* A malformed digest would fail upstream anyway: a bad command,
+	 * not a failed login. */
+	if (!pop3_apop_digest_ok(c->argv[1], c->arglen[1])) {
+		pop3_err(c, POP3_RESP_NONE, "Syntax: APOP name digest");
+		return;
+	}
+	pop3_set_user_arg(c);
+	/* Conformance 4.10: lowercase, as the caller computes its own. */
+	for (i = 0; i < POP3_APOP_DIGEST_OCTETS; i++) {
+		s->apop_digest[i] = c->argv[1][i];
+		if (s->apop_digest[i] >= 'A' && s->apop_digest[i] <= 'F')
+			s->apop_digest[i] += 'a' - 'A';
+	}
+	s->apop_digest[POP3_APOP_DIGEST_OCTETS] = '\0';
+	/* It lies in the caller's line, which we may wipe: the digest
+	 * allows an offline guess of the secret. */
+	digest = c->line + (c->argv[1] - c->line);
+	explicit_bzero(digest, POP3_APOP_DIGEST_OCTETS);
+	c->step.next = POP3_NEXT_LOGIN;
+	c->step.apop = true;
+	c->step.user = s->user;
+	c->step.password = s->apop_digest;
+	c->step.password_len = POP3_APOP_DIGEST_OCTETS;
 }
 
 /* RFC 2595 sec. 2.3 / RFC 5034 sec. 4: a cleartext mechanism refused. */
@@ -1104,6 +1215,7 @@ pop3_session_deinit(struct pop3_session *s)
 {
 	pop3_maildrop_deinit(&s->maildrop);
 	pop3_sasl_end(s);
+	pop3_apop_wipe(s);
 	pop3_forget_user(s);
 	s->has_maildrop = false;
 	s->step_pending = false;
@@ -1123,13 +1235,28 @@ pop3_session_line_limit(const struct pop3_session *s)
 void
 pop3_session_greeting(struct pop3_session *s, struct buf *out)
 {
-	const char	*text = s->opt.greeting;
-	char		 probe[1];
+	const char	*text = s->opt.greeting, *stamp;
+	char		 line[POP3_MAX_REPLY_OCTETS], probe[1];
+	size_t		 len, room, stamp_len = 0;
 
 	/* RFC 1939 sec. 4: a positive greeting; sec. 7: '<' means APOP. */
 	if (pop3_sanitize(probe, sizeof(probe), text, true) == 0)
 		text = POP3_TEXT_GREETING;
-	(void)pop3_append_text_line(out, "+OK", text, true);
+	if ((stamp = pop3_apop_timestamp(s)) != NULL)
+		stamp_len = strlen(stamp);
+	/* The text is clipped, never the timestamp (RFC 2449 sec. 4). */
+	memcpy(line, "+OK ", 4);
+	room = POP3_MAX_REPLY_TEXT - 4 - (stamp != NULL ? 1 + stamp_len : 0);
+	len = 4 + pop3_sanitize(line + 4, room, text, true);
+	if (stamp != NULL) {
+		/* RFC 1939 sec. 7: the timestamp is the only '<'. */
+		line[len++] = ' ';
+		memcpy(line + len, stamp, stamp_len);
+		len += stamp_len;
+	}
+	line[len++] = '\r';
+	line[len++] = '\n';
+	(void)buf_append(out, line, len);
 }
 
 static void
@@ -1254,6 +1381,7 @@ pop3_login_done(struct pop3_session *s, struct pop3_maildrop *md,
 	memset(&s->pending, 0, sizeof(s->pending));
 	/* The step's secrets are no longer needed, whatever the result. */
 	pop3_sasl_end(s);
+	pop3_apop_wipe(s);
 	if (md == NULL) {
 		/* RFC 1939 sec. 7: after a failed PASS, USER starts again. */
 		pop3_forget_user(s);

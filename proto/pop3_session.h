@@ -25,6 +25,11 @@
  * with -ERR. Before each line the caller sets its line reader's limit to
  * pop3_session_line_limit(), because a SASL response is far longer than a
  * command.
+ *
+ * APOP (RFC 1939 sec. 7) is offered only when the caller gives a timestamp
+ * (pop3_options.apop_timestamp): the greeting then carries it, and a
+ * well-formed "APOP name digest" ends in a LOGIN step (step.apop) that the
+ * caller checks against its own secret for name.
  */
 #ifndef POPGATE_POP3_SESSION_H
 #define POPGATE_POP3_SESSION_H
@@ -54,6 +59,10 @@
 /* -ERR [AUTH] login results before the session is closed (conformance
  * 4.13; the caller adds the per-address delay). */
 #define POP3_MAX_AUTH_FAILURES	3
+/* RFC 1939 sec. 7: the APOP digest is an MD5 in hex. */
+#define POP3_APOP_DIGEST_OCTETS	32
+/* Longest APOP timestamp ("<...>") the engine puts in the greeting. */
+#define POP3_APOP_MAX_TIMESTAMP_OCTETS	128
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
@@ -84,19 +93,28 @@ enum pop3_resp_code {
 struct pop3_step {
 	enum pop3_next	 next;
 	/*
-	 * LOGIN. mech is 0 for USER/PASS, else the AUTH mechanism. user is
-	 * NUL-terminated session storage (s->user): the USER name, the PLAIN
-	 * authcid, the LOGIN user name, or the user named inside an XOAUTH2
-	 * or OAUTHBEARER message (unescaped). For USER/PASS, password
-	 * borrows the command line (password_len octets, no NUL; spaces and
-	 * 8-bit octets kept): the caller copies it and then wipes the line.
-	 * For PLAIN and LOGIN it points into engine storage (no NUL octet
-	 * inside). For XOAUTH2 and OAUTHBEARER password is NULL and
-	 * sasl_msg holds the client's decoded message exactly as sent, to
-	 * be relayed upstream as the same mechanism; otherwise sasl_msg is
-	 * NULL. All of them are valid until the next call into the engine.
+	 * LOGIN. mech is 0 for USER/PASS and APOP, else the AUTH mechanism.
+	 * apop is true for APOP only. user is NUL-terminated session
+	 * storage (s->user): the USER or APOP name, the PLAIN authcid, the
+	 * LOGIN user name, or the user named inside an XOAUTH2 or
+	 * OAUTHBEARER message (unescaped). For USER/PASS, password borrows
+	 * the command line (password_len octets, no NUL; spaces and 8-bit
+	 * octets kept): the caller copies it and then wipes the line. For
+	 * APOP, password is NOT a password but the client's digest: the MD5
+	 * of the timestamp followed by the secret, as
+	 * POP3_APOP_DIGEST_OCTETS lowercase hex digits (NUL-terminated
+	 * engine storage; the engine has wiped it from the line). The
+	 * caller compares it with its own digest for the name and must
+	 * never send it upstream as a password. For PLAIN and LOGIN it
+	 * points into engine storage (no NUL octet inside). For XOAUTH2 and
+	 * OAUTHBEARER password is NULL and sasl_msg holds the client's
+	 * decoded message exactly as sent, to be relayed upstream as the
+	 * same mechanism; otherwise sasl_msg is NULL. All of them are valid
+	 * until the next call into the engine; engine storage is wiped by
+	 * pop3_login_done() (or deinit).
 	 */
 	enum sasl_mech	 mech;
+	bool		 apop;
 	const char	*user;
 	const char	*password;
 	size_t		 password_len;
@@ -115,9 +133,28 @@ struct pop3_step {
 struct pop3_options {
 	/* borrowed; outlives the session. NULL = POP3_UIDL_DEFAULT_TEMPLATE */
 	const struct pop3_uidl_template *uidl;
-	/* text after "+OK "; any '<' (APOP, conformance 1.3), control or
-	 * 8-bit octet is dropped; NULL or empty = a fixed text */
+	/* text after "+OK "; any '<' (only the APOP timestamp may have
+	 * one, conformance 1.3), control or 8-bit octet is dropped; NULL or
+	 * empty = a fixed text */
 	const char	*greeting;
+	/*
+	 * APOP (RFC 1939 sec. 7). Borrowed; outlives the session, and must
+	 * not change once the greeting is sent. NULL or "" = APOP not
+	 * offered ("-ERR APOP is not available"). Otherwise a msg-id made
+	 * by the caller, different for every session, e.g.
+	 * "<4711.1a2b3c4d5e6f@host>": '<', printable ASCII without space,
+	 * '<' or '>', then '>'; 3 to POP3_APOP_MAX_TIMESTAMP_OCTETS octets.
+	 * Anything else is treated as NULL. When valid, the greeting is
+	 * "+OK <greeting text> <timestamp>" and APOP is accepted in
+	 * AUTHORIZATION (not while a USER waits for its PASS) even when
+	 * user_allowed is false: the secret never crosses the wire, so the
+	 * plaintext policy (RFC 2595 sec. 2.3) does not apply to it. The
+	 * caller answers the LOGIN step (step.apop) with pop3_login_done()
+	 * as for USER/PASS; whether one user may use both USER/PASS and
+	 * APOP (RFC 1939 sec. 13) is the caller's policy. CAPA has no APOP
+	 * line (RFC 2449 sec. 6).
+	 */
+	const char	*apop_timestamp;
 	const char	*implementation;/* CAPA IMPLEMENTATION text, NULL = none */
 	bool		 user_allowed;	/* USER/PASS offered (CAPA USER) */
 	bool		 stls_available;/* STLS may be offered before TLS */
@@ -172,13 +209,18 @@ struct pop3_session {
 	unsigned int		bad_in_a_row;
 	unsigned int		auth_failures;	/* -ERR [AUTH] logins */
 	char			user[POP3_MAX_USER_OCTETS + 1];
+	/* An APOP LOGIN step's digest (lowercase, NUL-terminated): secret,
+	 * as it allows an offline guess of the shared secret; wiped by
+	 * pop3_login_done(), output overflow and deinit. */
+	char			apop_digest[POP3_APOP_DIGEST_OCTETS + 1];
 	struct pop3_sasl_exchange sasl;
 	struct pop3_counters	count;
 	struct pop3_step	pending;	/* the step being executed */
 };
 
 void	pop3_session_init(struct pop3_session *s, const struct pop3_options *opt);
-/* Frees the maildrop and wipes and frees any SASL storage. */
+/* Frees the maildrop and wipes and frees any SASL storage and APOP
+ * digest. */
 void	pop3_session_deinit(struct pop3_session *s);
 /*
  * The limit, including CRLF, for the caller's line reader for the NEXT
@@ -189,18 +231,20 @@ void	pop3_session_deinit(struct pop3_session *s);
  * so RFC 2449 sec. 4 still holds for every other command.
  */
 size_t	pop3_session_line_limit(const struct pop3_session *s);
-/* Appends the greeting "+OK <greeting>\r\n". */
+/* Appends the greeting "+OK <greeting>\r\n", or with a valid APOP
+ * timestamp "+OK <greeting> <timestamp>\r\n" (the only '<' in it). */
 void	pop3_session_greeting(struct pop3_session *s, struct buf *out);
 /*
  * Executes one command line (CR LF already stripped; the engine may modify
- * the bytes in place, and wipes the base64 of SASL responses). Appends the
- * reply (or nothing, for steps that reply later) to out. While an AUTH
- * exchange waits for a response, the line is that response, not a command.
- * Every -ERR it answers counts as a bad command; a +OK or a step resets the
- * run, a "+ " challenge does neither. The POP3_MAX_BAD_COMMANDS-th bad
- * command in a row is answered "-ERR Too many bad commands, closing."
- * instead, and the step is CLOSE ("too many bad commands"). After CLOSE,
- * and in UPDATE, it appends nothing and returns CLOSE.
+ * the bytes in place, and wipes the base64 of SASL responses and a
+ * well-formed APOP digest). Appends the reply (or nothing, for steps that
+ * reply later) to out. While an AUTH exchange waits for a response, the line
+ * is that response, not a command. Every -ERR it answers counts as a bad
+ * command; a +OK or a step resets the run, a "+ " challenge does neither.
+ * The POP3_MAX_BAD_COMMANDS-th bad command in a row is answered
+ * "-ERR Too many bad commands, closing." instead, and the step is CLOSE
+ * ("too many bad commands"). After CLOSE, and in UPDATE, it appends nothing
+ * and returns CLOSE.
  */
 struct pop3_step pop3_execute(struct pop3_session *s, char *line, size_t len,
 	    struct buf *out);
@@ -211,16 +255,17 @@ struct pop3_step pop3_bad_line(struct pop3_session *s, bool too_long,
 	    struct buf *out);
 
 /*
- * Login result. On success pass the snapshot: the engine takes its contents
- * (md is left empty, deinit-safe; finish() is applied if the caller did not)
- * and answers "+OK". On failure pass md = NULL, a response code and a short
- * fixed text (never upstream text, never the password; NULL = a fixed text);
- * the engine answers "-ERR [CODE] text", forgets the USER name and stays in
+ * Login result, the same for every login (USER/PASS, APOP, AUTH). On
+ * success pass the snapshot: the engine takes its contents (md is left
+ * empty, deinit-safe; finish() is applied if the caller did not) and answers
+ * "+OK". On failure pass md = NULL, a response code and a short fixed text
+ * (never upstream text, never the password; NULL = a fixed text); the engine
+ * answers "-ERR [CODE] text", forgets the USER name and stays in
  * AUTHORIZATION. The POP3_MAX_AUTH_FAILURES-th failure with code
  * POP3_RESP_AUTH is answered the same way, but then the state is CLOSED and
  * the step is CLOSE ("too many authentication failures"); other codes are
- * not counted. Either way the step's SASL storage is wiped and freed.
- * Returns READ, or CLOSE.
+ * not counted. Either way the step's SASL storage is wiped and freed and an
+ * APOP digest is wiped. Returns READ, or CLOSE.
  */
 struct pop3_step pop3_login_done(struct pop3_session *s,
 	    struct pop3_maildrop *md, enum pop3_resp_code code, const char *text,

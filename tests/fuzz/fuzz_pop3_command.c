@@ -4,12 +4,14 @@
  * through pop3_line (its limit set before each line, as the gateway does)
  * and pop3_execute; login, fetch and commit steps are completed as the
  * input decides. Byte 0 picks the options, byte 1 seeds the decisions and
- * picks the SASL setup; the rest is what the client sends. Logins fail and
- * succeed in turn (the first fails), so that AUTH and USER/PASS both reach
- * TRANSACTION. Oracles: every reply line ends in CRLF, is at most 512
- * octets of printable ASCII; each complete command line gets exactly one
- * status line, or one "+ " challenge while an AUTH exchange goes on; the
- * state only moves forward; no SASL storage outlives its exchange.
+ * picks the SASL and APOP setup; the rest is what the client sends. Logins
+ * fail and succeed in turn (the first fails), so that AUTH, USER/PASS and
+ * APOP all reach TRANSACTION. Oracles: every reply line ends in CRLF, is at
+ * most 512 octets of printable ASCII; each complete command line gets
+ * exactly one status line, or one "+ " challenge while an AUTH exchange goes
+ * on; the state only moves forward; no SASL storage or APOP digest outlives
+ * its login; the greeting has a '<' exactly when APOP is offered, and APOP
+ * logs in only then, with a well-formed digest, never after USER.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,6 +51,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Byte 1 (also the decision seed). */
 #define FUZZ_SEED_SASL_MASK	0x80	/* offer only mechanisms 0x1e says */
 #define FUZZ_SEED_FAIL_LOGINS	0x40	/* every login fails with [AUTH] */
+#define FUZZ_SEED_APOP		0x20	/* a timestamp from fuzz_apop_stamps */
 #define FUZZ_SASL_ALL	((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN) | \
 	(1u << SASL_MECH_XOAUTH2) | (1u << SASL_MECH_OAUTHBEARER))
 
@@ -70,6 +73,28 @@ static const char *const fuzz_texts[] = {
 	"\xff\xfe\x01\x7f [x",
 	"",
 };
+
+/* 126 octets: between '<' and '>', the longest timestamp the engine takes. */
+#define FUZZ_STAMP_BODY	\
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab@x"
+
+/* APOP timestamps the caller may give; offered says if the engine must take
+ * it (RFC 1939 sec. 7 msg-id, at most POP3_APOP_MAX_TIMESTAMP_OCTETS). */
+static const struct {
+	const char	*stamp;
+	bool		 offered;
+} fuzz_apop_stamps[] = {
+	{ "<4711.1a2b3c4d5e6f@popgate.example>", true },
+	{ "<x>", true },
+	{ "<" FUZZ_STAMP_BODY ">", true },
+	{ "<" FUZZ_STAMP_BODY "z>", false },	/* one octet too long */
+	{ "<47 11@popgate.example>", false },
+	{ "<a<b@x>", false },
+	{ "", false },
+};
+_Static_assert(sizeof("<" FUZZ_STAMP_BODY ">") - 1 ==
+    POP3_APOP_MAX_TIMESTAMP_OCTETS, "the longest timestamp");
 
 static const struct {
 	uint32_t	uid;
@@ -95,6 +120,7 @@ struct fuzz_cmd {
 	uint32_t			calls;	/* execute + bad_line */
 	uint32_t			logins;	/* LOGIN steps answered */
 	bool				fail_logins;
+	bool				apop_offered;	/* valid timestamp */
 	bool				closed;
 };
 
@@ -176,6 +202,17 @@ fuzz_check_challenge(const char *p, size_t len)
 	}
 }
 
+static bool
+fuzz_all_zero(const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != '\0')
+			return false;
+	return true;
+}
+
 static void
 fuzz_fill_maildrop(struct fuzz_cmd *f, struct pop3_maildrop *md)
 {
@@ -204,7 +241,24 @@ fuzz_login(struct fuzz_cmd *f, const struct pop3_step *step, const char *line,
 	FUZZ_CHECK(f->s.state == POP3_STATE_AUTHORIZATION);
 	FUZZ_CHECK(step->user != NULL && strlen(step->user) > 0 &&
 	    strlen(step->user) <= POP3_MAX_USER_OCTETS);
-	if (step->mech == 0) {
+	if (step->apop) {
+		FUZZ_CHECK(step->mech == 0 && f->apop_offered);
+		FUZZ_CHECK(strchr(step->user, ' ') == NULL);
+		/* 32 lowercase hex digits in engine storage. */
+		FUZZ_CHECK(step->password == f->s.apop_digest &&
+		    step->password_len == POP3_APOP_DIGEST_OCTETS &&
+		    step->password[POP3_APOP_DIGEST_OCTETS] == '\0');
+		for (i = 0; i < step->password_len; i++)
+			FUZZ_CHECK((step->password[i] >= '0' &&
+			    step->password[i] <= '9') ||
+			    (step->password[i] >= 'a' &&
+			    step->password[i] <= 'f'));
+		FUZZ_CHECK(step->sasl_msg == NULL && step->sasl_msg_len == 0);
+		/* The digest, the last argument, was wiped in our line. */
+		FUZZ_CHECK(line_len > POP3_APOP_DIGEST_OCTETS &&
+		    fuzz_all_zero(line + line_len - POP3_APOP_DIGEST_OCTETS,
+		    POP3_APOP_DIGEST_OCTETS));
+	} else if (step->mech == 0) {
 		FUZZ_CHECK(step->password >= line && step->password_len > 0 &&
 		    step->password + step->password_len <= line + line_len);
 		FUZZ_CHECK(step->sasl_msg == NULL && step->sasl_msg_len == 0);
@@ -339,6 +393,8 @@ fuzz_complete(struct fuzz_cmd *f, struct pop3_step step, const char *line,
 	FUZZ_CHECK(!f->s.step_pending);
 	/* Secrets live only from the last response to pop3_login_done(). */
 	FUZZ_CHECK(f->s.sasl.msg == NULL && f->s.sasl.msg_cap == 0);
+	FUZZ_CHECK(fuzz_all_zero(f->s.apop_digest,
+	    sizeof(f->s.apop_digest)));
 	FUZZ_CHECK(f->s.sasl.wait == POP3_SASL_WAIT_NONE ||
 	    (f->s.state == POP3_STATE_AUTHORIZATION && f->s.sasl.mech != 0));
 	return step;
@@ -351,6 +407,7 @@ fuzz_one_line(struct fuzz_cmd *f, enum pop3_line_kind kind, char *line,
 {
 	struct pop3_step	step;
 	enum pop3_state		before = f->s.state;
+	bool			had_user;
 
 	fuzz_mix(f, line, line_len);
 	/* An upstream EXPUNGE seen by the gateway between commands. */
@@ -361,11 +418,15 @@ fuzz_one_line(struct fuzz_cmd *f, enum pop3_line_kind kind, char *line,
 		    f->s.maildrop.count)].uid);
 	buf_reset(&f->out);
 	f->calls++;
+	had_user = f->s.has_user;
 	if (kind == POP3_LINE_OK)
 		step = pop3_execute(&f->s, line, line_len, &f->out);
 	else
 		step = pop3_bad_line(&f->s, kind == POP3_LINE_TOO_LONG,
 		    &f->out);
+	/* APOP: a login step only, and never while a USER waits. */
+	FUZZ_CHECK(!step.apop || (step.next == POP3_NEXT_LOGIN &&
+	    before == POP3_STATE_AUTHORIZATION && !had_user));
 	step = fuzz_complete(f, step, line, line_len);
 	FUZZ_CHECK(f->s.state >= before);
 	FUZZ_CHECK(f->s.count.commands == f->calls);
@@ -421,11 +482,13 @@ fuzz_feed(struct fuzz_cmd *f, const char *p, size_t len)
 static void
 fuzz_setup(struct fuzz_cmd *f, uint8_t opt_byte, uint8_t seed)
 {
-	const char		*error;
+	const char		*error, *lt;
 	static const char *const templates[] = {
 		POP3_UIDL_DEFAULT_TEMPLATE, "{uidvalidity}.{uid}",
 		"{uidvalidity:08x}{uid:010d}",
 	};
+	struct buf		 greeting;
+	size_t			 stamp_len;
 	uint32_t		 t;
 
 	memset(f, 0, sizeof(*f));
@@ -445,13 +508,35 @@ fuzz_setup(struct fuzz_cmd *f, uint8_t opt_byte, uint8_t seed)
 	f->opt.sasl_mechs = (seed & FUZZ_SEED_SASL_MASK) ?
 	    (seed & FUZZ_SASL_ALL) : FUZZ_SASL_ALL;
 	f->fail_logins = (seed & FUZZ_SEED_FAIL_LOGINS) != 0;
+	/* Only with the bit: inputs without it decide as they always did. */
+	if (seed & FUZZ_SEED_APOP) {
+		t = fuzz_decide(f, sizeof(fuzz_apop_stamps) /
+		    sizeof(fuzz_apop_stamps[0]));
+		f->opt.apop_timestamp = fuzz_apop_stamps[t].stamp;
+		f->apop_offered = fuzz_apop_stamps[t].offered;
+	}
 	buf_init(&f->out, (opt_byte & FUZZ_OPT_SMALL_OUT) ?
 	    FUZZ_CMD_SMALL_OUT_OCTETS : FUZZ_CMD_OUT_OCTETS);
 	pop3_line_init(&f->reader, POP3_MAX_COMMAND_OCTETS);
 	pop3_session_init(&f->s, &f->opt);
-	pop3_session_greeting(&f->s, &f->out);
-	fuzz_check_reply(f->out.data, f->out.len, false);
-	FUZZ_CHECK(memchr(f->out.data, '<', f->out.len) == NULL);
+	/* Its own buffer: with a long APOP timestamp the greeting may not
+	 * fit FUZZ_CMD_SMALL_OUT_OCTETS, but always fits one reply line. */
+	buf_init(&greeting, POP3_MAX_REPLY_OCTETS);
+	pop3_session_greeting(&f->s, &greeting);
+	fuzz_check_reply(greeting.data, greeting.len, false);
+	/* Conformance 1.3: a '<' only for APOP, and then only the
+	 * timestamp's, at the end of the line. */
+	lt = memchr(greeting.data, '<', greeting.len);
+	if (!f->apop_offered)
+		FUZZ_CHECK(lt == NULL);
+	else {
+		stamp_len = strlen(f->opt.apop_timestamp);
+		FUZZ_CHECK(lt != NULL && lt > greeting.data && lt[-1] == ' ' &&
+		    (size_t)(greeting.data + greeting.len - lt) ==
+		    stamp_len + 2 &&
+		    memcmp(lt, f->opt.apop_timestamp, stamp_len) == 0);
+	}
+	buf_deinit(&greeting);
 }
 
 /* Logs in through the engine itself, whatever user_allowed says. */
