@@ -55,6 +55,42 @@ enum config_tls_version {
 	CONFIG_TLS_1_3,
 };
 
+/* OAuth2 token sources ([oauth2 NAME] sections). */
+#define CONFIG_MAX_OAUTH2	64
+#define CONFIG_MAX_URL		512
+#define CONFIG_MAX_SECRET	512
+
+enum config_provider {
+	CONFIG_PROVIDER_GENERIC,
+	CONFIG_PROVIDER_MICROSOFT365,	/* Exchange Online */
+	CONFIG_PROVIDER_GOOGLE,		/* Gmail, Google Workspace */
+};
+
+enum config_oauth2_grant {
+	CONFIG_OAUTH2_REFRESH_TOKEN,	/* RFC 6749 sec. 6, rotated tokens kept */
+	CONFIG_OAUTH2_CLIENT_CREDENTIALS, /* RFC 6749 sec. 4.4 (app-only) */
+	CONFIG_OAUTH2_COMMAND,		/* an external program prints a token */
+};
+
+struct config_oauth2 {
+	char			 name[CONFIG_MAX_NAME];
+	enum config_oauth2_grant grant;
+	enum config_provider	 provider;	/* fills in URLs and scope */
+	char			 token_url[CONFIG_MAX_URL];
+	char			 device_url[CONFIG_MAX_URL]; /* RFC 8628 bootstrap */
+	char			 client_id[CONFIG_MAX_SECRET];
+	char			 client_secret[CONFIG_MAX_SECRET]; /* "" = public */
+	char			 scope[CONFIG_MAX_URL];
+	/* refresh_token: where the current refresh token lives (0600,
+	 * replaced atomically); default STATE_DIRECTORY/NAME.refresh */
+	char			 refresh_token_file[CONFIG_MAX_PATH];
+	char			 command[CONFIG_MAX_PATH];	/* COMMAND: sh -c */
+	unsigned int		 command_timeout_ms;	/* default 10 s */
+	unsigned int		 command_lifetime_s;	/* default 300 s */
+	char			 ca_file[CONFIG_MAX_PATH]; /* "" = system CAs */
+	unsigned int		 line;
+};
+
 struct config_network {
 	struct sockaddr_storage	addr;	/* family and masked address */
 	unsigned int		prefix;	/* bits */
