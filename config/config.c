@@ -4,6 +4,7 @@
  * Errors name the file and line; values are never trusted.
  */
 #include "config.h"
+#include "config_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,8 +20,6 @@
 
 #include <ini.h>
 
-/* Timeouts are given in seconds; this bounds them to a day. */
-#define CONFIG_MAX_TIMEOUT_S	(24 * 3600)
 #define CONFIG_MAX_COUNT	1000000
 #define CONFIG_MAX_WORKERS	256
 /* A partial fetch of 16 KiB .. 4 MiB; the framer's group limit is 8 MiB. */
@@ -59,10 +58,14 @@ config_defaults(struct config *c)
 	c->workers = 0;
 	c->log_level = CONFIG_LOG_INFO;
 	c->log_facility = LOG_MAIL;
-	snprintf(c->mailbox, sizeof(c->mailbox), "INBOX");
 	c->seen_on_retr = true;
 	c->fetch_ahead = true;
-	c->upstream_verify = true;
+	snprintf(c->state_directory, sizeof(c->state_directory),
+	    "/var/lib/popgate");
+	c->oauth2_refresh_margin_ms = 60 * 1000;
+	c->oauth2_retry_min_ms = 1000;
+	c->oauth2_retry_max_ms = 300 * 1000;
+	c->oauth2_http_timeout_ms = 15 * 1000;
 	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
 	    POP3_UIDL_DEFAULT_TEMPLATE);
 	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
@@ -84,7 +87,7 @@ config_defaults(struct config *c)
 	c->fetch_window = 3;
 }
 
-static int
+int
 config_parse_uint(const char *value, unsigned long min, unsigned long max,
     unsigned long *out)
 {
@@ -101,7 +104,7 @@ config_parse_uint(const char *value, unsigned long min, unsigned long max,
 	return 0;
 }
 
-static int
+int
 config_parse_bool(const char *value, bool *out)
 {
 	if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
@@ -165,7 +168,7 @@ config_parse_address(const char *text, struct sockaddr_storage *ss,
 	return -EINVAL;
 }
 
-static int
+int
 config_set_path(char *field, size_t size, const char *value, char *err,
     size_t errlen)
 {
@@ -287,86 +290,12 @@ config_find_profile(const struct config *c, const char *name)
 	return NULL;
 }
 
-/* imap://, imaps:// (implicit TLS, RFC 8314) or imap+starttls://, then
- * HOST[:PORT]. */
-static int
-config_parse_upstream(struct config *c, const char *url, char *err,
-    size_t errlen)
-{
-	const char		*rest, *colon, *end;
-	size_t			 hostlen;
-	unsigned long		 port;
-	enum config_upstream_tls tls;
-
-	if (strncasecmp(url, "imaps://", 8) == 0) {
-		tls = CONFIG_UPSTREAM_IMPLICIT;
-		port = 993;
-		rest = url + 8;
-	} else if (strncasecmp(url, "imap+starttls://", 16) == 0) {
-		tls = CONFIG_UPSTREAM_STARTTLS;
-		port = 143;
-		rest = url + 16;
-	} else if (strncasecmp(url, "imap://", 7) == 0) {
-		tls = CONFIG_UPSTREAM_PLAIN;
-		port = 143;
-		rest = url + 7;
-	} else {
-		snprintf(err, errlen, "upstream URL must start with imaps://, "
-		    "imap+starttls:// or imap:// (got \"%.80s\")", url);
-		return -EINVAL;
-	}
-	end = rest + strcspn(rest, "/");
-	if (*end == '/' && end[1] != '\0') {
-		snprintf(err, errlen, "upstream URL must not have a path");
-		return -EINVAL;
-	}
-	if (*rest == '[') {
-		colon = memchr(rest, ']', (size_t)(end - rest));
-		if (colon == NULL) {
-			snprintf(err, errlen, "bad IPv6 address in URL");
-			return -EINVAL;
-		}
-		hostlen = (size_t)(colon - rest - 1);
-		if (hostlen == 0 || hostlen >= sizeof(c->upstream_host))
-			goto bad;
-		memcpy(c->upstream_host, rest + 1, hostlen);
-		c->upstream_host[hostlen] = '\0';
-		colon = colon[1] == ':' ? colon + 1 : NULL;
-	} else {
-		colon = memchr(rest, ':', (size_t)(end - rest));
-		hostlen = (size_t)((colon != NULL ? colon : end) - rest);
-		if (hostlen == 0 || hostlen >= sizeof(c->upstream_host))
-			goto bad;
-		memcpy(c->upstream_host, rest, hostlen);
-		c->upstream_host[hostlen] = '\0';
-	}
-	if (colon != NULL) {
-		char	 port_text[8];
-		size_t	 plen = (size_t)(end - colon - 1);
-
-		if (plen == 0 || plen >= sizeof(port_text))
-			goto bad;
-		memcpy(port_text, colon + 1, plen);
-		port_text[plen] = '\0';
-		if (config_parse_uint(port_text, 1, 65535, &port) != 0)
-			goto bad;
-	}
-	snprintf(c->upstream_port, sizeof(c->upstream_port), "%lu", port);
-	snprintf(c->upstream_url, sizeof(c->upstream_url), "%s", url);
-	c->upstream_tls = tls;
-	return 0;
-bad:
-	snprintf(err, errlen, "bad upstream URL \"%.80s\" (want imap://HOST:PORT)",
-	    url);
-	return -EINVAL;
-}
-
 /*
  * A duration: a number with an optional unit, "500ms", "2s", "1m"; a bare
  * number is seconds (what the timeouts always took). Result in ms, within
  * min_ms..max_s seconds.
  */
-static int
+int
 config_set_duration(unsigned int *field_ms, const char *value,
     unsigned long min_ms, unsigned long max_s, char *err, size_t errlen)
 {
@@ -399,7 +328,7 @@ bad:
 	return -EINVAL;
 }
 
-static int
+int
 config_set_seconds(unsigned int *field_ms, const char *value,
     unsigned long min_s, char *err, size_t errlen)
 {
@@ -533,6 +462,24 @@ config_set_global(struct config *c, const char *key, const char *value,
 		}
 		return 0;
 	}
+	if (strcmp(key, "oauth2_refresh_margin") == 0)
+		return config_set_duration(&c->oauth2_refresh_margin_ms, value,
+		    0, 3600, err, errlen);
+	if (strcmp(key, "oauth2_retry_min") == 0)
+		return config_set_duration(&c->oauth2_retry_min_ms, value, 10,
+		    3600, err, errlen);
+	if (strcmp(key, "oauth2_retry_max") == 0)
+		return config_set_duration(&c->oauth2_retry_max_ms, value, 10,
+		    24 * 3600, err, errlen);
+	if (strcmp(key, "oauth2_http_timeout") == 0)
+		return config_set_duration(&c->oauth2_http_timeout_ms, value,
+		    100, 600, err, errlen);
+	if (strcmp(key, "accounts_file") == 0)
+		return config_set_path(c->accounts_file, sizeof(c->accounts_file),
+		    value, err, errlen);
+	if (strcmp(key, "state_directory") == 0)
+		return config_set_path(c->state_directory,
+		    sizeof(c->state_directory), value, err, errlen);
 	if (strcmp(key, "drain_timeout") == 0)
 		return config_set_duration(&c->drain_timeout_ms, value, 0,
 		    CONFIG_MAX_TIMEOUT_S, err, errlen);
@@ -651,6 +598,14 @@ config_set_listener(struct config *c, const char *name, const char *key,
 		l = &c->listeners[c->nlisteners++];
 		memset(l, 0, sizeof(*l));
 		snprintf(l->name, sizeof(l->name), "%s", name);
+		l->apop = true;
+	}
+	if (strcmp(key, "apop") == 0) {
+		if (config_parse_bool(value, &l->apop) != 0) {
+			snprintf(err, errlen, "apop must be yes or no");
+			return -EINVAL;
+		}
+		return 0;
 	}
 	if (strcmp(key, "address") == 0) {
 		if (strlen(value) >= sizeof(l->address) ||
@@ -665,39 +620,30 @@ config_set_listener(struct config *c, const char *name, const char *key,
 	return config_set_listener_tls(l, key, value, err, errlen);
 }
 
+/*
+ * [upstream NAME]: the server; [upstream] is the one named "default" and
+ * also holds what every upstream session shares (how messages are fetched
+ * and named).
+ */
 static int
-config_set_upstream(struct config *c, const char *key, const char *value,
-    char *err, size_t errlen)
+config_set_upstream(struct config *c, const char *name, const char *key,
+    const char *value, char *err, size_t errlen)
 {
-	const char	*error;
-	unsigned long	 v;
+	const char		*error;
+	unsigned long		 v;
+	int			 r;
 
-	if (strcmp(key, "url") == 0)
-		return config_parse_upstream(c, value, err, errlen);
-	if (strcmp(key, "ca_file") == 0)
-		return config_set_path(c->upstream_ca_file,
-		    sizeof(c->upstream_ca_file), value, err, errlen);
-	if (strcmp(key, "client_cert") == 0)
-		return config_set_path(c->upstream_client_cert,
-		    sizeof(c->upstream_client_cert), value, err, errlen);
-	if (strcmp(key, "client_key") == 0)
-		return config_set_path(c->upstream_client_key,
-		    sizeof(c->upstream_client_key), value, err, errlen);
-	if (strcmp(key, "verify") == 0) {
-		if (config_parse_bool(value, &c->upstream_verify) != 0) {
-			snprintf(err, errlen, "verify must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "mailbox") == 0) {
-		if (*value == '\0' || strlen(value) >= sizeof(c->mailbox) ||
-		    strpbrk(value, "\"\\\r\n") != NULL) {
-			snprintf(err, errlen, "bad mailbox name");
-			return -EINVAL;
-		}
-		snprintf(c->mailbox, sizeof(c->mailbox), "%s", value);
-		return 0;
+	if ((r = config_set_upstream_server(c, name, key, value, err,
+	    errlen)) <= 0)
+		return r;
+	if (strcmp(name, "default") != 0) {
+		snprintf(err, errlen, "unknown key \"%.40s\" in [upstream %s]%s",
+		    key, name, strcmp(key, "seen_on_retr") == 0 ||
+		    strcmp(key, "uidl_template") == 0 ||
+		    strncmp(key, "fetch_", 6) == 0 ||
+		    strstr(key, "_timeout") != NULL ?
+		    " (it belongs in [upstream], for every upstream)" : "");
+		return -EINVAL;
 	}
 	if (strcmp(key, "seen_on_retr") == 0) {
 		if (config_parse_bool(value, &c->seen_on_retr) != 0) {
@@ -850,7 +796,16 @@ config_set(struct config *c, const char *section, const char *key,
 		return config_set_listener(c, section[8] == ' ' ?
 		    section + 9 : "default", key, value, err, errlen);
 	if (strcmp(section, "upstream") == 0)
-		return config_set_upstream(c, key, value, err, errlen);
+		return config_set_upstream(c, "default", key, value, err,
+		    errlen);
+	if (strncmp(section, "upstream ", 9) == 0 && section[9] != '\0')
+		return config_set_upstream(c, section + 9, key, value, err,
+		    errlen);
+	if (strcmp(section, "routes") == 0)
+		return config_set_route(c, key, value, err, errlen);
+	if (strncmp(section, "oauth2 ", 7) == 0 && section[7] != '\0')
+		return config_set_oauth2(c, section + 7, key, value, err,
+		    errlen);
 	if (strcmp(section, "session") == 0)
 		return config_set_session(c, key, value, err, errlen);
 	if (strncmp(section, "tls_profile ", 12) == 0 && section[12] != '\0')
@@ -926,7 +881,7 @@ config_load_file(struct config *c, const char *path,
 	return errs->count == before ? 0 : -EINVAL;
 }
 
-static void
+void
 config_check_file(struct config_errors *errs, const char *origin,
     const char *what, const char *path)
 {
@@ -979,15 +934,6 @@ config_validate_tls(struct config *c, const char *origin,
 			l->ntrusted = 2;
 		}
 	}
-	config_check_file(errs, origin, "upstream ca_file", c->upstream_ca_file);
-	config_check_file(errs, origin, "upstream client_cert",
-	    c->upstream_client_cert);
-	config_check_file(errs, origin, "upstream client_key",
-	    c->upstream_client_key);
-	if ((c->upstream_client_cert[0] == '\0') !=
-	    (c->upstream_client_key[0] == '\0'))
-		config_errors_add(errs, "%s: [upstream] client_cert and "
-		    "client_key go together", origin);
 }
 
 int
@@ -1003,9 +949,10 @@ config_validate(struct config *c, const char *origin,
 		if (c->listeners[i].addrlen == 0)
 			config_errors_add(errs, "%s: [listener %s] has no "
 			    "address", origin, c->listeners[i].name);
-	if (c->upstream_host[0] == '\0')
-		config_errors_add(errs, "%s: no upstream: set url = "
-		    "imaps://HOST:PORT in [upstream]", origin);
+	config_validate_upstreams(c, origin, errs);
+	if (c->oauth2_retry_max_ms < c->oauth2_retry_min_ms)
+		config_errors_add(errs, "%s: [global] oauth2_retry_max is below "
+		    "oauth2_retry_min", origin);
 	config_validate_tls(c, origin, errs);
 	return errs->count == before ? 0 : -EINVAL;
 }

@@ -108,6 +108,47 @@ struct config_tls_profile {
 	unsigned int		line;		/* where it was declared */
 };
 
+/* Upstream IMAP servers: [upstream] is the one named "default". */
+#define CONFIG_MAX_UPSTREAMS	32
+#define CONFIG_MAX_ROUTES	256
+
+/* How a gateway-held OAuth2 token is presented upstream. */
+enum config_bearer_mech {
+	CONFIG_BEARER_AUTO,		/* OAUTHBEARER if offered, else XOAUTH2 */
+	CONFIG_BEARER_XOAUTH2,
+	CONFIG_BEARER_OAUTHBEARER,	/* RFC 7628 */
+};
+
+struct config_upstream {
+	char			 name[CONFIG_MAX_NAME];
+	enum config_provider	 provider;
+	char			 url[CONFIG_MAX_HOST + 32];
+	enum config_upstream_tls tls;
+	char			 host[CONFIG_MAX_HOST];
+	char			 port[8];
+	char			 ca_file[CONFIG_MAX_PATH];
+	bool			 verify;	/* default yes */
+	char			 client_cert[CONFIG_MAX_PATH];
+	char			 client_key[CONFIG_MAX_PATH];
+	char			 mailbox[CONFIG_MAX_MAILBOX];
+	enum config_bearer_mech	 bearer;
+	/* The device's own POP3 credentials may be relayed (no device
+	 * account): default yes, no for the provider presets (passwords
+	 * are refused there anyway). */
+	bool			 passthrough;
+	bool			 passthrough_set;
+	unsigned int		 line;
+};
+
+/* [routes]: "user@domain = NAME", "domain = NAME" (or "@domain"),
+ * "* = NAME". Exact users win over domains, domains over "*". */
+struct config_route {
+	char			 match[CONFIG_MAX_HOST];	/* lower case */
+	bool			 is_user;
+	char			 upstream[CONFIG_MAX_NAME];
+	unsigned int		 line;
+};
+
 struct config_listener {
 	char			name[CONFIG_MAX_NAME];
 	char			address[CONFIG_MAX_HOST + 8];	/* as written */
@@ -124,6 +165,9 @@ struct config_listener {
 	bool			proxy_protocol;
 	struct config_network	proxy_from[CONFIG_MAX_NETWORKS];
 	unsigned int		nproxy_from;
+	/* APOP offered (timestamp in the greeting) when device accounts
+	 * with an APOP secret exist; default yes. */
+	bool			apop;
 };
 
 struct config {
@@ -137,15 +181,22 @@ struct config {
 	struct config_tls_profile profiles[CONFIG_MAX_PROFILES];
 	unsigned int		nprofiles;
 
-	char			upstream_url[CONFIG_MAX_HOST + 32];
-	enum config_upstream_tls upstream_tls;
-	char			upstream_ca_file[CONFIG_MAX_PATH];
-	bool			upstream_verify;	/* default yes */
-	char			upstream_client_cert[CONFIG_MAX_PATH];
-	char			upstream_client_key[CONFIG_MAX_PATH];
-	char			upstream_host[CONFIG_MAX_HOST];
-	char			upstream_port[8];
-	char			mailbox[CONFIG_MAX_MAILBOX];
+	struct config_upstream	upstreams[CONFIG_MAX_UPSTREAMS];
+	unsigned int		nupstreams;
+	struct config_route	routes[CONFIG_MAX_ROUTES];
+	unsigned int		nroutes;
+	struct config_oauth2	oauth2[CONFIG_MAX_OAUTH2];
+	unsigned int		noauth2;
+	/* Device accounts (config/accounts.h); "" = none. */
+	char			accounts_file[CONFIG_MAX_PATH];
+	/* Rotated refresh tokens live here by default. */
+	char			state_directory[CONFIG_MAX_PATH];
+	/* OAuth2 token sources: refresh ahead of expiry by this much; after
+	 * a failure wait retry_min, doubled up to retry_max; HTTP timeout. */
+	unsigned int		oauth2_refresh_margin_ms;
+	unsigned int		oauth2_retry_min_ms;
+	unsigned int		oauth2_retry_max_ms;
+	unsigned int		oauth2_http_timeout_ms;
 	bool			seen_on_retr;
 	bool			fetch_ahead;	/* next small message rides along */
 	char			uidl_text[POP3_UIDL_MAX_OCTETS * 2];
@@ -209,5 +260,17 @@ const struct config_tls_profile *config_find_profile(const struct config *c,
 int	config_parse_address(const char *text, struct sockaddr_storage *ss,
 	    socklen_t *len);
 const char *config_log_level_name(enum config_log_level level);
+const struct config_upstream *config_find_upstream(const struct config *c,
+	    const char *name);
+const struct config_oauth2 *config_find_oauth2(const struct config *c,
+	    const char *name);
+/*
+ * The upstream for a login name: an exact [routes] user, then its domain
+ * (after the last '@'), then "*"; without a [routes] section, "default".
+ * NULL: no route (the login fails like a wrong password).
+ */
+const struct config_upstream *config_route(const struct config *c,
+	    const char *user);
+const char *config_provider_name(enum config_provider p);
 
 #endif

@@ -22,6 +22,9 @@
 #include "notify.h"
 #include "tls_setup.h"
 #include "worker.h"
+#include "accounts.h"
+#include "admin.h"
+#include "oauth2.h"
 
 #define MAIN_MAX_WORKERS	256
 
@@ -35,6 +38,7 @@ struct main_ctx {
 	const struct main_setting *set;
 	unsigned int	 nset;
 	struct config_ref *current;
+	struct oauth2_mgr *oauth2;	/* token sources, on this loop */
 	uv_signal_t	 sigterm;
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;
@@ -53,6 +57,7 @@ main_usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: popgate [-t] -c FILE\n"
+"       popgate -c FILE account list | add NAME ... | bootstrap SRC | test NAME\n"
 "       popgate [-t] --listen ADDR:PORT --upstream imap://HOST:PORT [options]\n"
 "\n"
 "POP3-to-IMAP gateway: serves POP3 clients from an upstream IMAP mailbox.\n"
@@ -220,6 +225,7 @@ main_check_tls(const struct config *c, const char *origin,
 {
 	struct tls_setup	t;
 	char			err[CONFIG_MAX_ERROR_TEXT];
+	unsigned int		i;
 
 	if (tls_setup_build(&t, c, origin, err, sizeof(err)) != 0) {
 		config_errors_add(errs, "%s", err);
@@ -228,15 +234,20 @@ main_check_tls(const struct config *c, const char *origin,
 	tls_setup_free(&t);
 	if (quiet)
 		return;
-	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN && !c->upstream_verify)
-		log_warn("upstream-tls-unverified", "upstream=%s reason=\"verify "
-		    "= no: the upstream's certificate and host name are not "
-		    "checked\"", c->upstream_url);
-	if (c->upstream_tls == CONFIG_UPSTREAM_PLAIN &&
-	    !main_is_loopback_host(c->upstream_host))
-		log_warn("upstream-plaintext", "upstream=%s reason=\"imap:// "
-		    "sends passwords in the clear; use imaps://\"",
-		    c->upstream_url);
+	for (i = 0; i < c->nupstreams; i++) {
+		const struct config_upstream	*u = &c->upstreams[i];
+
+		if (u->tls != CONFIG_UPSTREAM_PLAIN && !u->verify)
+			log_warn("upstream-tls-unverified", "upstream=%s "
+			    "url=%s reason=\"verify = no: the upstream's "
+			    "certificate and host name are not checked\"",
+			    u->name, u->url);
+		if (u->tls == CONFIG_UPSTREAM_PLAIN &&
+		    !main_is_loopback_host(u->host))
+			log_warn("upstream-plaintext", "upstream=%s url=%s "
+			    "reason=\"imap:// sends passwords in the clear; use "
+			    "imaps://\"", u->name, u->url);
+	}
 }
 
 static void main_reload(struct main_ctx *m);
@@ -262,6 +273,9 @@ main_on_signal(uv_signal_t *h, int signum)
 	for (i = 0; i < m->nworkers; i++)
 		worker_request_stop(&m->workers[i]);
 	metrics_stop();
+	/* Token waits of draining sessions fail (SYS/TEMP); the manager's
+	 * memory stays until the workers' clients are gone. */
+	oauth2_mgr_close(m->oauth2, NULL, NULL);
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sighup, NULL);
@@ -342,16 +356,62 @@ main_drop_privileges(const struct config *c)
  * it, validation, every certificate and key, the user. Returns a new
  * config, or NULL with every error in errs.
  */
-static struct config *
+/*
+ * The device accounts of c: the file loads (not world-readable), and every
+ * account names an upstream and a token source that exist.
+ */
+static struct accounts *
+main_load_accounts(const struct config *c, struct config_errors *errs)
+{
+	struct accounts		*a = NULL;
+	const struct account	*acct;
+	size_t			 i;
+
+	if (c->accounts_file[0] == '\0')
+		return NULL;
+	if (accounts_load(c->accounts_file, &a, errs) != 0)
+		return NULL;
+	for (i = 0; i < accounts_count(a); i++) {
+		acct = accounts_at(a, i);
+		if (acct->upstream[0] != '\0' &&
+		    config_find_upstream(c, acct->upstream) == NULL)
+			config_errors_add(errs, "%s:%u: account %s: upstream %s is "
+			    "not defined", c->accounts_file, acct->line, acct->name,
+			    acct->upstream);
+		else if (acct->upstream[0] == '\0' &&
+		    config_route(c, acct->user) == NULL)
+			config_errors_add(errs, "%s:%u: account %s: no route for "
+			    "%s (add upstream=NAME or a [routes] entry)",
+			    c->accounts_file, acct->line, acct->name, acct->user);
+		if (acct->cred == ACCOUNT_CRED_TOKEN &&
+		    config_find_oauth2(c, acct->token) == NULL)
+			config_errors_add(errs, "%s:%u: account %s: token source "
+			    "%s is not defined (add [oauth2 %s])",
+			    c->accounts_file, acct->line, acct->name, acct->token,
+			    acct->token);
+	}
+	if (errs->count > 0) {
+		accounts_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static struct config_ref *
 main_load(const char *file, const struct main_setting *set, unsigned int nset,
     struct config_errors *errs, bool quiet)
 {
-	const char	*origin = file != NULL ? file : "command line";
-	struct config	*c;
+	const char		*origin = file != NULL ? file : "command line";
+	struct config		*c;
+	struct config_ref	*ref;
+	struct accounts		*accounts = NULL;
 
 	c = malloc(sizeof(*c));
-	if (c == NULL) {
+	ref = calloc(1, sizeof(*ref));
+	if (c == NULL || ref == NULL) {
 		config_errors_add(errs, "out of memory");
+		free(c);
+		free(ref);
 		return NULL;
 	}
 	config_defaults(c);
@@ -364,11 +424,17 @@ main_load(const char *file, const struct main_setting *set, unsigned int nset,
 		main_check_tls(c, origin, errs, quiet);
 	if (errs->count == 0)
 		main_check_user(c, origin, errs);
+	if (errs->count == 0)
+		accounts = main_load_accounts(c, errs);
 	if (errs->count > 0) {
 		free(c);
+		free(ref);
 		return NULL;
 	}
-	return c;
+	ref->config = c;
+	ref->accounts = accounts;
+	atomic_init(&ref->refs, 1);
+	return ref;
 }
 
 /* What a reload cannot change without a restart: the sockets (bound
@@ -422,8 +488,8 @@ main_reload_config(struct main_ctx *m)
 		log_error("reload", "result=failed reason=\"out of memory\"");
 		return;
 	}
-	c = main_load(m->file, m->set, m->nset, errs, true);
-	if (c == NULL) {
+	ref = main_load(m->file, m->set, m->nset, errs, true);
+	if (ref == NULL) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			log_error("reload", "result=failed error=\"%s\"",
 			    errs->text[i]);
@@ -434,10 +500,11 @@ main_reload_config(struct main_ctx *m)
 		return;
 	}
 	free(errs);
+	c = ref->config;
 	conflict = main_reload_conflict(m->current->config, c);
 	if (conflict != NULL) {
 		log_error("reload", "result=failed reason=\"%s\"", conflict);
-		free(c);
+		config_ref_release(ref);
 		return;
 	}
 	if (c->workers != m->current->config->workers ||
@@ -446,21 +513,20 @@ main_reload_config(struct main_ctx *m)
 	    c->log_syslog != m->current->config->log_syslog)
 		log_warn("reload", "result=partial reason=\"workers, user and "
 		    "log_target take effect at the next restart\"");
-	ref = calloc(1, sizeof(*ref));
-	if (ref == NULL) {
-		log_error("reload", "result=failed reason=\"out of memory\"");
-		free(c);
+	if (oauth2_mgr_set_sources(m->oauth2, c->oauth2, c->noauth2) != 0) {
+		log_error("reload", "result=failed reason=\"an oauth2 source is "
+		    "unusable; still running on the previous configuration\"");
+		config_ref_release(ref);
 		return;
 	}
-	ref->config = c;
-	atomic_init(&ref->refs, 1);	/* main's */
 	log_set_level(c->log_level);
 	for (i = 0; i < m->nworkers; i++)
 		worker_reload(&m->workers[i], ref);
 	config_ref_release(m->current);
 	m->current = ref;
-	log_info("reload", "result=ok file=%s workers=%u",
-	    m->file != NULL ? m->file : "-", m->nworkers);
+	log_info("reload", "result=ok file=%s workers=%u accounts=%zu",
+	    m->file != NULL ? m->file : "-", m->nworkers, ref->accounts != NULL ?
+	    accounts_count(ref->accounts) : 0);
 }
 
 static void
@@ -484,11 +550,54 @@ main_log_metrics_address(void)
 	    ss.ss_family == AF_INET6 ? "]" : "", port);
 }
 
+/* metrics: the current configuration's token sources (main loop). */
+static bool
+main_oauth2_status(void *arg, unsigned int i, const char **name,
+    long *expires_in, bool *has_refresh)
+{
+	struct main_ctx		*m = arg;
+	const struct config	*c = m->current->config;
+
+	if (i >= c->noauth2)
+		return false;
+	*name = c->oauth2[i].name;
+	if (oauth2_source_status(m->oauth2, *name, expires_in, has_refresh) !=
+	    0) {
+		*expires_in = -1;
+		*has_refresh = false;
+	}
+	return true;
+}
+
+/* The token manager: one per process, on the main loop. */
+static struct oauth2_mgr *
+main_oauth2_start(uv_loop_t *loop, const struct config *c)
+{
+	struct oauth2_settings	 s;
+	struct oauth2_mgr	*m;
+
+	memset(&s, 0, sizeof(s));
+	s.refresh_margin_ms = c->oauth2_refresh_margin_ms;
+	s.backoff_min_ms = c->oauth2_retry_min_ms;
+	s.backoff_max_ms = c->oauth2_retry_max_ms;
+	s.http_timeout_ms = c->oauth2_http_timeout_ms;
+	if ((m = oauth2_mgr_new(loop, &s)) == NULL) {
+		log_error("startup", "reason=\"cannot start the OAuth2 token "
+		    "manager\"");
+		return NULL;
+	}
+	if (oauth2_mgr_set_sources(m, c->oauth2, c->noauth2) != 0) {
+		log_error("startup", "reason=\"an oauth2 source is unusable\"");
+		return NULL;
+	}
+	return m;
+}
+
 static int
-main_run(struct config *config, const char *file,
+main_run(struct config_ref *ref, const char *file,
     const struct main_setting *set, unsigned int nset)
 {
-	const struct config	*c = config;
+	const struct config	*c = ref->config;
 	struct main_ctx	 m;
 	uv_loop_t	*loop = uv_default_loop();
 	unsigned int	 i, n = c->workers;
@@ -498,13 +607,7 @@ main_run(struct config *config, const char *file,
 	m.file = file;
 	m.set = set;
 	m.nset = nset;
-	m.current = calloc(1, sizeof(*m.current));
-	if (m.current == NULL) {
-		log_error("startup", "reason=\"out of memory\"");
-		return 1;
-	}
-	m.current->config = config;
-	atomic_init(&m.current->refs, 1);
+	m.current = ref;
 	if (n == 0) {
 		long	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -530,6 +633,11 @@ main_run(struct config *config, const char *file,
 		}
 		main_log_metrics_address();
 	}
+	m.oauth2 = main_oauth2_start(loop, c);
+	if (m.oauth2 == NULL)
+		_exit(1);
+	worker_set_oauth2(m.oauth2);
+	metrics_set_oauth2(main_oauth2_status, &m);
 	for (i = 0; i < n; i++) {
 		r = worker_init(&m.workers[i], i, m.current);
 		if (r < 0) {
@@ -551,8 +659,9 @@ main_run(struct config *config, const char *file,
 	}
 	for (i = 0; i < c->nlisteners; i++)
 		log_info("listening", "listener=%s address=%s upstream=%s "
-		    "workers=%u", c->listeners[i].name, c->listeners[i].address,
-		    c->upstream_url, n);
+		    "upstreams=%u workers=%u", c->listeners[i].name,
+		    c->listeners[i].address, c->upstreams[0].url,
+		    c->nupstreams, n);
 	uv_signal_init(loop, &m.sigterm);
 	uv_signal_init(loop, &m.sigint);
 	uv_signal_init(loop, &m.sighup);
@@ -575,14 +684,15 @@ int
 main(int argc, char **argv)
 {
 	struct main_setting	 set[64];
-	struct config		*c;
+	struct config_ref	*ref;
 	struct config_errors	*errs;
 	const char		*file = NULL;
 	unsigned int		 nset = 0, i;
 	bool			 test = false;
 	int			 ch, rc = 0;
 
-	while ((ch = getopt_long(argc, argv, "c:tl:u:w:Vh", main_options,
+	/* "+": options end at the first word ("account ..."). */
+	while ((ch = getopt_long(argc, argv, "+c:tl:u:w:Vh", main_options,
 	    NULL)) != -1) {
 		struct main_setting	s = { NULL, NULL, optarg, NULL };
 
@@ -623,7 +733,7 @@ main(int argc, char **argv)
 		}
 		set[nset++] = s;
 	}
-	if (optind != argc) {
+	if (optind != argc && strcmp(argv[optind], "account") != 0) {
 		fprintf(stderr, "popgate: unexpected argument \"%s\"\n",
 		    argv[optind]);
 		main_usage(stderr);
@@ -634,8 +744,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "popgate: out of memory\n");
 		return 1;
 	}
-	c = main_load(file, set, nset, errs, test);
-	if (c == NULL) {
+	ref = main_load(file, set, nset, errs, test || optind != argc);
+	if (ref == NULL) {
 		for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 			fprintf(stderr, "%s\n", errs->text[i]);
 		if (errs->count > CONFIG_MAX_ERRORS)
@@ -643,17 +753,19 @@ main(int argc, char **argv)
 			    errs->count - CONFIG_MAX_ERRORS);
 		fprintf(stderr, "popgate: configuration is invalid\n");
 		rc = 1;
+	} else if (optind != argc) {
+		rc = admin_main(ref, argc - optind, argv + optind);
+		config_ref_release(ref);
 	} else if (test) {
 		printf("popgate: configuration %s is valid\n",
 		    file != NULL ? file : "(command line)");
+		config_ref_release(ref);
 	} else {
-		log_set_level(c->log_level);
-		if (c->log_syslog)
-			log_open_syslog(c->log_facility);
-		rc = main_run(c, file, set, nset);
-		c = NULL;	/* main_run released it */
+		log_set_level(ref->config->log_level);
+		if (ref->config->log_syslog)
+			log_open_syslog(ref->config->log_facility);
+		rc = main_run(ref, file, set, nset);	/* releases ref */
 	}
 	free(errs);
-	free(c);
 	return rc;
 }

@@ -411,6 +411,46 @@ metrics_render_upstream(struct metrics_out *o)
 	}
 }
 
+static metrics_oauth2_fn	*metrics_oauth2;
+static void			*metrics_oauth2_arg;
+
+void
+metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg)
+{
+	metrics_oauth2 = fn;
+	metrics_oauth2_arg = arg;
+}
+
+/* Seconds left on each source's access token, and its refresh token. */
+static void
+metrics_render_oauth2(struct metrics_out *o)
+{
+	const char	*name;
+	char		 label[2 * CONFIG_MAX_NAME];
+	long		 expires_in;
+	bool		 has_refresh;
+	unsigned int	 i;
+
+	if (metrics_oauth2 == NULL)
+		return;
+	metrics_family(o, "popgate_oauth2_token_expiry_seconds", "gauge",
+	    "Seconds until the source's access token expires; -1: none held.");
+	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
+	    &has_refresh); i++) {
+		metrics_escape_label(label, sizeof(label), name);
+		metrics_printf(o, "popgate_oauth2_token_expiry_seconds"
+		    "{source=\"%s\"} %ld\n", label, expires_in);
+	}
+	metrics_family(o, "popgate_oauth2_refresh_token", "gauge",
+	    "1 if the source holds a refresh token (refresh_token grant).");
+	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
+	    &has_refresh); i++) {
+		metrics_escape_label(label, sizeof(label), name);
+		metrics_printf(o, "popgate_oauth2_refresh_token{source=\"%s\"} "
+		    "%d\n", label, has_refresh ? 1 : 0);
+	}
+}
+
 int
 metrics_render(struct buf *out)
 {
@@ -422,6 +462,7 @@ metrics_render(struct buf *out)
 	    POPGATE_VERSION);
 	metrics_render_sessions(&o);
 	metrics_render_upstream(&o);
+	metrics_render_oauth2(&o);
 	return o.error;
 }
 

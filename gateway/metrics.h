@@ -108,6 +108,15 @@ void	metrics_upstream_error(enum metrics_upstream_error e);
  * from 1 ms to 30 s. */
 void	metrics_latency(enum metrics_latency which, uint64_t microseconds);
 
+/*
+ * OAuth2 token sources, asked at each scrape on the endpoint's loop: the
+ * i-th source's name, seconds until its access token expires (-1: none
+ * held) and whether it holds a refresh token. Returns false past the last.
+ */
+typedef bool	metrics_oauth2_fn(void *arg, unsigned int i, const char **name,
+		    long *expires_in, bool *has_refresh);
+void	metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg);
+
 /* Appends the exposition (Prometheus text format 0.0.4) to out. Returns 0
  * or buf_append()'s error; out may then hold part of it. */
 int	metrics_render(struct buf *out);

@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/rand.h>
+
+#include "accounts.h"
 #include "addrlimit.h"
 #include "authfail.h"
 #include "metrics.h"
@@ -66,7 +70,8 @@ session_free_if_unused(struct session *s)
 {
 	struct worker	*w = s->worker;
 
-	if (s->open_handles > 0 || s->imap_alive > 0 || s->writing)
+	if (s->open_handles > 0 || s->imap_alive > 0 || s->writing ||
+	    s->work_alive > 0)
 		return;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -133,12 +138,13 @@ session_close(struct session *s, const char *reason)
 	    (unsigned long long)(uv_now(&s->worker->loop) - s->start_ms),
 	    s->listener->name, s->tls_ready ? tls_channel_version(s->tls) : "-",
 	    s->tls_ready ? tls_channel_cipher(s->tls) : "-",
-	    s->config->upstream_host, s->config->upstream_port,
-	    s->dele_committed);
+	    s->upstream != NULL ? s->upstream->host : "-",
+	    s->upstream != NULL ? s->upstream->port : "-", s->dele_committed);
 	if (s->counted)
 		metrics_session_end(session_listener_index(s), s->bytes_in,
 		    s->bytes_out, n->retr, n->top, s->dele_committed);
 	session_release_lock(s);
+	session_login_cleanup(s);
 	if (s->addr_counted) {
 		addrlimit_release((struct sockaddr *)&s->peer_addr);
 		s->addr_counted = false;
@@ -349,26 +355,40 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	struct session		*s = arg;
 	struct pop3_step	 step;
 	const char		*version = NULL, *cipher = NULL;
-	unsigned int		 delay;
 
-	session_metrics_login(s, result);
+	result = session_login_result(s, result, &detail);
 	if (result == IMAP_OK) {
+		session_metrics_login(s, result);
 		authfail_clear((struct sockaddr *)&s->peer_addr);
 		if (!imap_client_tls_info(s->imap, &version, &cipher))
 			version = cipher = "-";
 		log_info("login", "sid=%s peer=%s user=%s method=%s result=ok "
-		    "messages=%u upstream_tls=%s upstream_cipher=%s", s->id,
-		    s->peer, s->user, s->method, md->count, version, cipher);
+		    "messages=%u upstream=%s upstream_user=%s upstream_tls=%s "
+		    "upstream_cipher=%s", s->id, s->peer, s->user, s->method,
+		    md->count, s->upstream->name, s->device ? s->upstream_user :
+		    s->user, version, cipher);
 		step = pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL,
 		    &s->out);
 		session_handle_step(s, &step);
 		session_step_done(s);
 		return;
 	}
+	session_login_failed(s, result, detail);
+}
+
+void
+session_login_failed(struct session *s, enum imap_result result,
+    const char *detail)
+{
+	unsigned int	delay;
+
+	session_metrics_login(s, result);
 	/* RFC 1939 sec. 4: release the lock before rejecting. */
 	session_release_lock(s);
-	imap_client_close(s->imap, NULL);
-	s->imap = NULL;
+	if (s->imap != NULL) {
+		imap_client_close(s->imap, NULL);
+		s->imap = NULL;
+	}
 	/* Bad credentials wait, longer for each failure from the address,
 	 * so guessing is slow; the reply says nothing until then. An
 	 * upstream outage is not the client's fault and answers at once. */
@@ -378,8 +398,9 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 		    uv_hrtime() / 1000000, s->config->auth_failure_delay_ms,
 		    s->config->auth_failure_delay_max_ms);
 	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
-	    "delay_ms=%u reason=\"%s\"", s->id, s->peer, s->user, s->method,
-	    imap_result_name(result), delay, detail);
+	    "delay_ms=%u upstream=%s reason=\"%s\"", s->id, s->peer, s->user,
+	    s->method, imap_result_name(result), delay, s->upstream != NULL ?
+	    s->upstream->name : "-", detail);
 	if (delay == 0) {
 		session_login_reply(s, result);
 		return;
@@ -562,7 +583,7 @@ session_on_failed(void *arg, enum imap_fail_class why)
 	metrics_upstream_error(map[why]);
 }
 
-static const struct imap_client_callbacks session_imap_callbacks = {
+static const struct imap_client_callbacks session_callbacks = {
 	.login_done = session_on_login,
 	.lock = session_on_lock,
 	.body_begin = session_on_body_begin,
@@ -577,18 +598,22 @@ static const struct imap_client_callbacks session_imap_callbacks = {
 	.failed = session_on_failed,
 };
 
+const struct imap_client_callbacks *
+session_imap_callbacks(void)
+{
+	return &session_callbacks;
+}
+
 /* ---- steps ---- */
 
 static void
 session_start_login(struct session *s, const struct pop3_step *step)
 {
-	const struct config		*c = s->config;
-	struct imap_client_config	 ic;
-
 	log_value(s->user, sizeof(s->user), step->user);
-	s->method = step->mech == 0 ? "USER" : sasl_mech_name(step->mech);
+	s->method = step->apop ? "APOP" : step->mech == 0 ? "USER" :
+	    sasl_mech_name(step->mech);
 	s->mech = step->mech;
-	if (!s->plaintext_logged && s->tls == NULL) {
+	if (!step->apop && !s->plaintext_logged && s->tls == NULL) {
 		/* Credentials crossed the network in the clear: say so once,
 		 * and why it was allowed. */
 		s->plaintext_logged = true;
@@ -597,29 +622,7 @@ session_start_login(struct session *s, const struct pop3_step *step)
 		    s->peer_trusted ? "peer in trusted_networks" :
 		    "plaintext_auth = yes");
 	}
-	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN && !c->upstream_verify)
-		log_warn("upstream-tls-unverified", "sid=%s upstream=%s", s->id,
-		    c->upstream_url);
-	worker_imap_config(s->gen, &ic);
-	s->imap = imap_client_new(&s->worker->loop, &ic,
-	    &session_imap_callbacks, s);
-	if (s->imap == NULL) {
-		struct pop3_step	r;
-
-		r = pop3_login_done(&s->pop3, NULL, POP3_RESP_SYS_TEMP,
-		    "Out of memory, try again later.", &s->out);
-		session_handle_step(s, &r);
-		return;
-	}
-	s->imap_alive++;
-	s->step_pending = true;
-	if (step->mech == SASL_MECH_XOAUTH2 ||
-	    step->mech == SASL_MECH_OAUTHBEARER)
-		imap_client_login_sasl(s->imap, sasl_mech_name(step->mech),
-		    step->user, step->sasl_msg, step->sasl_msg_len);
-	else
-		imap_client_login(s->imap, step->user, step->password,
-		    step->password_len);
+	session_login_start(s, step);
 }
 
 static void
@@ -897,6 +900,32 @@ session_proxy_input(struct session *s)
 	free(rest);
 }
 
+/*
+ * RFC 1939 sec. 7: a timestamp unique to this greeting, in msg-id form;
+ * 64 random bits, so a digest seen once is worth nothing later.
+ */
+static void
+session_apop_timestamp(struct session *s)
+{
+	unsigned char	rnd[8];
+	char		host[64];
+	size_t		i;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		s->apop_ts[0] = '\0';		/* no APOP this time */
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "popgate");
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0'; i++)
+		if (host[i] <= ' ' || host[i] > '~' || strchr("<>@", host[i]))
+			host[i] = '-';
+	snprintf(s->apop_ts, sizeof(s->apop_ts), "<%ld.%02x%02x%02x%02x%02x%02x"
+	    "%02x%02x@%s>", (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3],
+	    rnd[4], rnd[5], rnd[6], rnd[7], host);
+}
+
 void
 session_accept(struct worker *w, uv_stream_t *server)
 {
@@ -936,6 +965,11 @@ session_accept(struct worker *w, uv_stream_t *server)
 	opt.greeting = SESSION_GREETING;
 	opt.implementation = "popgate " POPGATE_VERSION;
 	opt.pipelining = true;
+	if (l->apop && s->gen->accounts != NULL &&
+	    accounts_any_apop(s->gen->accounts)) {
+		session_apop_timestamp(s);
+		opt.apop_timestamp = s->apop_ts;
+	}
 	pop3_session_init(&s->pop3, &opt);
 	if (!l->proxy_protocol) {
 		session_begin(s);

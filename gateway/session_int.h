@@ -109,12 +109,35 @@ struct session {
 	struct pop3_session	 pop3;
 	struct pop3_body	 body;
 	struct imap_client	*imap;
+	/* the login's upstream (NULL before), and for a device account the
+	 * account (borrowed from gen), its token wait and checks in flight */
+	const struct config_upstream *upstream;
+	const struct account	*account;
+	struct oauth2_wait	*oauth;
+	unsigned int		 work_alive;	/* uv_queue_work in flight */
+	bool			 device;
+	const char		*refusal;	/* why a local check fails */
+	char			 upstream_user[72];	/* log-safe copy */
+	char			 apop_ts[96];	/* greeting timestamp, or "" */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 start_ms;
 };
 
+struct account;
+struct oauth2_wait;
+
+/* session_login.c */
+void	session_login_start(struct session *s, const struct pop3_step *step);
+enum imap_result session_login_result(struct session *s, enum imap_result r,
+	    const char **detail);
+void	session_login_cleanup(struct session *s);
+
 /* session.c */
+/* A login failed (locally or upstream): metrics, log, delay, reply. */
+void	session_login_failed(struct session *s, enum imap_result result,
+	    const char *detail);
+const struct imap_client_callbacks *session_imap_callbacks(void);
 void	session_kick(struct session *s);
 size_t	session_backlog(const struct session *s);
 bool	session_input_waiting(const struct session *s);

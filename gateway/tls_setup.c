@@ -47,18 +47,17 @@ tls_setup_server(const struct config_tls_profile *p, char *err, size_t errlen)
 /* RFC 8314 sec. 4.1 and the issue: TLS 1.2 minimum, certificate and host
  * name verified unless the admin says verify = no. */
 static struct tls_profile *
-tls_setup_client(const struct config *c, char *err, size_t errlen)
+tls_setup_client(const struct config_upstream *u, char *err, size_t errlen)
 {
 	struct tls_profile_settings	ts;
 
 	tls_profile_settings_init(&ts);
 	ts.min_version = "TLSv1.2";
-	ts.ca_file = c->upstream_ca_file[0] != '\0' ? c->upstream_ca_file :
-	    NULL;
-	ts.verify_peer = c->upstream_verify;
-	if (c->upstream_client_cert[0] != '\0') {
-		ts.cert_file = c->upstream_client_cert;
-		ts.key_file = c->upstream_client_key;
+	ts.ca_file = u->ca_file[0] != '\0' ? u->ca_file : NULL;
+	ts.verify_peer = u->verify;
+	if (u->client_cert[0] != '\0') {
+		ts.cert_file = u->client_cert;
+		ts.key_file = u->client_key;
 	}
 	return tls_profile_new_client(&ts, err, errlen);
 }
@@ -94,10 +93,15 @@ tls_setup_build(struct tls_setup *t, const struct config *c,
 			goto fail;
 		}
 	}
-	if (c->upstream_tls != CONFIG_UPSTREAM_PLAIN) {
-		t->upstream = tls_setup_client(c, why, sizeof(why));
-		if (t->upstream == NULL) {
-			snprintf(err, errlen, "%s: [upstream]: %s", origin, why);
+	for (i = 0; i < c->nupstreams; i++) {
+		const struct config_upstream	*u = &c->upstreams[i];
+
+		if (u->tls == CONFIG_UPSTREAM_PLAIN)
+			continue;
+		t->upstream[i] = tls_setup_client(u, why, sizeof(why));
+		if (t->upstream[i] == NULL) {
+			snprintf(err, errlen, "%s: [upstream %s]: %s", origin,
+			    u->name, why);
 			goto fail;
 		}
 	}
@@ -116,6 +120,8 @@ tls_setup_free(struct tls_setup *t)
 		tls_profile_free(t->listener[i]);
 		t->listener[i] = NULL;
 	}
-	tls_profile_free(t->upstream);
-	t->upstream = NULL;
+	for (i = 0; i < CONFIG_MAX_UPSTREAMS; i++) {
+		tls_profile_free(t->upstream[i]);
+		t->upstream[i] = NULL;
+	}
 }

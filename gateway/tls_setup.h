@@ -18,8 +18,8 @@ struct tls_profile;
 struct tls_setup {
 	/* per config listener, NULL when the listener has no TLS */
 	struct tls_profile	*listener[CONFIG_MAX_LISTENERS];
-	/* NULL for a plain imap:// upstream */
-	struct tls_profile	*upstream;
+	/* per config upstream, NULL for a plain imap:// one */
+	struct tls_profile	*upstream[CONFIG_MAX_UPSTREAMS];
 };
 
 /* Builds every profile. Returns 0, or -EINVAL with "ORIGIN[:LINE]: where:

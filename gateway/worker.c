@@ -5,6 +5,8 @@
  * handed to libuv with uv_tcp_open().
  */
 #include "worker.h"
+#include "accounts.h"
+#include "oauth2.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -47,9 +49,16 @@ fail:
 }
 
 void
-worker_imap_config(const struct worker_gen *g, struct imap_client_config *ic)
+worker_imap_config(const struct worker_gen *g, const struct config_upstream *u,
+    struct imap_client_config *ic)
 {
-	const struct config		*c = g->config;
+	worker_imap_settings(g->config, &g->tls, u, ic);
+}
+
+void
+worker_imap_settings(const struct config *c, const struct tls_setup *t,
+    const struct config_upstream *u, struct imap_client_config *ic)
+{
 	static const enum imap_tls_mode	 modes[] = {
 		[CONFIG_UPSTREAM_PLAIN] = IMAP_TLS_NONE,
 		[CONFIG_UPSTREAM_IMPLICIT] = IMAP_TLS_IMPLICIT,
@@ -57,18 +66,18 @@ worker_imap_config(const struct worker_gen *g, struct imap_client_config *ic)
 	};
 
 	memset(ic, 0, sizeof(*ic));
-	ic->host = c->upstream_host;
-	ic->port = c->upstream_port;
-	ic->mailbox = c->mailbox;
+	ic->host = u->host;
+	ic->port = u->port;
+	ic->mailbox = u->mailbox;
 	ic->connect_timeout_ms = c->connect_timeout_ms;
 	ic->command_timeout_ms = c->command_timeout_ms;
 	ic->chunk_octets = c->fetch_chunk_octets;
 	ic->window = c->fetch_window;
 	ic->seen_on_retr = c->seen_on_retr;
 	ic->fetch_ahead = c->fetch_ahead;
-	ic->tls_mode = modes[c->upstream_tls];
-	ic->tls_profile = g->tls.upstream;
-	ic->tls_server_name = c->upstream_host;
+	ic->tls_mode = modes[u->tls];
+	ic->tls_profile = t->upstream[u - c->upstreams];
+	ic->tls_server_name = u->host;
 }
 
 /* ---- start-up probe: which SASL mechanisms can be relayed ---- */
@@ -83,12 +92,13 @@ worker_probe_done(void *arg, enum imap_result result,
 	(void)md;
 	if (result == IMAP_OK)
 		log_info("upstream-probe", "upstream=%s result=ok xoauth2=%s "
-		    "oauthbearer=%s", w->config->upstream_url,
+		    "oauthbearer=%s", w->config->upstreams[0].name,
 		    mechs & (1u << SASL_MECH_XOAUTH2) ? "yes" : "no",
 		    mechs & (1u << SASL_MECH_OAUTHBEARER) ? "yes" : "no");
 	else
 		log_warn("upstream-probe", "upstream=%s result=%s reason=\"%s\"",
-		    w->config->upstream_url, imap_result_name(result), detail);
+		    w->config->upstreams[0].name, imap_result_name(result),
+		    detail);
 }
 
 static void
@@ -116,7 +126,7 @@ worker_start_probe(struct worker *w)
 {
 	struct imap_client_config	ic;
 
-	worker_imap_config(w->gen, &ic);
+	worker_imap_config(w->gen, &w->gen->config->upstreams[0], &ic);
 	w->probe = imap_client_new(&w->loop, &ic, &worker_probe_callbacks, w);
 	if (w->probe != NULL) {
 		/* The client borrows the configuration's strings. */
@@ -161,6 +171,10 @@ worker_maybe_finish(struct worker *w)
 		uv_close((uv_handle_t *)&w->wakeup, worker_handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&w->drain_timer))
 		uv_close((uv_handle_t *)&w->drain_timer, worker_handle_closed);
+	if (w->oauth2 != NULL) {
+		oauth2_client_close(w->oauth2);
+		w->oauth2 = NULL;
+	}
 }
 
 static void
@@ -249,6 +263,7 @@ void
 config_ref_release(struct config_ref *r)
 {
 	if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+		accounts_free(r->accounts);
 		free(r->config);
 		free(r);
 	}
@@ -296,6 +311,7 @@ worker_gen_new(struct worker *w, struct config_ref *ref)
 	atomic_fetch_add(&ref->refs, 1);
 	g->ref = ref;
 	g->config = ref->config;
+	g->accounts = ref->accounts;
 	g->refs = 1;
 	return g;
 }
@@ -335,6 +351,15 @@ worker_reload(struct worker *w, struct config_ref *ref)
 	uv_async_send(&w->wakeup);
 }
 
+/* The process's token manager (main's loop); set before worker_init. */
+static struct oauth2_mgr	*worker_oauth2_mgr;
+
+void
+worker_set_oauth2(struct oauth2_mgr *m)
+{
+	worker_oauth2_mgr = m;
+}
+
 int
 worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 {
@@ -356,6 +381,11 @@ worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 	w->gen = worker_gen_new(w, ref);
 	if (w->gen == NULL)
 		return -EINVAL;
+	/* Its async handle lives on this loop; the loop is not running yet. */
+	if (worker_oauth2_mgr != NULL &&
+	    (w->oauth2 = oauth2_client_new(worker_oauth2_mgr, &w->loop)) ==
+	    NULL)
+		return -ENOMEM;
 	w->config = w->gen->config;
 	for (i = 0; i < config->nlisteners; i++) {
 		const struct config_listener	*l = &config->listeners[i];

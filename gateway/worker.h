@@ -22,9 +22,13 @@ struct session;
 
 /* One loaded configuration, shared by every worker and released by the
  * last of them (and main) to let go of it. */
+struct accounts;
+
+/* One loaded configuration and the device accounts that go with it. */
 struct config_ref {
 	atomic_uint	 refs;
 	struct config	*config;
+	struct accounts	*accounts;	/* NULL: no accounts_file */
 };
 
 void	config_ref_release(struct config_ref *r);
@@ -37,11 +41,15 @@ void	config_ref_release(struct config_ref *r);
  * flight; new sessions take the current one. Once handed over, only the
  * worker's thread touches refs.
  */
+struct oauth2_client;
+struct oauth2_mgr;
+
 struct worker_gen {
 	unsigned int		 refs;
 	struct config_ref	*ref;
 	const struct config	*config;
 	struct tls_setup	 tls;
+	struct accounts		*accounts;	/* the ref's, or NULL */
 };
 
 void	worker_gen_hold(struct worker_gen *g);
@@ -66,8 +74,12 @@ struct worker {
 	uint64_t		 next_session;
 	atomic_bool		 stop_requested;
 	bool			 stopping;
+	struct oauth2_client	*oauth2;	/* token requests of this loop */
 };
 
+
+/* The token manager whose clients the workers get (before worker_init). */
+void	worker_set_oauth2(struct oauth2_mgr *m);
 
 /* Sets up the loop, binds the worker's sockets and loads its TLS contexts
  * (errors are logged): everything that may need privileges. Takes a
@@ -84,9 +96,12 @@ int	worker_run(struct worker *w);
 void	worker_request_stop(struct worker *w);
 /* Waits for the worker thread to end and frees its loop. */
 void	worker_join(struct worker *w);
-/* The upstream connection settings of a generation. */
+/* The connection settings of upstream u (one of g's) in generation g. */
 void	worker_imap_config(const struct worker_gen *g,
-	    struct imap_client_config *ic);
+	    const struct config_upstream *u, struct imap_client_config *ic);
+/* The same from a config and its TLS contexts (admin commands). */
+void	worker_imap_settings(const struct config *c, const struct tls_setup *t,
+	    const struct config_upstream *u, struct imap_client_config *ic);
 /* Sessions open in the whole process (every worker). */
 unsigned int worker_sessions_total(void);
 /* Called by a session as it starts, and once it is fully freed. */

@@ -229,8 +229,8 @@ class DovecotTLS(unittest.TestCase):
         self.assertRegex(last_login(pg), r'result=ok .*upstream_tls=TLSv1\.[23]')
         # Turning verification off is said at start and again per session.
         log = pg.log_text()
-        self.assertRegex(log, r'level=warn event=upstream-tls-unverified upstream=imaps://'
-                         r'\S+ reason="verify = no')
+        self.assertRegex(log, r'level=warn event=upstream-tls-unverified upstream=default '
+                         r'url=imaps://\S+ reason="verify = no')
         self.assertRegex(log, r'level=warn event=upstream-tls-unverified sid=\S+ upstream=')
 
 

@@ -101,11 +101,13 @@ class _Downloader:
 
 class Fetchmail(_Downloader):
     """fetchmail polling host:port as user with `options` (fetchmailrc
-    keywords, e.g. the TLS ones), keep and uidl; an MDA writes each message
+    keywords, e.g. the TLS ones), keep and uidl, with proto `proto` (POP3
+    or APOP); an MDA writes each message
     to a file of workdir/out.  verbose: -v (the dialogue in the output).
     Skips the test when fetchmail is not installed."""
 
-    def __init__(self, workdir, host, port, user, password, options, verbose=False):
+    def __init__(self, workdir, host, port, user, password, options, verbose=False,
+                 proto='POP3'):
         require('fetchmail')
         super().__init__(workdir)
         d = self.dir
@@ -118,12 +120,12 @@ class Fetchmail(_Downloader):
         rc = os.path.join(d, 'fetchmailrc')
         self._write_private(rc, 'set no syslog\n'
                             'set idfile "%s/ids"\n'
-                            'poll %s with proto POP3 port %d uidl auth password\n'
+                            'poll %s with proto %s port %d uidl auth password\n'
                             '    user "%s" there with password "%s" is "root" here\n'
                             '    keep\n'
                             '    %s\n'
-                            '    mda "%s"\n' % (d, host, port, user, password, options,
-                                                deliver))
+                            '    mda "%s"\n' % (d, host, proto, port, user, password,
+                                                options, deliver))
         self.argv = ['fetchmail'] + (['-v'] if verbose else []) + \
             ['-f', rc, '--nodetach', '--nosyslog']
         self.env = dict(os.environ, HOME=d, FETCHMAILHOME=d)
@@ -136,11 +138,12 @@ class Fetchmail(_Downloader):
 class Mpop(_Downloader):
     """mpop of host:port as user into workdir/Maildir, keep on, with TLS
     when `ca` (its trust file) is given: implicit, or STLS if starttls.
-    only_new: mpop's only_new; args: mpop arguments besides -C CONF.
+    only_new: mpop's only_new; args: mpop arguments besides -C CONF; auth:
+    mpop's auth method (user, apop, plain, ...).
     Skips the test when mpop is not installed."""
 
     def __init__(self, workdir, host, port, user, password, ca=None, starttls=False,
-                 only_new=True, args=('--half-quiet',)):
+                 only_new=True, args=('--half-quiet',), auth='user'):
         require('mpop')
         super().__init__(workdir)
         d = self.dir
@@ -153,10 +156,10 @@ class Mpop(_Downloader):
             tls = 'tls on\ntls_starttls %s\ntls_trust_file %s\n' % (
                 'on' if starttls else 'off', ca)
         conf = os.path.join(d, 'mpoprc')
-        self._write_private(conf, 'defaults\naccount default\nhost %s\nport %d\nauth user\n'
+        self._write_private(conf, 'defaults\naccount default\nhost %s\nport %d\nauth %s\n'
                             '%suser %s\npassword %s\nkeep on\nonly_new %s\n'
                             'received_header off\ndelivery maildir %s\nuidls_file %s/uidls\n'
-                            'timeout 30\n' % (host, port, tls, user, password,
+                            'timeout 30\n' % (host, port, auth, tls, user, password,
                                               'on' if only_new else 'off', self.maildir, d))
         self.argv = ['mpop', '-C', conf] + list(args)
         self.env = dict(os.environ, HOME=d)

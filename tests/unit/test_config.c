@@ -57,9 +57,9 @@ test_good_file(void **state)
 	assert_int_equal(c.nlisteners, 2);
 	assert_string_equal(c.listeners[0].name, "pop3");
 	assert_int_equal(c.listeners[1].addr.ss_family, AF_INET6);
-	assert_string_equal(c.upstream_host, "imap.example.org");
-	assert_string_equal(c.upstream_port, "1143");
-	assert_string_equal(c.mailbox, "Scans");
+	assert_string_equal(c.upstreams[0].host, "imap.example.org");
+	assert_string_equal(c.upstreams[0].port, "1143");
+	assert_string_equal(c.upstreams[0].mailbox, "Scans");
 	assert_false(c.seen_on_retr);
 	assert_int_equal(c.connect_timeout_ms, 5000);
 	assert_int_equal(c.idle_timeout_ms, 900000);
@@ -133,10 +133,10 @@ test_setters(void **state)
 	assert_int_equal(c.idle_timeout_ms, 600000);	/* RFC 1939 sec. 3 */
 	assert_int_equal(config_set(&c, "upstream", "url", "imap://[::1]:143",
 	    err, sizeof(err)), 0);
-	assert_string_equal(c.upstream_host, "::1");
+	assert_string_equal(c.upstreams[0].host, "::1");
 	assert_int_equal(config_set(&c, "upstream", "url", "imap://host",
 	    err, sizeof(err)), 0);
-	assert_string_equal(c.upstream_port, "143");
+	assert_string_equal(c.upstreams[0].port, "143");
 	assert_int_not_equal(config_set(&c, "upstream", "url",
 	    "imap://host:99999", err, sizeof(err)), 0);
 	assert_int_not_equal(config_set(&c, "upstream", "url",
@@ -206,13 +206,139 @@ test_tls_settings(void **state)
 	assert_int_equal(c.listeners[0].ntrusted, 2);	/* loopback default */
 	assert_int_equal(c.listeners[1].ntrusted, 3);
 	assert_true(c.listeners[1].plaintext_auth);
-	assert_int_equal(c.upstream_tls, CONFIG_UPSTREAM_IMPLICIT);
-	assert_string_equal(c.upstream_port, "993");
-	assert_false(c.upstream_verify);
+	assert_int_equal(c.upstreams[0].tls, CONFIG_UPSTREAM_IMPLICIT);
+	assert_string_equal(c.upstreams[0].port, "993");
+	assert_false(c.upstreams[0].verify);
 	unlink(path);
 	free(path);
 	unlink(certs);
 	free(certs);
+}
+
+/* Writes text to a file that must load and validate without error. */
+static char *
+load_valid(struct config *c, const char *text)
+{
+	struct config_errors	 errs;
+	char			*path;
+
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(text);
+	config_defaults(c);
+	assert_int_equal(config_load_file(c, path, &errs), 0);
+	assert_int_equal(config_validate(c, path, &errs), 0);
+	assert_int_equal(errs.count, 0);
+	return path;
+}
+
+/* Named upstreams, presets, routes and token sources. */
+static void
+test_upstreams_and_routes(void **state)
+{
+	const struct config_upstream	*u;
+	const struct config_oauth2	*o;
+	struct config			 c;
+	char				*path;
+
+	(void)state;
+	path = load_valid(&c,
+	    "[global]\nstate_directory = /var/lib/pg\n"
+	    "[listener a]\naddress = 127.0.0.1:110\napop = no\n"
+	    "[upstream]\nseen_on_retr = no\n"
+	    "[upstream m365]\nprovider = microsoft365\n"
+	    "[upstream dc]\nurl = imap://127.0.0.1:1143\nmailbox = Scans\n"
+	    "sasl = oauthbearer\n"
+	    "[routes]\nAlice@Example.NET = dc\n@example.com = m365\n"
+	    "example.org = dc\n* = dc\n"
+	    "[oauth2 scans]\nprovider = microsoft365\ntenant = contoso.com\n"
+	    "client_id = abc\n"
+	    "[oauth2 app]\ngrant = client_credentials\nprovider = google\n"
+	    "client_id = id\nclient_secret = s3cret\n"
+	    "[oauth2 cmd]\ngrant = command\ncommand = /bin/echo tok\n"
+	    "command_timeout = 500ms\n");
+	assert_false(c.seen_on_retr);
+	assert_false(c.listeners[0].apop);
+	assert_int_equal(c.nupstreams, 2);	/* no "default": no url */
+	u = config_find_upstream(&c, "m365");
+	assert_non_null(u);
+	assert_string_equal(u->host, "outlook.office365.com");
+	assert_string_equal(u->port, "993");
+	assert_int_equal(u->tls, CONFIG_UPSTREAM_IMPLICIT);
+	assert_false(u->passthrough);		/* presets take no passwords */
+	u = config_find_upstream(&c, "dc");
+	assert_true(u->passthrough);
+	assert_string_equal(u->mailbox, "Scans");
+	assert_int_equal(u->bearer, CONFIG_BEARER_OAUTHBEARER);
+	assert_string_equal(config_route(&c, "alice@example.net")->name, "dc");
+	assert_string_equal(config_route(&c, "bob@EXAMPLE.com")->name, "m365");
+	assert_string_equal(config_route(&c, "x@example.org")->name, "dc");
+	assert_string_equal(config_route(&c, "nobody")->name, "dc");
+	o = config_find_oauth2(&c, "scans");
+	assert_non_null(o);
+	assert_int_equal(o->grant, CONFIG_OAUTH2_REFRESH_TOKEN);
+	assert_string_equal(o->token_url, "https://login.microsoftonline.com/"
+	    "contoso.com/oauth2/v2.0/token");
+	assert_string_equal(o->device_url, "https://login.microsoftonline.com/"
+	    "contoso.com/oauth2/v2.0/devicecode");
+	assert_non_null(strstr(o->scope, "IMAP.AccessAsUser.All"));
+	assert_string_equal(o->refresh_token_file, "/var/lib/pg/scans.refresh");
+	o = config_find_oauth2(&c, "app");
+	assert_string_equal(o->token_url, "https://oauth2.googleapis.com/token");
+	assert_string_equal(o->scope, "https://mail.google.com/");
+	o = config_find_oauth2(&c, "cmd");
+	assert_int_equal(o->grant, CONFIG_OAUTH2_COMMAND);
+	assert_int_equal(o->command_timeout_ms, 500);
+	unlink(path);
+	free(path);
+
+	/* No "*": an unknown domain has no route. */
+	path = load_valid(&c, "[listener a]\naddress = 127.0.0.1:110\n"
+	    "[upstream]\nurl = imap://h\n[routes]\nexample.com = default\n");
+	assert_null(config_route(&c, "a@example.net"));
+	assert_null(config_route(&c, "plain"));
+	assert_non_null(config_route(&c, "a@example.com"));
+	unlink(path);
+	free(path);
+}
+
+/* Each mistake is named with its line; secrets never appear. */
+static void
+test_upstream_errors(void **state)
+{
+	struct config		c;
+	struct config_errors	errs;
+	char			*path;
+	unsigned int		i;
+
+	(void)state;
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(
+	    "[listener a]\naddress = 127.0.0.1:110\n"
+	    "[upstream x]\nseen_on_retr = no\n"			/* 4 */
+	    "[upstream b@d]\nurl = imap://h\n"			/* 6 */
+	    "[routes]\nexample.com = nowhere\n"			/* 8 */
+	    "a*b = x\n"						/* 9 */
+	    "example.com = x\n"					/* 10 */
+	    "[oauth2 t]\nclient_secret = TopSecret1\ngrant = magic\n" /* 13 */
+	    "token_url = http://example.com/token\n");
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), -EINVAL);
+	assert_int_equal(errs.count, 5);
+	assert_non_null(strstr(errs.text[0], ":4: "));
+	assert_non_null(strstr(errs.text[0], "belongs in [upstream]"));
+	assert_non_null(strstr(errs.text[1], ":6: bad upstream name"));
+	assert_non_null(strstr(errs.text[2], ":9: bad route"));
+	assert_non_null(strstr(errs.text[3], ":10: route"));
+	assert_non_null(strstr(errs.text[4], ":13: grant must be"));
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(config_validate(&c, path, &errs), -EINVAL);
+	/* no upstream at all (neither section made one); a route to an
+	 * undefined upstream; t: http:// to a remote host, no client_id */
+	assert_int_equal(errs.count, 4);
+	for (i = 0; i < errs.count; i++)
+		assert_null(strstr(errs.text[i], "TopSecret1"));
+	unlink(path);
+	free(path);
 }
 
 static void
@@ -232,8 +358,8 @@ test_tls_errors(void **state)
 	    "[upstream]\nurl = imap+starttls://h\nclient_cert = /etc/hostname\n");
 	config_defaults(&c);
 	assert_int_equal(config_load_file(&c, path, &errs), 0);
-	assert_int_equal(c.upstream_tls, CONFIG_UPSTREAM_STARTTLS);
-	assert_string_equal(c.upstream_port, "143");
+	assert_int_equal(c.upstreams[0].tls, CONFIG_UPSTREAM_STARTTLS);
+	assert_string_equal(c.upstreams[0].port, "143");
 	assert_int_equal(config_validate(&c, path, &errs), -EINVAL);
 	/* no key; unreadable cert; max < min; unknown profile; lone cert */
 	assert_int_equal(errs.count, 5);
@@ -327,6 +453,8 @@ main(void)
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_tls_settings),
 		cmocka_unit_test(test_tls_errors),
+		cmocka_unit_test(test_upstreams_and_routes),
+		cmocka_unit_test(test_upstream_errors),
 		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_durations),
 	};

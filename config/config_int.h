@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config_int.h - value parsers shared by the files of config/ (not part of
+ * the library's interface).
+ */
+#ifndef POPGATE_CONFIG_INT_H
+#define POPGATE_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Timeouts are given in seconds; this bounds them to a day. */
+#define CONFIG_MAX_TIMEOUT_S	(24 * 3600)
+
+int	config_parse_uint(const char *value, unsigned long min,
+	    unsigned long max, unsigned long *out);
+int	config_parse_bool(const char *value, bool *out);
+int	config_set_path(char *field, size_t size, const char *value, char *err,
+	    size_t errlen);
+int	config_set_duration(unsigned int *field_ms, const char *value,
+	    unsigned long min_ms, unsigned long max_s, char *err, size_t errlen);
+int	config_set_seconds(unsigned int *field_ms, const char *value,
+	    unsigned long min_s, char *err, size_t errlen);
+void	config_check_file(struct config_errors *errs, const char *origin,
+	    const char *what, const char *path);
+
+/* config/upstream.c: [upstream NAME], [routes], [oauth2 NAME]. */
+void	config_upstream_defaults(struct config_upstream *u, const char *name);
+struct config_upstream *config_upstream_section(struct config *c,
+	    const char *name, char *err, size_t errlen);
+/* A key of [upstream NAME] that belongs to the server itself (creating the
+ * upstream); 1 if key is not one of those. */
+int	config_set_upstream_server(struct config *c, const char *name,
+	    const char *key, const char *value, char *err, size_t errlen);
+int	config_set_route(struct config *c, const char *key, const char *value,
+	    char *err, size_t errlen);
+int	config_set_oauth2(struct config *c, const char *name, const char *key,
+	    const char *value, char *err, size_t errlen);
+void	config_validate_upstreams(struct config *c, const char *origin,
+	    struct config_errors *errs);
+
+#endif

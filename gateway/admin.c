@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin.c - "popgate -c FILE account ...": the device-account commands an
+ * admin runs by hand. They work on the same configuration and accounts
+ * file as the daemon and never print a secret or a token.
+ *
+ *   account list                       every account, without secrets
+ *   account add NAME user=U [upstream=X] (password=P | token=SRC)
+ *               [networks=CIDR,...] [apop=SECRET]
+ *                                      the device secret is read from
+ *                                      stdin; the line goes into the file
+ *                                      atomically
+ *   account bootstrap SRC              RFC 8628 device-code flow for
+ *                                      [oauth2 SRC]: stores the refresh
+ *                                      token
+ *   account test NAME                  the account's upstream login, end
+ *                                      to end, one line per step
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "accounts.h"
+#include "bearer.h"
+#include "imap_client.h"
+#include "oauth2.h"
+#include "pop3_maildrop.h"
+#include "tls_setup.h"
+#include "worker.h"
+
+/* A device secret typed or piped in. */
+#define ADMIN_MAX_SECRET	256
+/* The accounts file we rewrite: accounts_load's own limit. */
+#define ADMIN_MAX_FILE		(4 * 1024 * 1024)
+
+static int
+admin_list(const struct config_ref *ref)
+{
+	const struct config	*c = ref->config;
+	const struct account	*a;
+	size_t			 i;
+
+	if (ref->accounts == NULL) {
+		printf("no accounts_file in the configuration\n");
+		return 0;
+	}
+	printf("%-20s %-12s %-32s %-24s %-8s %s\n", "NAME", "UPSTREAM", "USER",
+	    "CREDENTIAL", "APOP", "NETWORKS");
+	for (i = 0; i < accounts_count(ref->accounts); i++) {
+		const struct config_upstream	*u;
+		char				 cred[96];
+
+		a = accounts_at(ref->accounts, i);
+		u = a->upstream[0] != '\0' ? config_find_upstream(c,
+		    a->upstream) : config_route(c, a->user);
+		if (a->cred == ACCOUNT_CRED_TOKEN)
+			snprintf(cred, sizeof(cred), "oauth2:%s", a->token);
+		else
+			snprintf(cred, sizeof(cred), "password");
+		printf("%-20s %-12s %-32s %-24s %-8s %s\n", a->name,
+		    u != NULL ? u->name : "-", a->user, cred,
+		    a->apop[0] != '\0' ? "yes" : "no",
+		    a->nnetworks > 0 ? "restricted" : "any");
+	}
+	return 0;
+}
+
+/* Percent-encodes what the accounts file cannot hold as is. */
+static int
+admin_encode(char *dst, size_t size, const char *src)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+	size_t			n = 0;
+
+	for (; *src != '\0'; src++) {
+		unsigned char	ch = (unsigned char)*src;
+
+		if (n + 4 > size)
+			return -ENAMETOOLONG;
+		if (ch <= ' ' || ch >= 0x7f || ch == '%' || ch == '#') {
+			dst[n++] = '%';
+			dst[n++] = hex[ch >> 4];
+			dst[n++] = hex[ch & 0xf];
+		} else
+			dst[n++] = (char)ch;
+	}
+	dst[n] = '\0';
+	return 0;
+}
+
+/* The secret from stdin: one line, not echoed on a terminal. */
+static int
+admin_read_secret(char *buf, size_t size)
+{
+	struct termios	old, quiet;
+	bool		tty = isatty(STDIN_FILENO) == 1;
+	size_t		n;
+
+	if (tty) {
+		fprintf(stderr, "device secret: ");
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		} else
+			tty = false;
+	}
+	if (fgets(buf, (int)size, stdin) == NULL)
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	return n == 0 ? -EINVAL : 0;
+}
+
+/* Writes text + line to path through a temporary file and rename(2),
+ * keeping the old file's mode and owner. */
+static int
+admin_append(const char *path, const char *line)
+{
+	char		 tmp[CONFIG_MAX_PATH + 16], *text = NULL;
+	struct stat	 st;
+	size_t		 len = 0;
+	ssize_t		 w;
+	FILE		*fp;
+	int		 fd, r = 0;
+
+	if (stat(path, &st) != 0)
+		return -errno;
+	if ((fp = fopen(path, "r")) == NULL)
+		return -errno;
+	if ((text = malloc(ADMIN_MAX_FILE + 1)) == NULL) {
+		fclose(fp);
+		return -ENOMEM;
+	}
+	len = fread(text, 1, ADMIN_MAX_FILE + 1, fp);
+	fclose(fp);
+	if (len > ADMIN_MAX_FILE) {
+		free(text);
+		return -EFBIG;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		free(text);
+		return -errno;
+	}
+	if (fchmod(fd, st.st_mode & 07777) != 0 ||
+	    (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0))
+		r = -errno;
+	if (r == 0 && len > 0 && text[len - 1] != '\n')
+		text[len++] = '\n';
+	if (r == 0 && (w = write(fd, text, len)) != (ssize_t)len)
+		r = w < 0 ? -errno : -EIO;
+	if (r == 0 && (w = write(fd, line, strlen(line))) !=
+	    (ssize_t)strlen(line))
+		r = w < 0 ? -errno : -EIO;
+	if (r == 0 && fsync(fd) != 0)
+		r = -errno;
+	close(fd);
+	explicit_bzero(text, len);
+	free(text);
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r != 0)
+		unlink(tmp);
+	return r;
+}
+
+static int
+admin_add(const struct config_ref *ref, int argc, char **argv)
+{
+	const struct config	*c = ref->config;
+	char			 secret[ADMIN_MAX_SECRET], hash[256];
+	char			 line[8192], enc[1024];
+	size_t			 n;
+	int			 i, r;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: popgate -c FILE account add NAME "
+		    "user=U (password=P | token=SRC) [upstream=X] "
+		    "[networks=CIDR,...] [apop=SECRET]\n");
+		return 2;
+	}
+	if (c->accounts_file[0] == '\0') {
+		fprintf(stderr, "popgate: set accounts_file in [global] first\n");
+		return 1;
+	}
+	if (ref->accounts != NULL && accounts_find(ref->accounts, argv[1]) !=
+	    NULL) {
+		fprintf(stderr, "popgate: account %s exists already\n", argv[1]);
+		return 1;
+	}
+	if (admin_read_secret(secret, sizeof(secret)) != 0) {
+		fprintf(stderr, "popgate: no device secret on stdin\n");
+		return 1;
+	}
+	r = accounts_hash_new(secret, strlen(secret), hash, sizeof(hash));
+	explicit_bzero(secret, sizeof(secret));
+	if (r != 0) {
+		fprintf(stderr, "popgate: cannot hash the secret: %s\n",
+		    strerror(-r));
+		return 1;
+	}
+	n = (size_t)snprintf(line, sizeof(line), "%s %s", argv[1], hash);
+	for (i = 2; i < argc && n < sizeof(line); i++) {
+		const char	*eq = strchr(argv[i], '=');
+
+		if (eq == NULL || eq == argv[i] ||
+		    admin_encode(enc, sizeof(enc), eq + 1) != 0) {
+			fprintf(stderr, "popgate: bad option \"%.40s\" (want "
+			    "key=value)\n", argv[i]);
+			return 2;
+		}
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %.*s=%s",
+		    (int)(eq - argv[i]), argv[i], enc);
+	}
+	if (n + 2 >= sizeof(line)) {
+		fprintf(stderr, "popgate: account line too long\n");
+		return 2;
+	}
+	line[n++] = '\n';
+	line[n] = '\0';
+	r = admin_append(c->accounts_file, line);
+	explicit_bzero(line, sizeof(line));
+	if (r != 0) {
+		fprintf(stderr, "popgate: %s: %s\n", c->accounts_file,
+		    strerror(-r));
+		return 1;
+	}
+	printf("account %s added to %s; reload popgate (SIGHUP) to use it\n",
+	    argv[1], c->accounts_file);
+	return 0;
+}
+
+static int
+admin_bootstrap(const struct config_ref *ref, int argc, char **argv)
+{
+	const struct config_oauth2	*o;
+	char				 err[512];
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: popgate -c FILE account bootstrap SRC\n");
+		return 2;
+	}
+	o = config_find_oauth2(ref->config, argv[1]);
+	if (o == NULL || o->grant != CONFIG_OAUTH2_REFRESH_TOKEN ||
+	    o->device_url[0] == '\0') {
+		fprintf(stderr, "popgate: [oauth2 %s] must exist, with grant = "
+		    "refresh_token and a device_url (or a provider)\n", argv[1]);
+		return 1;
+	}
+	if (oauth2_bootstrap_device(o, stdout, err, sizeof(err)) != 0) {
+		fprintf(stderr, "popgate: bootstrap of %s failed: %s\n", argv[1],
+		    err);
+		return 1;
+	}
+	printf("refresh token for %s stored in %s\n", o->name,
+	    o->refresh_token_file);
+	return 0;
+}
+
+/* account test: one upstream login on a private loop. */
+struct admin_test {
+	enum imap_result	 result;
+	char			 detail[256];
+	uint32_t		 messages;
+	bool			 done;
+};
+
+static void
+admin_test_login(void *arg, enum imap_result r, struct pop3_maildrop *md,
+    const char *detail)
+{
+	struct admin_test	*t = arg;
+
+	t->result = r;
+	t->done = true;
+	t->messages = md != NULL ? md->count : 0;
+	snprintf(t->detail, sizeof(t->detail), "%s", detail != NULL ? detail :
+	    "");
+}
+
+static void
+admin_test_closed(void *arg, struct imap_client *c)
+{
+	(void)arg;
+	(void)c;
+}
+
+static const struct imap_client_callbacks admin_test_callbacks = {
+	.login_done = admin_test_login,
+	.closed = admin_test_closed,
+};
+
+static int
+admin_test(const struct config_ref *ref, int argc, char **argv)
+{
+	const struct config		*c = ref->config;
+	const struct config_upstream	*u;
+	const struct config_oauth2	*o;
+	const struct account		*a;
+	struct imap_client_config	 ic;
+	struct imap_client		*imap;
+	struct admin_test		 t;
+	struct tls_setup		 tls;
+	uv_loop_t			 loop;
+	char				 token[OAUTH2_MAX_TOKEN + 1];
+	char				 err[512];
+	unsigned char			*msg;
+	const char			*mech;
+	size_t				 len;
+	long				 expires_in = 0;
+	int				 r;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: popgate -c FILE account test NAME\n");
+		return 2;
+	}
+	if (ref->accounts == NULL ||
+	    (a = accounts_find(ref->accounts, argv[1])) == NULL) {
+		printf("1 account %s: not found\n", argv[1]);
+		return 1;
+	}
+	printf("1 account %s: found (line %u), upstream user %s\n", a->name,
+	    a->line, a->user);
+	u = a->upstream[0] != '\0' ? config_find_upstream(c, a->upstream) :
+	    config_route(c, a->user);
+	if (u == NULL) {
+		printf("2 upstream: none\n");
+		return 1;
+	}
+	printf("2 upstream %s: %s\n", u->name, u->url);
+	if (tls_setup_build(&tls, c, "config", err, sizeof(err)) != 0) {
+		printf("3 TLS: %s\n", err);
+		return 1;
+	}
+	memset(&t, 0, sizeof(t));
+	uv_loop_init(&loop);
+	worker_imap_settings(c, &tls, u, &ic);
+	imap = imap_client_new(&loop, &ic, &admin_test_callbacks, &t);
+	if (imap == NULL) {
+		printf("3 out of memory\n");
+		return 1;
+	}
+	if (a->cred == ACCOUNT_CRED_PASSWORD) {
+		printf("3 credential: password\n");
+		imap_client_login(imap, a->user, a->password,
+		    strlen(a->password));
+	} else {
+		o = config_find_oauth2(c, a->token);
+		if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
+		    &expires_in, err, sizeof(err)) != 0) {
+			printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
+			    o == NULL ? "not defined" : err);
+			imap_client_close(imap, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			return 1;
+		}
+		printf("3 token from [oauth2 %s]: ok, expires in %ld s\n",
+		    a->token, expires_in);
+		r = bearer_message(u, a->user, token, strlen(token), &msg,
+		    &len, &mech);
+		explicit_bzero(token, sizeof(token));
+		if (r != 0) {
+			printf("4 login: %s\n", strerror(-r));
+			imap_client_close(imap, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			return 1;
+		}
+		printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
+		imap_client_login_sasl(imap, mech, a->user, msg, len);
+		explicit_bzero(msg, len);
+		free(msg);
+	}
+	while (!t.done && uv_run(&loop, UV_RUN_ONCE) != 0)
+		;
+	if (t.result == IMAP_OK)
+		printf("5 login and SELECT %s: ok, %u messages\n", ic.mailbox,
+		    t.messages);
+	else
+		printf("5 login: failed (%s): %s\n", imap_result_name(t.result),
+		    t.detail);
+	imap_client_close(imap, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	tls_setup_free(&tls);
+	return t.result == IMAP_OK ? 0 : 1;
+}
+
+int
+admin_main(const struct config_ref *ref, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return admin_list(ref);
+	if (argc >= 2 && strcmp(argv[1], "add") == 0)
+		return admin_add(ref, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "bootstrap") == 0)
+		return admin_bootstrap(ref, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "test") == 0)
+		return admin_test(ref, argc - 1, argv + 1);
+	fprintf(stderr, "usage: popgate -c FILE account list | add NAME ... | "
+	    "bootstrap SRC | test NAME\n");
+	return 2;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session_login.c - who a POP3 login is and how it goes upstream.
+ *
+ * A device account (accounts_file) logs in with its local secret (USER/PASS,
+ * AUTH PLAIN or LOGIN, or APOP), from its client networks only; popgate then
+ * logs in to the account's upstream with the account's own credential: a
+ * password, or an OAuth2 access token presented as XOAUTH2 or OAUTHBEARER.
+ * Any other login is passed through, unchanged, to the upstream that the
+ * routing table picks for its name. A wrong secret, a device outside its
+ * networks and a name no route knows all fail the same way, after the same
+ * work (one hash check) and the same delay: nothing tells them apart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "accounts.h"
+#include "bearer.h"
+#include "imap_client.h"
+#include "log.h"
+#include "oauth2.h"
+#include "pop3_session.h"
+#include "sasl.h"
+#include "session.h"
+#include "session_int.h"
+#include "worker.h"
+
+/* One local secret check on the thread pool (crypt(3) is slow on purpose). */
+struct session_check {
+	uv_work_t		 req;
+	struct session		*s;
+	const struct account	*account;	/* NULL: the dummy check */
+	const struct config_upstream *route;	/* pass-through target */
+	bool			 ok;
+	size_t			 len;
+	char			 secret[POP3_MAX_AUTH_LINE_OCTETS];
+};
+
+static void	session_login_device(struct session *s);
+
+static void
+session_check_work(uv_work_t *req)
+{
+	struct session_check	*k = req->data;
+
+	if (k->account != NULL)
+		k->ok = account_check_secret(k->account, k->secret, k->len);
+	else
+		accounts_check_dummy(k->secret, k->len);
+}
+
+/* The local outcome: on to the upstream, or the AUTH failure every
+ * refused login gets. */
+static void
+session_check_done(uv_work_t *req, int status)
+{
+	struct session_check	*k = req->data;
+	struct session		*s = k->s;
+	bool			 ok = status == 0 && k->ok;
+
+	explicit_bzero(k->secret, sizeof(k->secret));
+	s->work_alive--;
+	if (s->closing) {
+		free(k);
+		session_free_if_unused(s);
+		return;
+	}
+	if (k->account != NULL && ok &&
+	    account_allows(k->account, (struct sockaddr *)&s->peer_addr)) {
+		s->account = k->account;
+		free(k);
+		session_login_device(s);
+		return;
+	}
+	free(k);
+	session_login_failed(s, IMAP_ERR_AUTH, s->refusal);
+}
+
+/* Runs the hash check of account (or a dummy one) off the loop. */
+static void
+session_check_start(struct session *s, const struct account *account,
+    const char *secret, size_t len, const char *refusal)
+{
+	struct session_check	*k;
+
+	s->refusal = refusal;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL || len >= sizeof(k->secret)) {
+		free(k);
+		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+		return;
+	}
+	k->req.data = k;
+	k->s = s;
+	k->account = account;
+	k->len = len;
+	memcpy(k->secret, secret, len);
+	if (uv_queue_work(&s->worker->loop, &k->req, session_check_work,
+	    session_check_done) != 0) {
+		explicit_bzero(k->secret, sizeof(k->secret));
+		free(k);
+		session_login_failed(s, IMAP_ERR_TEMP, "thread pool refused");
+		return;
+	}
+	s->work_alive++;
+}
+
+/* A new upstream client for u; false (and the reply sent) if none. */
+static bool
+session_client(struct session *s, const struct config_upstream *u)
+{
+	struct imap_client_config	ic;
+
+	s->upstream = u;
+	if (u->tls != CONFIG_UPSTREAM_PLAIN && !u->verify)
+		log_warn("upstream-tls-unverified", "sid=%s upstream=%s url=%s",
+		    s->id, u->name, u->url);
+	worker_imap_config(s->gen, u, &ic);
+	s->imap = imap_client_new(&s->worker->loop, &ic,
+	    session_imap_callbacks(), s);
+	if (s->imap == NULL) {
+		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+		return false;
+	}
+	s->imap_alive++;
+	return true;
+}
+
+/* The account's token goes upstream (bearer.c says how). */
+static void
+session_login_bearer(struct session *s, const char *token, size_t token_len)
+{
+	unsigned char	*msg;
+	const char	*mech;
+	size_t		 len;
+
+	if (bearer_message(s->upstream, s->account->user, token, token_len,
+	    &msg, &len, &mech) != 0) {
+		session_login_failed(s, IMAP_ERR_PERM, "upstream user name "
+		    "cannot be sent in SASL");
+		return;
+	}
+	if (session_client(s, s->upstream)) {
+		s->step_pending = true;
+		imap_client_login_sasl(s->imap, mech, s->account->user, msg,
+		    len);
+	}
+	explicit_bzero(msg, len);
+	free(msg);
+}
+
+/* No token: the device hears SYS/TEMP, the log says why. */
+static void
+session_login_token_failed(struct session *s, const struct oauth2_wait *w)
+{
+	char	detail[OAUTH2_MAX_DETAIL + 32];
+
+	snprintf(detail, sizeof(detail), "no OAuth2 token: %s",
+	    w->detail[0] != '\0' ? w->detail : "token source failed");
+	session_login_failed(s, IMAP_ERR_TEMP, detail);
+}
+
+static void
+session_token_cb(void *arg, enum oauth2_result r, struct oauth2_wait *w)
+{
+	struct session	*s = arg;
+
+	if (s->closing)
+		return;
+	if (r != OAUTH2_READY) {
+		session_login_token_failed(s, w);
+		return;
+	}
+	session_login_bearer(s, w->token, w->token_len);
+}
+
+/* The device proved who it is: log in upstream as its account. */
+static void
+session_login_device(struct session *s)
+{
+	const struct account		*a = s->account;
+	const struct config_upstream	*u;
+
+	s->device = true;
+	log_value(s->upstream_user, sizeof(s->upstream_user), a->user);
+	u = a->upstream[0] != '\0' ? config_find_upstream(s->config,
+	    a->upstream) : config_route(s->config, a->user);
+	if (u == NULL) {
+		session_login_failed(s, IMAP_ERR_PERM, "no upstream for the "
+		    "account");
+		return;
+	}
+	if (a->cred == ACCOUNT_CRED_PASSWORD) {
+		if (session_client(s, u)) {
+			s->step_pending = true;
+			imap_client_login(s->imap, a->user, a->password,
+			    strlen(a->password));
+		}
+		return;
+	}
+	s->upstream = u;
+	if (s->oauth == NULL && (s->oauth = calloc(1, sizeof(*s->oauth))) ==
+	    NULL) {
+		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+		return;
+	}
+	switch (oauth2_get(s->worker->oauth2, a->token, s->oauth,
+	    session_token_cb, s)) {
+	case OAUTH2_READY:
+		session_login_bearer(s, s->oauth->token, s->oauth->token_len);
+		break;
+	case OAUTH2_PENDING:
+		s->step_pending = true;
+		break;
+	case OAUTH2_FAILED:
+		session_login_token_failed(s, s->oauth);
+		break;
+	}
+}
+
+/* APOP: MD5 is cheap; the answer waits out the same failure delay. */
+static void
+session_login_apop(struct session *s, const struct pop3_step *step)
+{
+	const struct account	*a = NULL;
+
+	if (s->gen->accounts != NULL)
+		a = accounts_find(s->gen->accounts, step->user);
+	if (a == NULL || !account_check_apop(a, s->apop_ts, step->password) ||
+	    !account_allows(a, (struct sockaddr *)&s->peer_addr)) {
+		session_login_failed(s, IMAP_ERR_AUTH, a == NULL ?
+		    "unknown account" : "wrong APOP digest or client network");
+		return;
+	}
+	s->account = a;
+	session_login_device(s);
+}
+
+void
+session_login_start(struct session *s, const struct pop3_step *step)
+{
+	const struct account		*a = NULL;
+	const struct config_upstream	*u;
+
+	s->step_pending = true;
+	if (step->apop) {
+		session_login_apop(s, step);
+		return;
+	}
+	if (s->gen->accounts != NULL && step->password != NULL)
+		a = accounts_find(s->gen->accounts, step->user);
+	if (a != NULL) {
+		session_check_start(s, a, step->password, step->password_len,
+		    "wrong secret or client network");
+		return;
+	}
+	u = config_route(s->config, step->user);
+	if (u == NULL || !u->passthrough) {
+		/* As slow as a device's wrong secret, when devices exist. */
+		if (s->gen->accounts != NULL && step->password != NULL)
+			session_check_start(s, NULL, step->password,
+			    step->password_len, u == NULL ? "no route" :
+			    "upstream takes no pass-through logins");
+		else
+			session_login_failed(s, IMAP_ERR_AUTH, u == NULL ?
+			    "no route" : "upstream takes no pass-through logins");
+		return;
+	}
+	if (!session_client(s, u))
+		return;
+	if (step->mech == SASL_MECH_XOAUTH2 ||
+	    step->mech == SASL_MECH_OAUTHBEARER)
+		imap_client_login_sasl(s->imap, sasl_mech_name(step->mech),
+		    step->user, step->sasl_msg, step->sasl_msg_len);
+	else
+		imap_client_login(s->imap, step->user, step->password,
+		    step->password_len);
+}
+
+/*
+ * The upstream refused a device account's own credential: the device's
+ * secret was right, so it hears SYS/TEMP, not AUTH; a token goes back to
+ * its source, which fetches a new one for the next login.
+ */
+enum imap_result
+session_login_result(struct session *s, enum imap_result r,
+    const char **detail)
+{
+	if (!s->device || r != IMAP_ERR_AUTH)
+		return r;
+	if (s->oauth != NULL && s->oauth->token_len > 0) {
+		oauth2_reject(s->worker->oauth2, s->account->token,
+		    s->oauth->token, s->oauth->token_len);
+		*detail = "upstream refused the account's OAuth2 token";
+	} else
+		*detail = "upstream refused the account's password";
+	return IMAP_ERR_TEMP;
+}
+
+void
+session_login_cleanup(struct session *s)
+{
+	if (s->oauth != NULL) {
+		oauth2_cancel(s->oauth);
+		explicit_bzero(s->oauth, sizeof(*s->oauth));
+		free(s->oauth);
+		s->oauth = NULL;
+	}
+}
