@@ -21,7 +21,8 @@ fail() { echo "FAILED: package: $*"; exit 1; }
 
 # ---- dependencies: the build's, debhelper, ssl-cert, mandoc ----
 PACKAGES="build-essential cmake pkg-config libuv1-dev libssl-dev libetpan-dev
-libinih-dev debhelper dpkg-dev ssl-cert mandoc"
+libinih-dev libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev
+debhelper dpkg-dev ssl-cert mandoc"
 missing=""
 for p in $PACKAGES; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
@@ -100,6 +101,9 @@ version=$(/usr/sbin/popgate -V)
 pkgversion=$(dpkg-query -W -f='${Version}' popgate)
 [ "$version" = "popgate ${pkgversion%-*}" ] ||
     fail "popgate -V says \"$version\", the package is $pkgversion"
+
+getent group popgate >/dev/null ||
+    fail "the package did not create the group popgate (accounts_file)"
 
 # ---- the installed configuration ----
 section "popgate -t -c /etc/popgate/popgate.conf"
