@@ -595,9 +595,11 @@ test_allows(void **state)
 	in = v4("127.0.0.2");
 	assert_false(account_allows(net, (struct sockaddr *)&in));
 	assert_false(account_allows(net, &unix_sa));
-	/* As config_network_contains(): families are not mixed, so an
-	 * IPv4-mapped peer needs an ::ffff: network. */
-	assert_false(account_allows(net, (struct sockaddr *)&m));
+	/* As config_network_contains(): an IPv4-mapped peer (a dual-stack
+	 * listener) matches the IPv4 networks, and ::ffff: ones. */
+	assert_true(account_allows(net, (struct sockaddr *)&m));
+	out6 = v6("::ffff:10.2.0.1");
+	assert_false(account_allows(net, (struct sockaddr *)&out6));
 	assert_int_equal(account_allows(net, (struct sockaddr *)&m),
 	    config_network_contains(net->networks, net->nnetworks,
 	    (struct sockaddr *)&m));

@@ -389,6 +389,11 @@ test_networks(void **state)
 	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a6));
 	inet_pton(AF_INET6, "2001:db8:8000::1", &a6.sin6_addr);
 	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	/* A dual-stack listener's IPv4 client: ::ffff:a.b.c.d. */
+	inet_pton(AF_INET6, "::ffff:127.0.0.2", &a6.sin6_addr);
+	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	inet_pton(AF_INET6, "::ffff:128.0.0.1", &a6.sin6_addr);
+	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a6));
 	assert_int_equal(config_parse_network("127.0.0.1/32", &net[0]), 0);
 	inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
 	assert_false(config_network_contains(net, 1, (struct sockaddr *)&a4));
