@@ -127,6 +127,7 @@ struct oauth2_mgr {
 	/* Loop thread only. */
 	unsigned int		 pending;	/* jobs, children, handles */
 	LIST_HEAD(, oauth2_source) orphans;
+	bool			 http_freed;	/* closing: HTTP client gone */
 	void			(*done)(void *);
 	void			*done_arg;
 };
@@ -236,7 +237,8 @@ oauth2_wait_complete(struct oauth2_source *s, struct oauth2_wait *w,
 		memcpy(w->token, s->access, s->access_len);
 		w->token[s->access_len] = '\0';
 		w->token_len = s->access_len;
-		w->expires_in = (long)((s->expires_at_ms - now) / 1000);
+		w->expires_in = s->expires_at_ms > now ?
+		    (long)((s->expires_at_ms - now) / 1000) : 0;
 		w->detail[0] = '\0';
 	} else {
 		w->token[0] = '\0';
@@ -346,6 +348,7 @@ oauth2_source_failed(struct oauth2_source *s, long status, const char *error,
 	char			 detail[OAUTH2_MAX_DETAIL];
 	char			 ecode[OAUTH2_MAX_ERROR + 1];
 	char			 edesc[OAUTH2_LOG_TEXT], enote[OAUTH2_LOG_TEXT];
+	char			 ereason[OAUTH2_LOG_TEXT];
 	unsigned int		 b, delay, n;
 	uint64_t		 now = oauth2_now_ms();
 
@@ -377,11 +380,13 @@ oauth2_source_failed(struct oauth2_source *s, long status, const char *error,
 	    description : "", description != NULL ? strlen(description) : 0);
 	oauth2_escape(enote, sizeof(enote), note != NULL ? note : "",
 	    note != NULL ? strlen(note) : 0);
+	/* The reason may quote the server's error code: escaped too. */
+	oauth2_escape(ereason, sizeof(ereason), reason, strlen(reason));
 	log_event(severe ? CONFIG_LOG_ERROR : CONFIG_LOG_WARN,
 	    "oauth2-refresh", "source=%s grant=%s result=failed status=%ld "
 	    "error=%s description=\"%s\" reason=\"%s\" note=\"%s\" "
 	    "retry_in_ms=%u waiters=%u ms=%llu", s->cfg.name,
-	    oauth2_grant_name(s->cfg.grant), status, ecode, edesc, reason,
+	    oauth2_grant_name(s->cfg.grant), status, ecode, edesc, ereason,
 	    enote, delay, n, (unsigned long long)(now - s->started_ms));
 }
 
@@ -420,7 +425,13 @@ oauth2_source_succeeded(struct oauth2_source *s, const char *token,
 	s->wanted = false;
 	s->backoff_until_ms = 0;
 	s->fail_reason[0] = '\0';
-	n = oauth2_complete_all(s, OAUTH2_READY, NULL);
+	/* A lifetime shorter than the fetch (a slow command, a skewed
+	 * server): nobody gets a token that is already spent. */
+	if (now >= s->usable_until_ms)
+		n = oauth2_complete_all(s, OAUTH2_FAILED, "the token expired "
+		    "before it arrived (lifetime shorter than the fetch)");
+	else
+		n = oauth2_complete_all(s, OAUTH2_READY, NULL);
 	pthread_mutex_unlock(&m->lock);
 
 	log_info("oauth2-refresh", "source=%s grant=%s result=ok "
@@ -493,7 +504,10 @@ oauth2_refresh_read(const char *path, char *token, size_t tokenlen,
 	int		 fd;
 
 	*loose = false;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: a FIFO in its place must not hold a pool thread
+	 * (and the shutdown) forever; it is refused as not regular below. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
 		snprintf(why, whylen, "cannot open %s: %s", path,
 		    strerror(errno));
 		return -1;
@@ -909,12 +923,17 @@ oauth2_on_http(void *arg, long status, const char *body, size_t len,
 	s->req = NULL;
 	s->op = OAUTH2_OP_NONE;
 	if (s->removed) {
+		struct oauth2_mgr	*m = s->mgr;
+
 		if (s->orphan) {
 			s->orphan = false;
 			LIST_REMOVE(s, orphans);
 		}
 		oauth2_source_orphan(s, status, body, len, error);
 		oauth2_source_release(s);
+		/* Not from inside the HTTP client's own callback. */
+		if (m->closing && LIST_EMPTY(&m->orphans))
+			uv_async_send(&m->wakeup);
 		return;
 	}
 	oauth2_source_release(s);	/* the table still holds one */
@@ -1023,11 +1042,17 @@ oauth2_child_close(uv_handle_t *h)
 		uv_close(h, oauth2_child_closed);
 }
 
-/* Kills the command and everything it started (its own session). */
+/*
+ * Kills the command and everything it started (its own process group).
+ * After the shell exited, a member still holding its stdout or stderr
+ * open keeps the group id from being reused, so the group is still ours
+ * to kill; once both are closed too, nothing of it is left.
+ */
 static void
 oauth2_child_kill(struct oauth2_child *ch)
 {
-	if (!ch->exited && ch->proc.pid > 0)
+	if (ch->proc.pid > 0 && (!ch->exited || !ch->out_done ||
+	    !ch->err_done))
 		uv_kill(-ch->proc.pid, SIGKILL);
 }
 
@@ -1342,12 +1367,21 @@ oauth2_source_stop(struct oauth2_source *s, bool force)
 
 /* ---- manager ---- */
 
+static void	oauth2_mgr_finish_close(struct oauth2_mgr *m);
+
 static void
 oauth2_mgr_on_wakeup(uv_async_t *a)
 {
 	struct oauth2_mgr	*m = a->data;
 	unsigned int		 i;
 
+	/* Closing: the last refresh whose rotated token must be saved has
+	 * answered. */
+	if (m->closing) {
+		if (LIST_EMPTY(&m->orphans))
+			oauth2_mgr_finish_close(m);
+		return;
+	}
 	/* Only this thread changes the table. */
 	for (i = 0; i < m->nsrc; i++)
 		oauth2_source_kick(m->src[i]);
@@ -1637,7 +1671,7 @@ oauth2_mgr_http_closed(void *arg)
 void
 oauth2_mgr_close(struct oauth2_mgr *m, void (*done)(void *), void *arg)
 {
-	struct oauth2_source	*gone[CONFIG_MAX_OAUTH2], *s;
+	struct oauth2_source	*gone[CONFIG_MAX_OAUTH2];
 	unsigned int		 i, n;
 
 	if (m->closing)
@@ -1653,14 +1687,31 @@ oauth2_mgr_close(struct oauth2_mgr *m, void (*done)(void *), void *arg)
 	}
 	m->nsrc = 0;
 	pthread_mutex_unlock(&m->lock);
+	/*
+	 * A refresh in flight may come back with a rotated refresh token
+	 * that the server will not take back: it is let finish (bounded by
+	 * the HTTP timeout) and saved, as on a reload that removes its
+	 * source; everything else stops now.
+	 */
 	for (i = 0; i < n; i++) {
-		oauth2_source_stop(gone[i], true);
+		oauth2_source_stop(gone[i], false);
 		oauth2_source_release(gone[i]);
 	}
-	while ((s = LIST_FIRST(&m->orphans)) != NULL)
-		oauth2_source_stop(s, true);
 	m->done = done;
 	m->done_arg = arg;
+	if (LIST_EMPTY(&m->orphans))
+		oauth2_mgr_finish_close(m);
+	else
+		log_info("oauth2-shutdown", "reason=\"waiting for a refresh in "
+		    "flight, to save its rotated refresh token\"");
+}
+
+static void
+oauth2_mgr_finish_close(struct oauth2_mgr *m)
+{
+	if (m->http_freed)
+		return;
+	m->http_freed = true;
 	m->pending += 2;
 	http_client_free(m->http, oauth2_mgr_http_closed, m);
 	m->http = NULL;
@@ -1790,7 +1841,8 @@ oauth2_get(struct oauth2_client *c, const char *source, struct oauth2_wait *w,
 		memcpy(w->token, s->access, s->access_len);
 		w->token[s->access_len] = '\0';
 		w->token_len = s->access_len;
-		w->expires_in = (long)((s->expires_at_ms - now) / 1000);
+		w->expires_in = s->expires_at_ms > now ?
+		    (long)((s->expires_at_ms - now) / 1000) : 0;
 		/* Refresh ahead, unless one runs or the source rests. */
 		if (now >= s->refresh_at_ms && !s->busy && !s->wanted &&
 		    now >= s->backoff_until_ms) {

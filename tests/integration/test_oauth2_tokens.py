@@ -328,6 +328,20 @@ class OAuth2Tokens(unittest.TestCase):
         self.assertAllReady(run, 4)
         self.assertIn('AFTER-CLOSE FAILED token manager is shutting down', run.out)
 
+    def test_shutdown_during_refresh_keeps_rotated_token(self):
+        # SIGTERM while a refresh is in flight: the server has rotated the
+        # token, so the manager waits for the answer and saves it.
+        path, _ = self.refresh_file('a')
+        self.srv.delay = 0.6
+        run = self.probe(['--manager-first'] + self.rt_source('a', path)
+                         + ['--start', 'a', '--sleep', '300'])
+        self.assertEqual(run.rc, 0, run.out + run.err)
+        self.assertEqual(self.srv.refreshes('alice'), 1)
+        with open(path) as f:
+            self.assertEqual(f.read(), self.srv.current_refresh_token(CLIENT_ID, 'alice')
+                             + '\n')
+        self.assertIn('event=oauth2-shutdown', run.err)
+
     def test_no_rotation(self):
         self.srv.rotate = False
         path, rt = self.refresh_file('a')
@@ -440,6 +454,17 @@ class OAuth2Tokens(unittest.TestCase):
         ev = run.events('oauth2-refresh')
         self.assertIn('nonexistent.refresh', ev[0]['note'])
         self.assertEqual(self.srv.token_requests(), [])
+
+    def test_fifo_as_refresh_file_does_not_hang(self):
+        # A FIFO in the file's place must not hold a pool thread forever.
+        path = os.path.join(self.dir, 'fifo.refresh')
+        os.mkfifo(path, 0o600)
+        run = self.probe(['--backoff-min-ms', '100'] + self.rt_source('a', path)
+                         + ['--get', 'a'], timeout=20)
+        self.assertEqual(run.rc, 1, run.out + run.err)
+        self.assertTrue(run.results()[0].startswith('FAILED no usable refresh token file'),
+                        run.out)
+        self.assertIn('not a regular file', run.events('oauth2-refresh')[0]['note'])
 
     def test_fetch_once(self):
         path, _ = self.refresh_file('a')
