@@ -273,6 +273,17 @@ accounts_decode(const char *s, size_t n, char *out)
 	return (ssize_t)o;
 }
 
+static bool
+accounts_has_control(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /* An [upstream NAME] or [oauth2 NAME] reference: 1..63 of [A-Za-z0-9_.-]. */
 static bool
 accounts_ref_ok(const char *s, size_t n)
@@ -417,6 +428,12 @@ accounts_option(struct accounts_parser *p, const char *f, size_t flen,
 		memcpy(acct->upstream, p->value, (size_t)n + 1);
 		break;
 	case ACCOUNTS_OPT_USER:
+		/* It is framed by ^A in XOAUTH2 and OAUTHBEARER. */
+		if (accounts_has_control(p->value, (size_t)n)) {
+			accounts_error(p, "user=: control characters are not "
+			    "allowed");
+			return;
+		}
 		accounts_set_string(p, key, acct->user, sizeof(acct->user),
 		    p->value, (size_t)n, 1);
 		break;

@@ -106,7 +106,7 @@ bool	accounts_any_apop(const struct accounts *a);
 /*
  * Client address check: true if a->nnetworks == 0 or addr is inside one of
  * a->networks, as config_network_contains() decides (an IPv4-mapped IPv6
- * address does not match an IPv4 network).
+ * address also matches the IPv4 networks).
  */
 bool	account_allows(const struct account *a, const struct sockaddr *addr);
 /*

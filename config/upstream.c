@@ -673,7 +673,7 @@ void
 config_validate_upstreams(struct config *c, const char *origin,
     struct config_errors *errs)
 {
-	unsigned int	i;
+	unsigned int	i, j;
 
 	if (c->nupstreams == 0)
 		config_errors_add(errs, "%s: no upstream: set url = "
@@ -692,4 +692,19 @@ config_validate_upstreams(struct config *c, const char *origin,
 		    "section", origin);
 	for (i = 0; i < c->noauth2; i++)
 		config_validate_oauth2(c, &c->oauth2[i], origin, errs);
+	/* One refresh token, one source: two would spend it twice. */
+	for (i = 0; i < c->noauth2; i++) {
+		const struct config_oauth2	*a = &c->oauth2[i];
+
+		if (a->grant != CONFIG_OAUTH2_REFRESH_TOKEN)
+			continue;
+		for (j = i + 1; j < c->noauth2; j++)
+			if (c->oauth2[j].grant == CONFIG_OAUTH2_REFRESH_TOKEN &&
+			    strcmp(a->refresh_token_file,
+			    c->oauth2[j].refresh_token_file) == 0)
+				config_errors_add(errs, "%s: [oauth2 %s] and "
+				    "[oauth2 %s] share refresh_token_file %s",
+				    origin, a->name, c->oauth2[j].name,
+				    a->refresh_token_file);
+	}
 }

@@ -183,6 +183,7 @@ static const struct error_case error_cases[] = {
 	{ "n " Y " user=u password=" SECRET "\x01", "control or non-ASCII" },
 	{ "n " Y " user=u password=" SECRET "\xc3\xa9", "control or non-ASCII" },
 	{ "n " Y " user=u token=bad/name", "token= must be" },
+	{ "n " Y " user=u%01x password=" SECRET, "user=: control characters" },
 	{ "n " Y " user=u token=", "token= must be" },
 	{ "n", "missing password hash" },
 	{ "n " Y " user=u password=" SECRET " apop=", "apop= must be 1..255" },

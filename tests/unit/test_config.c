@@ -291,6 +291,26 @@ test_upstreams_and_routes(void **state)
 	unlink(path);
 	free(path);
 
+	/* Two sources, one refresh token file: refused. */
+	{
+		struct config_errors	errs;
+
+		memset(&errs, 0, sizeof(errs));
+		path = write_temp("[listener a]\naddress = 127.0.0.1:110\n"
+		    "[upstream]\nurl = imap://h\n"
+		    "[oauth2 a]\ntoken_url = https://t/\nclient_id = x\n"
+		    "refresh_token_file = /var/lib/pg/one\n"
+		    "[oauth2 b]\ntoken_url = https://t/\nclient_id = x\n"
+		    "refresh_token_file = /var/lib/pg/one\n");
+		config_defaults(&c);
+		assert_int_equal(config_load_file(&c, path, &errs), 0);
+		assert_int_equal(config_validate(&c, path, &errs), -EINVAL);
+		assert_int_equal(errs.count, 1);
+		assert_non_null(strstr(errs.text[0], "share refresh_token_file"));
+	}
+	unlink(path);
+	free(path);
+
 	/* No "*": an unknown domain has no route. */
 	path = load_valid(&c, "[listener a]\naddress = 127.0.0.1:110\n"
 	    "[upstream]\nurl = imap://h\n[routes]\nexample.com = default\n");
