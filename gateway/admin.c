@@ -97,16 +97,17 @@ admin_encode(char *dst, size_t size, const char *src)
 	return 0;
 }
 
-/* The secret from stdin: one line, not echoed on a terminal. */
+/* A secret from stdin (what: "device secret", ...): one line, not echoed
+ * on a terminal. */
 static int
-admin_read_secret(char *buf, size_t size)
+admin_read_secret(const char *what, char *buf, size_t size)
 {
 	struct termios	old, quiet;
 	bool		tty = isatty(STDIN_FILENO) == 1;
 	size_t		n;
 
 	if (tty) {
-		fprintf(stderr, "device secret: ");
+		fprintf(stderr, "%s: ", what);
 		if (tcgetattr(STDIN_FILENO, &old) == 0) {
 			quiet = old;
 			quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -121,51 +122,119 @@ admin_read_secret(char *buf, size_t size)
 		fprintf(stderr, "\n");
 	}
 	n = strcspn(buf, "\r\n");
+	if (buf[n] == '\0' && n == size - 1)
+		return -E2BIG;		/* no line end: longer than buf */
 	buf[n] = '\0';
 	return n == 0 ? -EINVAL : 0;
 }
 
-/* Writes text + line to path through a temporary file and rename(2),
- * keeping the old file's mode and owner. */
-static int
-admin_append(const char *path, const char *line)
+/* The whole file as it is now, in a new buffer with room for more. */
+static char *
+admin_read_file(const char *path, size_t room, size_t *len_out)
 {
-	char		 tmp[CONFIG_MAX_PATH + 16], *text = NULL;
+	char	*text;
+	size_t	 len;
+	FILE	*fp;
+	bool	 failed;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	if ((text = malloc(ADMIN_MAX_FILE + room + 2)) == NULL) {
+		fclose(fp);
+		return NULL;
+	}
+	len = fread(text, 1, ADMIN_MAX_FILE + 1, fp);
+	failed = ferror(fp) != 0;
+	fclose(fp);
+	if (failed || len > ADMIN_MAX_FILE) {
+		explicit_bzero(text, len);
+		free(text);
+		errno = failed ? EIO : EFBIG;
+		return NULL;
+	}
+	*len_out = len;
+	return text;
+}
+
+/*
+ * The accounts file with line added must load, and the new account must
+ * name an upstream (or have a route), and a token source that exist:
+ * otherwise the daemon would refuse the whole file at its next start.
+ */
+static bool
+admin_check(const struct config *c, const char *path, const char *text,
+    size_t len, const char *name)
+{
+	struct config_errors	*errs;
+	struct accounts		*a = NULL;
+	const struct account	*acct;
+	unsigned int		 i;
+	bool			 ok;
+
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return false;
+	if (accounts_parse(text, len, path, &a, errs) == 0 &&
+	    (acct = accounts_find(a, name)) != NULL) {
+		if (acct->upstream[0] != '\0' &&
+		    config_find_upstream(c, acct->upstream) == NULL)
+			config_errors_add(errs, "upstream %s is not defined",
+			    acct->upstream);
+		if (acct->upstream[0] == '\0' && config_route(c, acct->user) ==
+		    NULL)
+			config_errors_add(errs, "no route for %s: add "
+			    "upstream=NAME or a [routes] entry", acct->user);
+		if (acct->cred == ACCOUNT_CRED_TOKEN &&
+		    config_find_oauth2(c, acct->token) == NULL)
+			config_errors_add(errs, "token source %s is not defined",
+			    acct->token);
+	}
+	for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
+		fprintf(stderr, "popgate: %s\n", errs->text[i]);
+	ok = errs->count == 0;
+	accounts_free(a);
+	free(errs);
+	return ok;
+}
+
+/*
+ * Replaces path with its text plus line, through a temporary file in the
+ * same directory and rename(2), durably: the old file's mode, its group
+ * (and, run as root, its owner) are kept, so the daemon can still read it.
+ */
+static int
+admin_append(const struct config *c, const char *path, const char *line,
+    const char *name)
+{
+	char		 tmp[CONFIG_MAX_PATH + 16], dir[CONFIG_MAX_PATH];
+	char		*text, *slash;
 	struct stat	 st;
-	size_t		 len = 0;
-	ssize_t		 w;
-	FILE		*fp;
-	int		 fd, r = 0;
+	size_t		 len = 0, add = strlen(line);
+	int		 fd, dfd, r = 0;
 
 	if (stat(path, &st) != 0)
 		return -errno;
-	if ((fp = fopen(path, "r")) == NULL)
+	if ((text = admin_read_file(path, add, &len)) == NULL)
 		return -errno;
-	if ((text = malloc(ADMIN_MAX_FILE + 1)) == NULL) {
-		fclose(fp);
-		return -ENOMEM;
-	}
-	len = fread(text, 1, ADMIN_MAX_FILE + 1, fp);
-	fclose(fp);
-	if (len > ADMIN_MAX_FILE) {
+	if (len > 0 && text[len - 1] != '\n')
+		text[len++] = '\n';
+	memcpy(text + len, line, add);
+	len += add;
+	if (!admin_check(c, path, text, len, name)) {
+		explicit_bzero(text, len);
 		free(text);
-		return -EFBIG;
+		return -EINVAL;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
 	if ((fd = mkstemp(tmp)) < 0) {
+		explicit_bzero(text, len);
 		free(text);
 		return -errno;
 	}
 	if (fchmod(fd, st.st_mode & 07777) != 0 ||
-	    (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0))
+	    fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1, st.st_gid) != 0)
 		r = -errno;
-	if (r == 0 && len > 0 && text[len - 1] != '\n')
-		text[len++] = '\n';
-	if (r == 0 && (w = write(fd, text, len)) != (ssize_t)len)
-		r = w < 0 ? -errno : -EIO;
-	if (r == 0 && (w = write(fd, line, strlen(line))) !=
-	    (ssize_t)strlen(line))
-		r = w < 0 ? -errno : -EIO;
+	if (r == 0 && write(fd, text, len) != (ssize_t)len)
+		r = errno != 0 ? -errno : -EIO;
 	if (r == 0 && fsync(fd) != 0)
 		r = -errno;
 	close(fd);
@@ -173,9 +242,50 @@ admin_append(const char *path, const char *line)
 	free(text);
 	if (r == 0 && rename(tmp, path) != 0)
 		r = -errno;
-	if (r != 0)
+	if (r != 0) {
 		unlink(tmp);
-	return r;
+		return r;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* key=value for the file; "-" as the value of password= or apop= reads it
+ * from stdin instead (no secret in the process list or shell history). */
+static int
+admin_option(const char *arg, char *out, size_t size)
+{
+	char		 secret[ADMIN_MAX_SECRET], enc[3 * ADMIN_MAX_SECRET];
+	const char	*eq = strchr(arg, '='), *value;
+	int		 n, r;
+
+	if (eq == NULL || eq == arg)
+		return -EINVAL;
+	value = eq + 1;
+	if (strcmp(value, "-") == 0 && ((eq - arg == 8 &&
+	    strncmp(arg, "password", 8) == 0) || (eq - arg == 4 &&
+	    strncmp(arg, "apop", 4) == 0))) {
+		r = admin_read_secret(eq - arg == 4 ? "APOP secret" :
+		    "upstream password", secret, sizeof(secret));
+		if (r != 0)
+			return r;
+		value = secret;
+	}
+	r = admin_encode(enc, sizeof(enc), value);
+	explicit_bzero(secret, sizeof(secret));
+	if (r != 0)
+		return r;
+	n = snprintf(out, size, " %.*s=%s", (int)(eq - arg), arg, enc);
+	explicit_bzero(enc, sizeof(enc));
+	return n < 0 || (size_t)n >= size ? -E2BIG : n;
 }
 
 static int
@@ -183,14 +293,16 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 {
 	const struct config	*c = ref->config;
 	char			 secret[ADMIN_MAX_SECRET], hash[256];
-	char			 line[8192], enc[1024];
+	char			 line[8192];
 	size_t			 n;
 	int			 i, r;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: popgate -c FILE account add NAME "
 		    "user=U (password=P | token=SRC) [upstream=X] "
-		    "[networks=CIDR,...] [apop=SECRET]\n");
+		    "[networks=CIDR,...] [apop=SECRET]\n"
+		    "(the device secret comes from stdin; password=- and "
+		    "apop=- read those from stdin too)\n");
 		return 2;
 	}
 	if (c->accounts_file[0] == '\0') {
@@ -202,8 +314,10 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 		fprintf(stderr, "popgate: account %s exists already\n", argv[1]);
 		return 1;
 	}
-	if (admin_read_secret(secret, sizeof(secret)) != 0) {
-		fprintf(stderr, "popgate: no device secret on stdin\n");
+	if ((r = admin_read_secret("device secret", secret, sizeof(secret))) !=
+	    0) {
+		fprintf(stderr, "popgate: no device secret on stdin%s\n",
+		    r == -E2BIG ? " (too long)" : "");
 		return 1;
 	}
 	r = accounts_hash_new(secret, strlen(secret), hash, sizeof(hash));
@@ -215,25 +329,27 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 	}
 	n = (size_t)snprintf(line, sizeof(line), "%s %s", argv[1], hash);
 	for (i = 2; i < argc && n < sizeof(line); i++) {
-		const char	*eq = strchr(argv[i], '=');
-
-		if (eq == NULL || eq == argv[i] ||
-		    admin_encode(enc, sizeof(enc), eq + 1) != 0) {
+		if ((r = admin_option(argv[i], line + n, sizeof(line) - n)) < 0) {
+			explicit_bzero(line, sizeof(line));
 			fprintf(stderr, "popgate: bad option \"%.40s\" (want "
 			    "key=value)\n", argv[i]);
 			return 2;
 		}
-		n += (size_t)snprintf(line + n, sizeof(line) - n, " %.*s=%s",
-		    (int)(eq - argv[i]), argv[i], enc);
+		n += (size_t)r;
 	}
 	if (n + 2 >= sizeof(line)) {
+		explicit_bzero(line, sizeof(line));
 		fprintf(stderr, "popgate: account line too long\n");
 		return 2;
 	}
 	line[n++] = '\n';
 	line[n] = '\0';
-	r = admin_append(c->accounts_file, line);
+	r = admin_append(c, c->accounts_file, line, argv[1]);
 	explicit_bzero(line, sizeof(line));
+	if (r == -EINVAL) {
+		fprintf(stderr, "popgate: account %s not added\n", argv[1]);
+		return 1;
+	}
 	if (r != 0) {
 		fprintf(stderr, "popgate: %s: %s\n", c->accounts_file,
 		    strerror(-r));

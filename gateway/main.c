@@ -30,6 +30,9 @@
 
 struct main_setting;
 
+/* libuv's pool: see main(). */
+#define MAIN_THREADPOOL_SIZE	"16"
+
 struct main_ctx {
 	struct worker	*workers;
 	unsigned int	 nworkers;
@@ -352,11 +355,6 @@ main_drop_privileges(const struct config *c)
 }
 
 /*
- * Loads and checks the configuration: the file, then the command line over
- * it, validation, every certificate and key, the user. Returns a new
- * config, or NULL with every error in errs.
- */
-/*
  * The device accounts of c: the file loads (not world-readable), and every
  * account names an upstream and a token source that exist.
  */
@@ -397,6 +395,12 @@ main_load_accounts(const struct config *c, struct config_errors *errs)
 	return a;
 }
 
+/*
+ * Loads and checks the configuration: the file, then the command line over
+ * it, validation, every certificate and key, the user, the device
+ * accounts. Returns a new config_ref (one reference), or NULL with every
+ * error in errs.
+ */
 static struct config_ref *
 main_load(const char *file, const struct main_setting *set, unsigned int nset,
     struct config_errors *errs, bool quiet)
@@ -510,9 +514,16 @@ main_reload_config(struct main_ctx *m)
 	if (c->workers != m->current->config->workers ||
 	    strcmp(c->user, m->current->config->user) != 0 ||
 	    strcmp(c->group, m->current->config->group) != 0 ||
-	    c->log_syslog != m->current->config->log_syslog)
-		log_warn("reload", "result=partial reason=\"workers, user and "
-		    "log_target take effect at the next restart\"");
+	    c->log_syslog != m->current->config->log_syslog ||
+	    c->oauth2_refresh_margin_ms !=
+	    m->current->config->oauth2_refresh_margin_ms ||
+	    c->oauth2_retry_min_ms != m->current->config->oauth2_retry_min_ms ||
+	    c->oauth2_retry_max_ms != m->current->config->oauth2_retry_max_ms ||
+	    c->oauth2_http_timeout_ms !=
+	    m->current->config->oauth2_http_timeout_ms)
+		log_warn("reload", "result=partial reason=\"workers, user, "
+		    "log_target and the oauth2_* timings take effect at the next "
+		    "restart\"");
 	if (oauth2_mgr_set_sources(m->oauth2, c->oauth2, c->noauth2) != 0) {
 		log_error("reload", "result=failed reason=\"an oauth2 source is "
 		    "unusable; still running on the previous configuration\"");
@@ -569,7 +580,9 @@ main_oauth2_status(void *arg, unsigned int i, const char **name,
 	return true;
 }
 
-/* The token manager: one per process, on the main loop. */
+/* The token manager: one per process, on the main loop. Its sources are
+ * set after the privilege drop, so that their files are read as the user
+ * that will read them at every refresh. */
 static struct oauth2_mgr *
 main_oauth2_start(uv_loop_t *loop, const struct config *c)
 {
@@ -581,15 +594,9 @@ main_oauth2_start(uv_loop_t *loop, const struct config *c)
 	s.backoff_min_ms = c->oauth2_retry_min_ms;
 	s.backoff_max_ms = c->oauth2_retry_max_ms;
 	s.http_timeout_ms = c->oauth2_http_timeout_ms;
-	if ((m = oauth2_mgr_new(loop, &s)) == NULL) {
+	if ((m = oauth2_mgr_new(loop, &s)) == NULL)
 		log_error("startup", "reason=\"cannot start the OAuth2 token "
 		    "manager\"");
-		return NULL;
-	}
-	if (oauth2_mgr_set_sources(m, c->oauth2, c->noauth2) != 0) {
-		log_error("startup", "reason=\"an oauth2 source is unusable\"");
-		return NULL;
-	}
 	return m;
 }
 
@@ -648,6 +655,10 @@ main_run(struct config_ref *ref, const char *file,
 	}
 	if (main_drop_privileges(c) != 0)
 		_exit(1);
+	if (oauth2_mgr_set_sources(m.oauth2, c->oauth2, c->noauth2) != 0) {
+		log_error("startup", "reason=\"an oauth2 source is unusable\"");
+		_exit(1);
+	}
 	for (i = 0; i < n; i++) {
 		r = worker_run(&m.workers[i]);
 		if (r < 0) {
@@ -691,6 +702,13 @@ main(int argc, char **argv)
 	bool			 test = false;
 	int			 ch, rc = 0;
 
+	/*
+	 * libuv's thread pool (4 threads by default) serves name lookups for
+	 * upstream connects, device-secret checks and token file writes for
+	 * the whole process; it is sized before its first use. An explicit
+	 * UV_THREADPOOL_SIZE wins.
+	 */
+	setenv("UV_THREADPOOL_SIZE", MAIN_THREADPOOL_SIZE, 0);
 	/* "+": options end at the first word ("account ..."). */
 	while ((ch = getopt_long(argc, argv, "+c:tl:u:w:Vh", main_options,
 	    NULL)) != -1) {

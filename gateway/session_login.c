@@ -11,6 +11,8 @@
  * networks and a name no route knows all fail the same way, after the same
  * work (one hash check) and the same delay: nothing tells them apart.
  */
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +35,19 @@ struct session_check {
 	uv_work_t		 req;
 	struct session		*s;
 	const struct account	*account;	/* NULL: the dummy check */
-	const struct config_upstream *route;	/* pass-through target */
 	bool			 ok;
 	size_t			 len;
 	char			 secret[POP3_MAX_AUTH_LINE_OCTETS];
 };
+
+/*
+ * Hash checks waiting for or running on libuv's thread pool, in the whole
+ * process. The pool also resolves upstream names and writes refresh
+ * tokens; a flood of logins must not starve those: past the cap a login
+ * hears SYS/TEMP at once.
+ */
+#define SESSION_MAX_CHECKS	64
+static atomic_uint	session_checks;
 
 static void	session_login_device(struct session *s);
 
@@ -62,6 +72,7 @@ session_check_done(uv_work_t *req, int status)
 	bool			 ok = status == 0 && k->ok;
 
 	explicit_bzero(k->secret, sizeof(k->secret));
+	atomic_fetch_sub(&session_checks, 1);
 	s->work_alive--;
 	if (s->closing) {
 		free(k);
@@ -87,9 +98,16 @@ session_check_start(struct session *s, const struct account *account,
 	struct session_check	*k;
 
 	s->refusal = refusal;
+	if (atomic_fetch_add(&session_checks, 1) >= SESSION_MAX_CHECKS) {
+		atomic_fetch_sub(&session_checks, 1);
+		session_login_failed(s, IMAP_ERR_TEMP, "too many logins being "
+		    "checked at once");
+		return;
+	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || len >= sizeof(k->secret)) {
 		free(k);
+		atomic_fetch_sub(&session_checks, 1);
 		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
 		return;
 	}
@@ -102,6 +120,7 @@ session_check_start(struct session *s, const struct account *account,
 	    session_check_done) != 0) {
 		explicit_bzero(k->secret, sizeof(k->secret));
 		free(k);
+		atomic_fetch_sub(&session_checks, 1);
 		session_login_failed(s, IMAP_ERR_TEMP, "thread pool refused");
 		return;
 	}
@@ -136,11 +155,13 @@ session_login_bearer(struct session *s, const char *token, size_t token_len)
 	unsigned char	*msg;
 	const char	*mech;
 	size_t		 len;
+	int		 r;
 
-	if (bearer_message(s->upstream, s->account->user, token, token_len,
-	    &msg, &len, &mech) != 0) {
-		session_login_failed(s, IMAP_ERR_PERM, "upstream user name "
-		    "cannot be sent in SASL");
+	if ((r = bearer_message(s->upstream, s->account->user, token,
+	    token_len, &msg, &len, &mech)) != 0) {
+		session_login_failed(s, r == -ENOMEM ? IMAP_ERR_TEMP :
+		    IMAP_ERR_PERM, r == -ENOMEM ? "out of memory" :
+		    "upstream user name cannot be sent in SASL");
 		return;
 	}
 	if (session_client(s, s->upstream)) {
@@ -157,9 +178,16 @@ static void
 session_login_token_failed(struct session *s, const struct oauth2_wait *w)
 {
 	char	detail[OAUTH2_MAX_DETAIL + 32];
+	size_t	i;
 
 	snprintf(detail, sizeof(detail), "no OAuth2 token: %s",
 	    w->detail[0] != '\0' ? w->detail : "token source failed");
+	/* It may quote the token server: one quoted log value. */
+	for (i = 0; detail[i] != '\0'; i++)
+		if ((unsigned char)detail[i] < 0x20 ||
+		    (unsigned char)detail[i] >= 0x7f || detail[i] == '"' ||
+		    detail[i] == '\\')
+			detail[i] = '?';
 	session_login_failed(s, IMAP_ERR_TEMP, detail);
 }
 
@@ -246,6 +274,15 @@ session_login_start(struct session *s, const struct pop3_step *step)
 	const struct config_upstream	*u;
 
 	s->step_pending = true;
+	/* A new attempt in the same session: nothing of the last one. */
+	s->device = false;
+	s->account = NULL;
+	s->upstream = NULL;
+	s->upstream_user[0] = '\0';
+	if (s->oauth != NULL) {
+		oauth2_cancel(s->oauth);
+		explicit_bzero(s->oauth, sizeof(*s->oauth));
+	}
 	if (step->apop) {
 		session_login_apop(s, step);
 		return;

@@ -119,8 +119,9 @@ def start_popgate():
     return pg
 
 
-def add_account(name, *options):
-    rc, out = popgate_cmd('account', 'add', name, *options, stdin=SECRETS[name] + '\n')
+def add_account(name, *options, more_stdin=''):
+    rc, out = popgate_cmd('account', 'add', name, *options,
+                          stdin=SECRETS[name] + '\n' + more_stdin)
     if rc != 0:
         raise AssertionError('account add %s: %s' % (name, out))
 
@@ -184,10 +185,13 @@ def setUpModule():
     add_account('printer2', 'upstream=default', 'user=alice', 'token=alice',
                 'networks=127.0.0.2/32')
     add_account('scanner', 'upstream=dc2', 'user=bob', 'token=bob')
-    add_account('legacy', 'upstream=default', 'user=carol',
-                'password=' + USERS['carol'])
+    # password=-: the upstream password from stdin, not the command line
+    add_account('legacy', 'upstream=default', 'user=carol', 'password=-',
+                more_stdin=USERS['carol'] + '\n')
+    # An account whose upstream password is wrong: SYS/TEMP for the device.
+    add_account('fax', 'upstream=default', 'user=carol', 'password=not-carols')
     os.kill(pg.pid, 1)          # SIGHUP: the new accounts
-    harness.wait_until(lambda: 'accounts=4' in pg.log_text(), 10)
+    harness.wait_until(lambda: 'accounts=5' in pg.log_text(), 10)
 
 
 def pop3(port=None, source=None, timeout=30):
@@ -362,6 +366,29 @@ class Tokens(unittest.TestCase):
         bye(c)
 
 
+@harness.skip_unless_popgate('device accounts are popgate configuration')
+class SecondAttempt(unittest.TestCase):
+    def test_device_state_does_not_carry_over(self):
+        # A device whose upstream refuses its credential hears SYS/TEMP;
+        # a pass-through attempt after it on the same connection must be
+        # judged on its own: AUTH, after the failure delay.
+        c = pop3(source='127.0.0.7')
+        try:
+            c.ok('USER fax')
+            st = c.cmd('PASS %s' % SECRETS['fax'])
+            self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), st)
+            c.ok('USER alice@example.com')
+            t0 = time.monotonic()
+            st = c.cmd('PASS wrong-guess')
+            dt = time.monotonic() - t0
+            self.assertTrue(st.startswith('-ERR [AUTH]'), st)
+            self.assertGreaterEqual(dt, DELAY_MS / 1000.0 - 0.02)
+        finally:
+            c.close()
+        self.assertRegex(PG.log_text(), r'event=login .*user=alice@example.com method=USER '
+                         r'result=auth delay_ms=%d upstream=default' % DELAY_MS)
+
+
 @harness.skip_unless_popgate('metrics are popgate\'s')
 class TokenMetrics(unittest.TestCase):
     def test_seconds_until_expiry_per_source(self):
@@ -472,6 +499,16 @@ class Admin(unittest.TestCase):
         rc, out = popgate_cmd('account', 'add', 'newdev', 'user=carol',
                               'password=x', stdin='again\n')
         self.assertNotEqual(rc, 0, out)            # exists already
+        with open(ACCOUNTS) as f:
+            before = f.read()
+        for bad in (['pasword=x'], ['token=nosuchsource'], ['upstream=nowhere', 'password=x'],
+                    ['password=x']):                # the last: no user=
+            args = ['user=carol'] + bad if bad != ['password=x'] else bad
+            rc, out = popgate_cmd('account', 'add', 'typo', *args, stdin='s3cret\n')
+            self.assertNotEqual(rc, 0, out)
+            self.assertIn('not added', out)
+        with open(ACCOUNTS) as f:
+            self.assertEqual(f.read(), before)
         self.assertEqual(stat.S_IMODE(os.stat(ACCOUNTS).st_mode), 0o640)
         os.kill(PG.pid, 1)
         harness.wait_until(lambda: len(harness.log_events(PG.log_text(), 'reload')) > n, 10)
