@@ -114,7 +114,7 @@ struct config_tls_profile {
 
 /* How a gateway-held OAuth2 token is presented upstream. */
 enum config_bearer_mech {
-	CONFIG_BEARER_AUTO,		/* OAUTHBEARER if offered, else XOAUTH2 */
+	CONFIG_BEARER_AUTO,		/* XOAUTH2 (what providers document) */
 	CONFIG_BEARER_XOAUTH2,
 	CONFIG_BEARER_OAUTHBEARER,	/* RFC 7628 */
 };

@@ -326,15 +326,22 @@ enum imap_result
 session_login_result(struct session *s, enum imap_result r,
     const char **detail)
 {
-	if (!s->device || r != IMAP_ERR_AUTH)
-		return r;
-	if (s->oauth != NULL && s->oauth->token_len > 0) {
-		oauth2_reject(s->worker->oauth2, s->account->token,
-		    s->oauth->token, s->oauth->token_len);
-		*detail = "upstream refused the account's OAuth2 token";
-	} else
-		*detail = "upstream refused the account's password";
-	return IMAP_ERR_TEMP;
+	bool	token = s->oauth != NULL && s->oauth->token_len > 0;
+
+	if (s->device && r == IMAP_ERR_AUTH) {
+		if (token)
+			oauth2_reject(s->worker->oauth2, s->account->token,
+			    s->oauth->token, s->oauth->token_len);
+		*detail = token ? "upstream refused the account's OAuth2 "
+		    "token" : "upstream refused the account's password";
+		r = IMAP_ERR_TEMP;
+	}
+	/* The token is not kept for the rest of the session. */
+	if (token) {
+		explicit_bzero(s->oauth->token, sizeof(s->oauth->token));
+		s->oauth->token_len = 0;
+	}
+	return r;
 }
 
 void
