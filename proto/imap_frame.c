@@ -458,11 +458,10 @@ imap_frame_line_end(struct imap_frame *f, size_t eol, bool *is_literal)
 	if (!imap_frame_inline_literals_ok(f->data + f->phys_start,
 	    eol - f->phys_start, f->max_group))
 		return imap_frame_err_literal;
+	/* Its size is within max_group: the inline check covered it. */
 	if (!imap_frame_literal_size(f->data + f->phys_start,
 	    eol - f->phys_start, &size))
 		return NULL;
-	if (size > f->max_group)
-		return imap_frame_err_literal;
 	/* Fail at the announcement, not after buffering the literal. */
 	if (size > f->max_group - (eol - f->group_start))
 		return imap_frame_err_group;

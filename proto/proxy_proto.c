@@ -14,7 +14,6 @@
 /* Spec sec. 2.1: the v1 line and its protocol words. */
 #define PROXY_V1_PREFIX		"PROXY "
 #define PROXY_V1_PREFIX_LEN	(sizeof(PROXY_V1_PREFIX) - 1)
-#define PROXY_V1_WORD_MAX	7	/* "UNKNOWN" */
 /* "65535": ports are 0..65535 in decimal. */
 #define PROXY_V1_PORT_DIGITS	5
 #define PROXY_PORT_MAX		65535

@@ -36,8 +36,6 @@
 
 /* Spec sec. 2.1: a v1 line is at most 107 octets including CRLF. */
 #define PROXY_V1_MAX_OCTETS	107
-/* Spec sec. 2.2: 16 fixed octets and a 16-bit length. */
-#define PROXY_V2_MAX_OCTETS	(16 + 65535)
 /*
  * What popgate accepts: a v2 block (addresses and TLVs) of at most 536
  * octets, the receive buffer the spec recommends (sec. 2.2). A longer

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fuzz_util.h"
 #include "pop3_line.h"
 #include "pop3_maildrop.h"
 #include "pop3_session.h"
@@ -202,17 +203,6 @@ fuzz_check_challenge(const char *p, size_t len)
 	}
 }
 
-static bool
-fuzz_all_zero(const char *p, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != '\0')
-			return false;
-	return true;
-}
-
 static void
 fuzz_fill_maildrop(struct fuzz_cmd *f, struct pop3_maildrop *md)
 {
@@ -256,7 +246,7 @@ fuzz_login(struct fuzz_cmd *f, const struct pop3_step *step, const char *line,
 		FUZZ_CHECK(step->sasl_msg == NULL && step->sasl_msg_len == 0);
 		/* The digest, the last argument, was wiped in our line. */
 		FUZZ_CHECK(line_len > POP3_APOP_DIGEST_OCTETS &&
-		    fuzz_all_zero(line + line_len - POP3_APOP_DIGEST_OCTETS,
+		    fuzz_zero(line + line_len - POP3_APOP_DIGEST_OCTETS,
 		    POP3_APOP_DIGEST_OCTETS));
 	} else if (step->mech == 0) {
 		FUZZ_CHECK(step->password >= line && step->password_len > 0 &&
@@ -393,7 +383,7 @@ fuzz_complete(struct fuzz_cmd *f, struct pop3_step step, const char *line,
 	FUZZ_CHECK(!f->s.step_pending);
 	/* Secrets live only from the last response to pop3_login_done(). */
 	FUZZ_CHECK(f->s.sasl.msg == NULL && f->s.sasl.msg_cap == 0);
-	FUZZ_CHECK(fuzz_all_zero(f->s.apop_digest,
+	FUZZ_CHECK(fuzz_zero(f->s.apop_digest,
 	    sizeof(f->s.apop_digest)));
 	FUZZ_CHECK(f->s.sasl.wait == POP3_SASL_WAIT_NONE ||
 	    (f->s.state == POP3_STATE_AUTHORIZATION && f->s.sasl.mech != 0));
