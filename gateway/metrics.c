@@ -97,6 +97,7 @@ static const char *const metrics_method_names[METRICS_METHOD_COUNT] = {
 	[METRICS_METHOD_LOGIN] = "login",
 	[METRICS_METHOD_XOAUTH2] = "xoauth2",
 	[METRICS_METHOD_OAUTHBEARER] = "oauthbearer",
+	[METRICS_METHOD_APOP] = "apop",
 };
 static const char *const metrics_result_names[METRICS_LOGIN_COUNT] = {
 	[METRICS_LOGIN_OK] = "ok",
@@ -500,7 +501,6 @@ struct metrics_server {
 	uv_tcp_t		 listener;
 	bool			 running;
 	bool			 accept_pending;
-	unsigned int		 nconns;
 	struct metrics_conn	 conns[METRICS_MAX_CONNECTIONS];
 	uv_tcp_t		 reject[METRICS_REJECT_HANDLES];
 	bool			 reject_busy[METRICS_REJECT_HANDLES];
@@ -530,7 +530,6 @@ metrics_conn_closed(uv_handle_t *h)
 	buf_deinit(&c->head);
 	buf_deinit(&c->body);
 	c->in_use = false;
-	metrics_srv.nconns--;
 	metrics_resume_accept();
 }
 
@@ -805,7 +804,6 @@ metrics_on_connection(uv_stream_t *server, int status)
 	memset(c, 0, offsetof(struct metrics_conn, in));
 	c->in_use = true;
 	c->open_handles = 2;
-	metrics_srv.nconns++;
 	buf_init(&c->head, METRICS_MAX_HEAD_OCTETS);
 	buf_init(&c->body, METRICS_MAX_BODY_OCTETS);
 	uv_tcp_init(metrics_srv.loop, &c->tcp);

@@ -140,8 +140,7 @@ session_close(struct session *s, const char *reason)
 	    s->tls_ready ? tls_channel_cipher(s->tls) : "-",
 	    s->upstream != NULL ? s->upstream->host : "-",
 	    s->upstream != NULL ? s->upstream->port : "-", s->dele_committed);
-	if (s->counted)
-		metrics_session_end(session_listener_index(s), s->bytes_in,
+	metrics_session_end(session_listener_index(s), s->bytes_in,
 		    s->bytes_out, n->retr, n->top, s->dele_committed);
 	session_release_lock(s);
 	session_login_cleanup(s);
@@ -275,16 +274,24 @@ session_login_text(enum imap_result r)
 	return "Mail service temporarily unavailable, try again later.";
 }
 
-static void
-session_step_done(struct session *s)
+/* Shutting down: once no command runs and none waits (in the input
+ * buffer or still inside TLS), the session ends. */
+void
+session_check_drain(struct session *s)
 {
-	s->step_pending = false;
-	/* Shutting down: the command in flight was the last one. */
-	if (s->draining && !session_input_waiting(s)) {
+	if (s->draining && !s->step_pending && !s->close_after_flush &&
+	    !session_input_waiting(s)) {
 		s->close_after_flush = true;
 		if (s->end_reason == NULL)
 			s->end_reason = "shutdown";
 	}
+}
+
+static void
+session_step_done(struct session *s)
+{
+	s->step_pending = false;
+	session_check_drain(s);
 	session_flush(s);
 	/* Pipelined commands run on the next turn, not from inside the
 	 * upstream's parser; with no input waiting there is nothing to do
@@ -296,10 +303,13 @@ session_step_done(struct session *s)
 	session_arm_timer(s);
 }
 
+/* The login's method: for the metrics label, and its name for the log. */
 static enum metrics_method
-session_metrics_method(enum sasl_mech mech)
+session_login_method(const struct pop3_step *step)
 {
-	switch (mech) {
+	if (step->apop)
+		return METRICS_METHOD_APOP;
+	switch (step->mech) {
 	case SASL_MECH_PLAIN:
 		return METRICS_METHOD_PLAIN;
 	case SASL_MECH_LOGIN:
@@ -310,6 +320,21 @@ session_metrics_method(enum sasl_mech mech)
 		return METRICS_METHOD_OAUTHBEARER;
 	}
 	return METRICS_METHOD_USER;
+}
+
+static const char *
+session_method_name(enum metrics_method m)
+{
+	static const char *const names[METRICS_METHOD_COUNT] = {
+		[METRICS_METHOD_USER] = "USER",
+		[METRICS_METHOD_PLAIN] = "PLAIN",
+		[METRICS_METHOD_LOGIN] = "LOGIN",
+		[METRICS_METHOD_XOAUTH2] = "XOAUTH2",
+		[METRICS_METHOD_OAUTHBEARER] = "OAUTHBEARER",
+		[METRICS_METHOD_APOP] = "APOP",
+	};
+
+	return names[m];
 }
 
 static void
@@ -326,7 +351,7 @@ session_metrics_login(struct session *s, enum imap_result r)
 	_Static_assert(sizeof(map) / sizeof(map[0]) == IMAP_RESULT_COUNT,
 	    "every upstream result needs a login metric");
 
-	metrics_login(session_metrics_method(s->mech), map[r]);
+	metrics_login(s->method, map[r]);
 }
 
 static void
@@ -364,7 +389,8 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 			version = cipher = "-";
 		log_info("login", "sid=%s peer=%s user=%s method=%s result=ok "
 		    "messages=%u upstream=%s upstream_user=%s upstream_tls=%s "
-		    "upstream_cipher=%s", s->id, s->peer, s->user, s->method,
+		    "upstream_cipher=%s", s->id, s->peer, s->user,
+		    session_method_name(s->method),
 		    md->count, s->upstream->name, s->device ? s->upstream_user :
 		    s->user, version, cipher);
 		step = pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL,
@@ -399,7 +425,8 @@ session_login_failed(struct session *s, enum imap_result result,
 		    s->config->auth_failure_delay_max_ms);
 	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
 	    "delay_ms=%u upstream=%s reason=\"%s\"", s->id, s->peer, s->user,
-	    s->method, imap_result_name(result), delay, s->upstream != NULL ?
+	    session_method_name(s->method), imap_result_name(result), delay,
+	    s->upstream != NULL ?
 	    s->upstream->name : "-", detail);
 	if (delay == 0) {
 		session_login_reply(s, result);
@@ -610,9 +637,7 @@ static void
 session_start_login(struct session *s, const struct pop3_step *step)
 {
 	log_value(s->user, sizeof(s->user), step->user);
-	s->method = step->apop ? "APOP" : step->mech == 0 ? "USER" :
-	    sasl_mech_name(step->mech);
-	s->mech = step->mech;
+	s->method = session_login_method(step);
 	if (!step->apop && !s->plaintext_logged && s->tls == NULL) {
 		/* Credentials crossed the network in the clear: say so once,
 		 * and why it was allowed. */
@@ -952,7 +977,6 @@ session_accept(struct worker *w, uv_stream_t *server)
 	worker_gen_hold(s->gen);
 	s->config = s->gen->config;
 	metrics_session_start(session_listener_index(s));
-	s->counted = true;
 	s->tls_profile = s->gen->tls.listener[l - s->config->listeners];
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "config.h"
 #include "imap_client.h"
+#include "metrics.h"
 #include "pop3_body.h"
 #include "pop3_line.h"
 #include "pop3_session.h"
@@ -78,14 +79,12 @@ struct session {
 	bool			 peer_trusted;	/* in trusted_networks */
 	bool			 addr_counted;	/* holds an addrlimit slot */
 	bool			 proxy_pending;	/* waiting for the PROXY header */
-	bool			 counted;	/* in the sessions_active gauge */
 	uint32_t		 dele_committed;	/* QUIT expunged them */
 	char			 via[80];	/* the load balancer, or "" */
 	bool			 tls_ready;	/* handshake done and logged */
 	bool			 tls_shutdown;	/* close_notify queued */
 	bool			 plaintext_logged;
-	const char		*method;	/* of the login in progress */
-	enum sasl_mech		 mech;		/* 0: USER/PASS */
+	enum metrics_method	 method;	/* of the login in progress */
 	/* failed login waiting out its delay */
 	enum imap_result	 delayed_result;
 	bool			 locked;
@@ -141,6 +140,7 @@ const struct imap_client_callbacks *session_imap_callbacks(void);
 void	session_kick(struct session *s);
 size_t	session_backlog(const struct session *s);
 bool	session_input_waiting(const struct session *s);
+void	session_check_drain(struct session *s);
 void	session_arm_timer(struct session *s);
 void	session_handle_step(struct session *s, const struct pop3_step *step);
 void	session_free_if_unused(struct session *s);

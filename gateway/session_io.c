@@ -350,9 +350,7 @@ session_process_input(struct session *s)
 	}
 	if (s->closing)
 		return;
-	if (s->draining && !s->step_pending && !s->close_after_flush &&
-	    s->in.len == 0)
-		s->close_after_flush = true;
+	session_check_drain(s);
 	session_flush(s);
 	session_update_reading(s);
 }
