@@ -48,28 +48,6 @@ imap_client_wipe_password(struct imap_client *c)
 	}
 }
 
-/* AUTH=mech in the capability list, case-insensitively (RFC 3501 sec. 9:
- * auth-type is an atom, and atoms compare without case). */
-static bool
-imap_has_auth(struct imap_client *c, const char *mech)
-{
-	struct mailimap_connection_info	*info = c->imap->imap_connection_info;
-	clistiter			*it;
-
-	if (info == NULL || info->imap_capability == NULL)
-		return false;
-	for (it = clist_begin(info->imap_capability->cap_list); it != NULL;
-	    it = clist_next(it)) {
-		struct mailimap_capability	*cap = clist_content(it);
-
-		if (cap->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE &&
-		    cap->cap_data.cap_auth_type != NULL &&
-		    strcasecmp(cap->cap_data.cap_auth_type, mech) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Drops every capability libetpan holds: after STARTTLS, what came in
  * cleartext is not to be believed (RFC 2595 sec. 3.1, RFC 9051 sec. 6.2.1). */
 static void
@@ -92,11 +70,12 @@ imap_mechs_update(struct imap_client *c)
 
 	if (c->config.tls_mode != IMAP_TLS_NONE && !c->tls_up)
 		return;
-	if (imap_has_auth(c, "XOAUTH2"))
+	if (mailimap_has_authentication(c->imap, "XOAUTH2"))
 		m |= 1u << SASL_MECH_XOAUTH2;
-	if (imap_has_auth(c, "OAUTHBEARER"))
+	if (mailimap_has_authentication(c->imap, "OAUTHBEARER"))
 		m |= 1u << SASL_MECH_OAUTHBEARER;
-	if (!imap_has_cap(c, "LOGINDISABLED") || imap_has_auth(c, "PLAIN"))
+	if (!imap_has_cap(c, "LOGINDISABLED") ||
+	    mailimap_has_authentication(c->imap, "PLAIN"))
 		m |= 1u << SASL_MECH_PLAIN | 1u << SASL_MECH_LOGIN;
 	atomic_store_explicit(&imap_mechs, m, memory_order_relaxed);
 }
@@ -276,12 +255,13 @@ imap_client_send_sasl(struct imap_client *c)
 	char	detail[64];
 	int	r;
 
-	if (!imap_has_auth(c, c->sasl_mech)) {
+	if (!mailimap_has_authentication(c->imap, c->sasl_mech)) {
 		snprintf(detail, sizeof(detail), "upstream does not offer "
 		    "AUTH=%s", c->sasl_mech);
 		imap_client_fail(c, IMAP_ERR_AUTH, detail);
 		return;
 	}
+	c->t_login = uv_hrtime();
 	c->next_tag++;
 	r = buf_appendf(&c->wq, "%u AUTHENTICATE %s", c->next_tag,
 	    c->sasl_mech);
