@@ -5,6 +5,7 @@
  * checks through libxcrypt, APOP digests through OpenSSL.
  */
 #include "accounts.h"
+#include "config_int.h"
 
 #include <sys/stat.h>
 
@@ -284,23 +285,6 @@ accounts_has_control(const char *s, size_t n)
 	return false;
 }
 
-/* An [upstream NAME] or [oauth2 NAME] reference: 1..63 of [A-Za-z0-9_.-]. */
-static bool
-accounts_ref_ok(const char *s, size_t n)
-{
-	size_t	i;
-
-	if (n == 0 || n >= CONFIG_MAX_NAME)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '_' || s[i] == '.' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* A network as written is quoted in errors only if it looks like one, so
  * nothing else from the line ever lands in a log. */
 static bool
@@ -420,7 +404,7 @@ accounts_option(struct accounts_parser *p, const char *f, size_t flen,
 	}
 	switch (bit) {
 	case ACCOUNTS_OPT_UPSTREAM:
-		if (n > 0 && !accounts_ref_ok(p->value, (size_t)n)) {
+		if (n > 0 && !config_name_ok(p->value, CONFIG_MAX_NAME)) {
 			accounts_error(p, "upstream= must be an upstream name "
 			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
 			return;
@@ -444,7 +428,7 @@ accounts_option(struct accounts_parser *p, const char *f, size_t flen,
 		break;
 	case ACCOUNTS_OPT_TOKEN:
 		acct->cred = ACCOUNT_CRED_TOKEN;
-		if (!accounts_ref_ok(p->value, (size_t)n)) {
+		if (!config_name_ok(p->value, CONFIG_MAX_NAME)) {
 			accounts_error(p, "token= must be an oauth2 name "
 			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
 			return;
@@ -949,4 +933,32 @@ accounts_hash_new(const char *secret, size_t len, char *out, size_t outlen)
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	return r;
+}
+
+const struct config_upstream *
+account_upstream(const struct config *c, const struct account *a)
+{
+	return a->upstream[0] != '\0' ? config_find_upstream(c, a->upstream) :
+	    config_route(c, a->user);
+}
+
+void
+account_check_refs(const struct config *c, const struct account *a,
+    const char *origin, struct config_errors *errs)
+{
+	if (account_upstream(c, a) == NULL) {
+		if (a->upstream[0] != '\0')
+			config_errors_add(errs, "%s:%u: account %s: upstream %s "
+			    "is not defined", origin, a->line, a->name,
+			    a->upstream);
+		else
+			config_errors_add(errs, "%s:%u: account %s: no route for "
+			    "%s (add upstream=NAME or a [routes] entry)", origin,
+			    a->line, a->name, a->user);
+	}
+	if (a->cred == ACCOUNT_CRED_TOKEN && config_find_oauth2(c, a->token) ==
+	    NULL)
+		config_errors_add(errs, "%s:%u: account %s: token source %s is "
+		    "not defined (add [oauth2 %s])", origin, a->line, a->name,
+		    a->token, a->token);
 }

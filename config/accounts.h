@@ -146,4 +146,13 @@ int	accounts_hash_new(const char *secret, size_t len, char *out,
  */
 bool	accounts_hash_is_strong(const char *hash);
 
+/* The account's upstream: its upstream=, else the route for its user;
+ * NULL if none. */
+const struct config_upstream *account_upstream(const struct config *c,
+	    const struct account *a);
+/* Records an error (origin:line) for an upstream, route or token source
+ * the account names that c does not have. */
+void	account_check_refs(const struct config *c, const struct account *a,
+	    const char *origin, struct config_errors *errs);
+
 #endif

@@ -831,6 +831,31 @@ config_set(struct config *c, const char *section, const char *key,
 	return -EINVAL;
 }
 
+/*
+ * Where a named section was declared, for errors found after loading: a
+ * certificate that fails to load, a token source the manager refuses.
+ */
+static void
+config_note_line(struct config *c, const char *section, unsigned int line)
+{
+	unsigned int	*at = NULL;
+
+	if (strncmp(section, "tls_profile ", 12) == 0) {
+		struct config_tls_profile	*p;
+
+		p = (struct config_tls_profile *)config_find_profile(c,
+		    section + 12);
+		at = p != NULL ? &p->line : NULL;
+	} else if (strncmp(section, "oauth2 ", 7) == 0) {
+		struct config_oauth2	*o;
+
+		o = (struct config_oauth2 *)config_find_oauth2(c, section + 7);
+		at = o != NULL ? &o->line : NULL;
+	}
+	if (at != NULL && *at == 0)
+		*at = line;
+}
+
 /* inih reader that counts lines, so every error can name its line. */
 static char *
 config_read_line(char *str, int num, void *stream)
@@ -855,15 +880,8 @@ config_ini_handler(void *user, const char *section, const char *name,
 	    sizeof(err)) != 0)
 		config_errors_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
 		    err);
-	else if (strncmp(section, "tls_profile ", 12) == 0) {
-		struct config_tls_profile	*p;
-
-		/* Where a certificate that fails to load was configured. */
-		p = (struct config_tls_profile *)config_find_profile(
-		    ctx->config, section + 12);
-		if (p != NULL && p->line == 0)
-			p->line = ctx->line;
-	}
+	else
+		config_note_line(ctx->config, section, ctx->line);
 	return 1;	/* keep going: report every error, not just the first */
 }
 

@@ -88,7 +88,7 @@ struct config_oauth2 {
 	unsigned int		 command_timeout_ms;	/* default 10 s */
 	unsigned int		 command_lifetime_s;	/* default 300 s */
 	char			 ca_file[CONFIG_MAX_PATH]; /* "" = system CAs */
-	unsigned int		 line;
+	unsigned int		 line;		/* where it was declared */
 };
 
 struct config_network {
@@ -137,7 +137,6 @@ struct config_upstream {
 	 * are refused there anyway). */
 	bool			 passthrough;
 	bool			 passthrough_set;
-	unsigned int		 line;
 };
 
 /* [routes]: "user@domain = NAME", "domain = NAME" (or "@domain"),
@@ -146,7 +145,6 @@ struct config_route {
 	char			 match[CONFIG_MAX_HOST];	/* lower case */
 	bool			 is_user;
 	char			 upstream[CONFIG_MAX_NAME];
-	unsigned int		 line;
 };
 
 struct config_listener {

@@ -27,7 +27,9 @@ void	config_check_file(struct config_errors *errs, const char *origin,
 	    const char *what, const char *path);
 
 /* config/upstream.c: [upstream NAME], [routes], [oauth2 NAME]. */
-void	config_upstream_defaults(struct config_upstream *u, const char *name);
+/* A name for a section or a reference to one: 1..size-1 octets of
+ * letters, digits, '_', '.' and '-'. */
+bool	config_name_ok(const char *name, size_t size);
 struct config_upstream *config_upstream_section(struct config *c,
 	    const char *name, char *err, size_t errlen);
 /* A key of [upstream NAME] that belongs to the server itself (creating the

@@ -61,7 +61,7 @@ config_parse_provider(const char *value, enum config_provider *out)
 	return -EINVAL;
 }
 
-void
+static void
 config_upstream_defaults(struct config_upstream *u, const char *name)
 {
 	memset(u, 0, sizeof(*u));
@@ -72,7 +72,7 @@ config_upstream_defaults(struct config_upstream *u, const char *name)
 }
 
 /* Section names are the words of the config: no spaces, no quotes. */
-static bool
+bool
 config_name_ok(const char *name, size_t size)
 {
 	const char	*p;
@@ -90,11 +90,10 @@ config_upstream_section(struct config *c, const char *name, char *err,
     size_t errlen)
 {
 	struct config_upstream	*u;
-	unsigned int		 i;
 
-	for (i = 0; i < c->nupstreams; i++)
-		if (strcmp(c->upstreams[i].name, name) == 0)
-			return &c->upstreams[i];
+	if ((u = (struct config_upstream *)config_find_upstream(c, name)) !=
+	    NULL)
+		return u;
 	if (!config_name_ok(name, sizeof(u->name))) {
 		snprintf(err, errlen, "bad upstream name \"%.60s\" (letters, "
 		    "digits, '_', '.', '-')", name);
@@ -335,11 +334,9 @@ config_oauth2_section(struct config *c, const char *name, char *err,
     size_t errlen)
 {
 	struct config_oauth2	*o;
-	unsigned int		 i;
 
-	for (i = 0; i < c->noauth2; i++)
-		if (strcmp(c->oauth2[i].name, name) == 0)
-			return &c->oauth2[i];
+	if ((o = (struct config_oauth2 *)config_find_oauth2(c, name)) != NULL)
+		return o;
 	if (!config_name_ok(name, sizeof(o->name))) {
 		snprintf(err, errlen, "bad oauth2 source name \"%.60s\" "
 		    "(letters, digits, '_', '.', '-')", name);

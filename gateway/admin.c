@@ -60,8 +60,7 @@ admin_list(const struct config_ref *ref)
 		char				 cred[96];
 
 		a = accounts_at(ref->accounts, i);
-		u = a->upstream[0] != '\0' ? config_find_upstream(c,
-		    a->upstream) : config_route(c, a->user);
+		u = account_upstream(c, a);
 		if (a->cred == ACCOUNT_CRED_TOKEN)
 			snprintf(cred, sizeof(cred), "oauth2:%s", a->token);
 		else
@@ -174,20 +173,8 @@ admin_check(const struct config *c, const char *path, const char *text,
 	if ((errs = calloc(1, sizeof(*errs))) == NULL)
 		return false;
 	if (accounts_parse(text, len, path, &a, errs) == 0 &&
-	    (acct = accounts_find(a, name)) != NULL) {
-		if (acct->upstream[0] != '\0' &&
-		    config_find_upstream(c, acct->upstream) == NULL)
-			config_errors_add(errs, "upstream %s is not defined",
-			    acct->upstream);
-		if (acct->upstream[0] == '\0' && config_route(c, acct->user) ==
-		    NULL)
-			config_errors_add(errs, "no route for %s: add "
-			    "upstream=NAME or a [routes] entry", acct->user);
-		if (acct->cred == ACCOUNT_CRED_TOKEN &&
-		    config_find_oauth2(c, acct->token) == NULL)
-			config_errors_add(errs, "token source %s is not defined",
-			    acct->token);
-	}
+	    (acct = accounts_find(a, name)) != NULL)
+		account_check_refs(c, acct, path, errs);
 	for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 		fprintf(stderr, "popgate: %s\n", errs->text[i]);
 	ok = errs->count == 0;
@@ -451,8 +438,7 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	}
 	printf("1 account %s: found (line %u), upstream user %s\n", a->name,
 	    a->line, a->user);
-	u = a->upstream[0] != '\0' ? config_find_upstream(c, a->upstream) :
-	    config_route(c, a->user);
+	u = account_upstream(c, a);
 	if (u == NULL) {
 		printf("2 upstream: none\n");
 		return 1;

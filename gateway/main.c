@@ -362,32 +362,14 @@ static struct accounts *
 main_load_accounts(const struct config *c, struct config_errors *errs)
 {
 	struct accounts		*a = NULL;
-	const struct account	*acct;
 	size_t			 i;
 
 	if (c->accounts_file[0] == '\0')
 		return NULL;
 	if (accounts_load(c->accounts_file, &a, errs) != 0)
 		return NULL;
-	for (i = 0; i < accounts_count(a); i++) {
-		acct = accounts_at(a, i);
-		if (acct->upstream[0] != '\0' &&
-		    config_find_upstream(c, acct->upstream) == NULL)
-			config_errors_add(errs, "%s:%u: account %s: upstream %s is "
-			    "not defined", c->accounts_file, acct->line, acct->name,
-			    acct->upstream);
-		else if (acct->upstream[0] == '\0' &&
-		    config_route(c, acct->user) == NULL)
-			config_errors_add(errs, "%s:%u: account %s: no route for "
-			    "%s (add upstream=NAME or a [routes] entry)",
-			    c->accounts_file, acct->line, acct->name, acct->user);
-		if (acct->cred == ACCOUNT_CRED_TOKEN &&
-		    config_find_oauth2(c, acct->token) == NULL)
-			config_errors_add(errs, "%s:%u: account %s: token source "
-			    "%s is not defined (add [oauth2 %s])",
-			    c->accounts_file, acct->line, acct->name, acct->token,
-			    acct->token);
-	}
+	for (i = 0; i < accounts_count(a); i++)
+		account_check_refs(c, accounts_at(a, i), c->accounts_file, errs);
 	if (errs->count > 0) {
 		accounts_free(a);
 		return NULL;

@@ -115,7 +115,6 @@ struct session {
 	struct oauth2_wait	*oauth;
 	unsigned int		 work_alive;	/* uv_queue_work in flight */
 	bool			 device;
-	const char		*refusal;	/* why a local check fails */
 	char			 upstream_user[72];	/* log-safe copy */
 	char			 apop_ts[96];	/* greeting timestamp, or "" */
 	uint64_t		 bytes_in;

@@ -35,6 +35,7 @@ struct session_check {
 	uv_work_t		 req;
 	struct session		*s;
 	const struct account	*account;	/* NULL: the dummy check */
+	const char		*refusal;	/* the log's reason if it fails */
 	bool			 ok;
 	size_t			 len;
 	char			 secret[POP3_MAX_AUTH_LINE_OCTETS];
@@ -69,6 +70,7 @@ session_check_done(uv_work_t *req, int status)
 {
 	struct session_check	*k = req->data;
 	struct session		*s = k->s;
+	const char		*refusal;
 	bool			 ok = status == 0 && k->ok;
 
 	explicit_bzero(k->secret, sizeof(k->secret));
@@ -86,8 +88,9 @@ session_check_done(uv_work_t *req, int status)
 		session_login_device(s);
 		return;
 	}
+	refusal = k->refusal;
 	free(k);
-	session_login_failed(s, IMAP_ERR_AUTH, s->refusal);
+	session_login_failed(s, IMAP_ERR_AUTH, refusal);
 }
 
 /* Runs the hash check of account (or a dummy one) off the loop. */
@@ -97,7 +100,6 @@ session_check_start(struct session *s, const struct account *account,
 {
 	struct session_check	*k;
 
-	s->refusal = refusal;
 	if (atomic_fetch_add(&session_checks, 1) >= SESSION_MAX_CHECKS) {
 		atomic_fetch_sub(&session_checks, 1);
 		session_login_failed(s, IMAP_ERR_TEMP, "too many logins being "
@@ -114,6 +116,7 @@ session_check_start(struct session *s, const struct account *account,
 	k->req.data = k;
 	k->s = s;
 	k->account = account;
+	k->refusal = refusal;
 	k->len = len;
 	memcpy(k->secret, secret, len);
 	if (uv_queue_work(&s->worker->loop, &k->req, session_check_work,
@@ -214,8 +217,7 @@ session_login_device(struct session *s)
 
 	s->device = true;
 	log_value(s->upstream_user, sizeof(s->upstream_user), a->user);
-	u = a->upstream[0] != '\0' ? config_find_upstream(s->config,
-	    a->upstream) : config_route(s->config, a->user);
+	u = account_upstream(s->config, a);
 	if (u == NULL) {
 		session_login_failed(s, IMAP_ERR_PERM, "no upstream for the "
 		    "account");
