@@ -19,7 +19,6 @@
 #include "admin.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include <uv.h>
 
 #include "accounts.h"
+#include "atomic_file.h"
 #include "bearer.h"
 #include "imap_client.h"
 #include "oauth2.h"
@@ -184,19 +184,17 @@ admin_check(const struct config *c, const char *path, const char *text,
 }
 
 /*
- * Replaces path with its text plus line, through a temporary file in the
- * same directory and rename(2), durably: the old file's mode, its group
- * (and, run as root, its owner) are kept, so the daemon can still read it.
+ * Replaces path with its text plus line, once the result checks out (see
+ * atomic_file_replace() for mode, owner and durability).
  */
 static int
 admin_append(const struct config *c, const char *path, const char *line,
     const char *name)
 {
-	char		 tmp[CONFIG_MAX_PATH + 16], dir[CONFIG_MAX_PATH];
-	char		*text, *slash;
+	char		*text, why[512];
 	struct stat	 st;
 	size_t		 len = 0, add = strlen(line);
-	int		 fd, dfd, r = 0;
+	int		 r;
 
 	if (stat(path, &st) != 0)
 		return -errno;
@@ -206,43 +204,15 @@ admin_append(const struct config *c, const char *path, const char *line,
 		text[len++] = '\n';
 	memcpy(text + len, line, add);
 	len += add;
-	if (!admin_check(c, path, text, len, name)) {
-		explicit_bzero(text, len);
-		free(text);
-		return -EINVAL;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		explicit_bzero(text, len);
-		free(text);
-		return -errno;
-	}
-	if (fchmod(fd, st.st_mode & 07777) != 0 ||
-	    fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1, st.st_gid) != 0)
-		r = -errno;
-	if (r == 0 && write(fd, text, len) != (ssize_t)len)
-		r = errno != 0 ? -errno : -EIO;
-	if (r == 0 && fsync(fd) != 0)
-		r = -errno;
-	close(fd);
+	r = admin_check(c, path, text, len, name) ? atomic_file_replace(path,
+	    text, len, st.st_mode, why, sizeof(why)) : -EINVAL;
 	explicit_bzero(text, len);
 	free(text);
-	if (r == 0 && rename(tmp, path) != 0)
-		r = -errno;
-	if (r != 0) {
-		unlink(tmp);
-		return r;
+	if (r == -1) {
+		fprintf(stderr, "popgate: %s\n", why);
+		return -EIO;
 	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return r;
 }
 
 /* key=value for the file; "-" as the value of password= or apop= reads it

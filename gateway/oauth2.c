@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "http_client.h"
 #include "log.h"
 
@@ -571,96 +572,24 @@ done:
 	return result;
 }
 
-static int
-oauth2_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * Run by root (the admin commands), the new file keeps the owner of the
- * file it replaces, or takes the directory's: the daemon, running as its
- * own user, must still read it.
- */
-static int
-oauth2_refresh_owner(int fd, const char *path, const char *dir)
-{
-	struct stat	st;
-
-	if (geteuid() != 0)
-		return 0;
-	if (stat(path, &st) == -1 && stat(dir, &st) == -1)
-		return -1;
-	return fchown(fd, st.st_uid, st.st_gid);
-}
-
 int
 oauth2_refresh_store(const char *path, const char *token, size_t len,
     char *why, size_t whylen)
 {
-	char		 dir[CONFIG_MAX_PATH], tmp[CONFIG_MAX_PATH + 32];
-	const char	*slash = strrchr(path, '/'), *base;
-	int		 fd, dfd, e;
+	char	*line;
+	int	 r;
 
-	if (slash == NULL) {
-		snprintf(dir, sizeof(dir), ".");
-		base = path;
-	} else {
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-		    (int)(slash - path), path);
-		base = slash + 1;
-	}
-	if (*base == '\0' || snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir,
-	    base) >= (int)sizeof(tmp)) {
-		snprintf(why, whylen, "bad file name %s", path);
+	if ((line = malloc(len + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	/* mkstemp creates the file 0600, whatever the umask. */
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		snprintf(why, whylen, "cannot create a file in %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, S_IRUSR | S_IWUSR) == -1 ||
-	    oauth2_refresh_owner(fd, path, dir) == -1 ||
-	    oauth2_write_all(fd, token, len) == -1 ||
-	    oauth2_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		snprintf(why, whylen, "cannot write %s: %s", tmp, strerror(e));
-		return -1;
-	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		e = errno;
-		unlink(tmp);
-		snprintf(why, whylen, "cannot replace %s: %s", path,
-		    strerror(e));
-		return -1;
-	}
-	/* The rename itself must survive a crash too. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(dfd) == -1) {
-		e = errno;
-		if (dfd != -1)
-			close(dfd);
-		snprintf(why, whylen, "%s replaced, but syncing %s failed: %s",
-		    path, dir, strerror(e));
-		return -1;
-	}
-	close(dfd);
-	return 0;
+	memcpy(line, token, len);
+	line[len] = '\n';
+	r = atomic_file_replace(path, line, len + 1, S_IRUSR | S_IWUSR, why,
+	    whylen);
+	explicit_bzero(line, len + 1);
+	free(line);
+	return r;
 }
 
 static void
