@@ -99,9 +99,9 @@ def config_text(pop3_port, apop_off_port):
 
 def popgate_cmd(*args, stdin=None):
     """popgate -c CONF ARGS...: (exit status, stdout + stderr)."""
-    r = subprocess.run([harness.POPGATE, '-c', PG.conf_path] + list(args),
-                       input=(stdin or '').encode(), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
+    r = harness.run_tool([harness.POPGATE, '-c', PG.conf_path] + list(args),
+                         timeout=60, input=(stdin or '').encode(),
+                         stderr=subprocess.STDOUT)
     out = r.stdout.decode('utf-8', 'replace')
     OUTPUTS.append(out)
     return r.returncode, out
@@ -191,7 +191,9 @@ def setUpModule():
     # An account whose upstream password is wrong: SYS/TEMP for the device.
     add_account('fax', 'upstream=default', 'user=carol', 'password=not-carols')
     os.kill(pg.pid, 1)          # SIGHUP: the new accounts
-    harness.wait_until(lambda: 'accounts=5' in pg.log_text(), 10)
+    if not harness.wait_until(lambda: 'accounts=5' in pg.log_text(), 10):
+        raise AssertionError('the reload with 5 accounts was not logged:\n'
+                             + pg.log_tail())
 
 
 def pop3(port=None, source=None, timeout=30):
@@ -455,6 +457,12 @@ class Apop(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertEqual(len(mp.delivered()), MESSAGES)
         self.assertRegex(PG.log_text(), r'event=login .*user=printer1 method=APOP result=ok')
+        import urllib.request
+        body = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % METRICS_PORT,
+                                      timeout=10).read().decode()
+        m = re.search(r'(?m)^popgate_logins_total\{method="apop",result="ok"\} (\d+)$', body)
+        self.assertIsNotNone(m, body)
+        self.assertGreaterEqual(int(m.group(1)), 1)
 
     def test_fetchmail_apop(self):
         fm = Fetchmail(FIX.subdir('fetchmail'), '127.0.0.1', PG.port, 'printer1',
@@ -511,7 +519,8 @@ class Admin(unittest.TestCase):
             self.assertEqual(f.read(), before)
         self.assertEqual(stat.S_IMODE(os.stat(ACCOUNTS).st_mode), 0o640)
         os.kill(PG.pid, 1)
-        harness.wait_until(lambda: len(harness.log_events(PG.log_text(), 'reload')) > n, 10)
+        self.assertTrue(harness.wait_until(
+            lambda: len(harness.log_events(PG.log_text(), 'reload')) > n, 10), PG.log_tail())
         st, _, c = login('newdev', SECRETS['newdev'])
         self.assertTrue(st.startswith('+OK'), st)
         bye(c)
@@ -528,11 +537,8 @@ class Admin(unittest.TestCase):
     def test_world_readable_accounts_file_refused(self):
         os.chmod(ACCOUNTS, 0o644)
         try:
-            r = subprocess.run([harness.POPGATE, '-t', '-c', PG.conf_path],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
-            out = r.stdout.decode()
-            OUTPUTS.append(out)
-            self.assertNotEqual(r.returncode, 0, out)
+            rc, out = popgate_cmd('-t')
+            self.assertNotEqual(rc, 0, out)
             self.assertIn('world-readable', out)
         finally:
             os.chmod(ACCOUNTS, 0o640)

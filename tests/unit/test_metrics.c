@@ -224,12 +224,13 @@ test_render_known_sequence(void **state)
 	/*
 	 * Exactly these series: per listener 17 (active, total, 4 refusal
 	 * reasons, 2 byte counts, retr and top, deleted, 5 TLS versions, TLS
-	 * failures), 30 logins, 5 upstream errors, 3 histograms of 15
+	 * failures), 36 logins (6 methods, APOP included, by 6 results), 5
+	 * upstream errors, 3 histograms of 15
 	 * buckets plus sum and count, build info. Non-zero: the table above
 	 * and the connect histogram's 15 buckets, sum and count.
 	 */
 	samples = count_lines(text, false, &comments);
-	assert_int_equal(samples, 2 * 17 + 30 + 5 + 3 * 17 + 1);
+	assert_int_equal(samples, 2 * 17 + 36 + 5 + 3 * 17 + 1);
 	assert_int_equal(comments, 2 * 13);
 	nonzero_samples = count_lines(text, true, &comments);
 	assert_int_equal(nonzero_samples, sizeof(nonzero) / sizeof(nonzero[0])
@@ -268,7 +269,7 @@ test_render_no_listeners(void **state)
 	metrics_session_start(0);	/* no name: counted, not shown */
 	text = render();
 	assert_int_equal(count_lines(text, false, &comments),
-	    30 + 5 + 3 * 17 + 1);
+	    36 + 5 + 3 * 17 + 1);
 	assert_int_equal(comments, 2 * 13);
 	free(text);
 }
