@@ -22,7 +22,7 @@ fail() { echo "FAILED: package: $*"; exit 1; }
 # ---- dependencies: the build's, debhelper, ssl-cert, mandoc ----
 PACKAGES="build-essential cmake pkg-config libuv1-dev libssl-dev libetpan-dev
 libinih-dev libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev
-debhelper dpkg-dev ssl-cert mandoc"
+debhelper dpkg-dev ssl-cert adduser mandoc"
 missing=""
 for p in $PACKAGES; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

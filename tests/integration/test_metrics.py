@@ -121,8 +121,11 @@ class Counters(unittest.TestCase):
                 self.assertTrue(f.readline().startswith(b'+OK'), 'AUTH PLAIN')
                 f.write(b'TOP 1 0\r\n')
                 f.flush()
-                while f.readline() != b'.\r\n':
-                    pass
+                while True:
+                    line = f.readline()
+                    self.assertTrue(line, 'EOF inside the TOP reply')
+                    if line == b'.\r\n':
+                        break
                 f.write(b'QUIT\r\n')
                 f.flush()
                 self.assertTrue(f.readline().startswith(b'+OK'))

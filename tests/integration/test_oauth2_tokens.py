@@ -30,6 +30,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -358,8 +359,12 @@ class OAuth2Tokens(unittest.TestCase):
                 '--http-timeout-ms', '3000'] + self.rt_source('a', path) + [
             '--get', 'a', '--get', 'a', '--count', '5', '--pause',
             '--sleep', '2000', '--get', 'a', '--count', '3']
+        # stderr to a file: nobody reads a pipe until the end; the watchdog
+        # kills the probe if it never pauses.
+        err_file = tempfile.TemporaryFile(mode='w+')
         p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=err_file, text=True)
+        harness._tools.add(p)
         try:
             head = []
             while True:
@@ -372,11 +377,15 @@ class OAuth2Tokens(unittest.TestCase):
             self.srv.up()
             p.stdin.write('\n')
             p.stdin.flush()
-            rest, err = p.communicate(timeout=PROBE_TIMEOUT)
+            rest, _ = p.communicate(timeout=PROBE_TIMEOUT)
         finally:
+            harness._tools.discard(p)
             if p.poll() is None:
                 p.kill()
                 p.communicate()
+            err_file.seek(0)
+            err = err_file.read()
+            err_file.close()
         run = ProbeRun(p.returncode, ''.join(head) + rest, err)
         self.runs.append(run)
         res = run.results()

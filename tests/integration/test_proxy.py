@@ -195,8 +195,7 @@ def setUpModule():
         raise unittest.SkipTest('PROXY protocol is popgate-only (POPGATE_TARGET=dovecot-pop3)')
     binary = haproxy_binary()
     if binary is None:
-        raise unittest.SkipTest('haproxy is not installed (Debian package haproxy, '
-                                'see tests/install-deps.sh)')
+        harness.tool_missing('haproxy (Debian package haproxy)')
     for a in ('127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'):
         if not harness.loopback_alias_ok(a):
             raise unittest.SkipTest('cannot bind a client socket to %s' % a)

@@ -140,7 +140,8 @@ def gateway(url, ca_file=None, verify=None, timeout=TIMEOUT, **upstream):
     lines += ['', '[session]', 'auth_failure_delay = 0ms', '']
     pg = FIX.pop3_server(config_text='\n'.join(lines),
                          upstream_port=int(url.rsplit(':', 1)[1]))
-    harness.wait_until(lambda: 'upstream-probe' in pg.log_text(), timeout * 2 + 2)
+    if not harness.wait_until(lambda: 'upstream-probe' in pg.log_text(), timeout * 2 + 2):
+        raise AssertionError('no upstream-probe line:\n' + pg.log_tail())
     return pg
 
 

@@ -26,9 +26,9 @@ TOOL_TIMEOUT = 60
 
 
 def require(tool):
-    """Skip the calling test when `tool` is not installed."""
+    """Skip the calling test when `tool` is not installed (fail in CI)."""
     if not shutil.which(tool):
-        raise unittest.SkipTest('%s not installed' % tool)
+        harness.tool_missing(tool)
 
 
 def private_dir(d):
