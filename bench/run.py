@@ -417,14 +417,18 @@ CPU_COLUMNS = [
 ]
 
 
+def sweep_heading(title, cfg):
+    """The '### title: users x messages ...' line of a sweep's table."""
+    return ('### %s: %d users x %d messages (%d octets per session), %g s per '
+            'point%s' % (title, cfg['users'], cfg['messages'], cfg['session_octets'],
+                         cfg['duration_s'], ', median of %d rounds' % cfg['rounds']
+                         if cfg['rounds'] > 1 else ''))
+
+
 def markdown_report(res):
     cfg = res['config']
     out = []
-    out.append('### POP3 load: %d users x %d messages (%d octets per session), '
-               '%g s per point%s'
-               % (cfg['users'], cfg['messages'], cfg['session_octets'],
-                  cfg['duration_s'], ', median of %d rounds' % cfg['rounds']
-                  if cfg['rounds'] > 1 else ''))
+    out.append(sweep_heading('POP3 load', cfg))
     out.append('')
     out += md_table(LOAD_COLUMNS + [
         ('x Dovecot POP3', lambda p: fmt(p.get('ratio_sessions'), '%.2fx'))],
@@ -502,11 +506,7 @@ def markdown_tls(res):
     cfg = res['config']
     tls = res['tls']
     out = []
-    out.append('### POP3S (implicit TLS): %d users x %d messages (%d octets '
-               'per session), %g s per point%s'
-               % (cfg['users'], cfg['messages'], cfg['session_octets'],
-                  cfg['duration_s'], ', median of %d rounds' % cfg['rounds']
-                  if cfg['rounds'] > 1 else ''))
+    out.append(sweep_heading('POP3S (implicit TLS)', cfg))
     out.append('')
     out.append('TLS on the POP3 side only: Dovecot POP3S reads its maildirs, '
                'popgate POP3S talks plain imap://127.0.0.1 to the same '
