@@ -45,6 +45,7 @@ struct main_ctx {
 	uv_signal_t	 sigterm;
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;
+	uv_async_t	 workers_done;	/* a worker's loop has ended */
 	bool		 stopping;
 };
 
@@ -267,21 +268,33 @@ main_on_signal(uv_signal_t *h, int signum)
 			main_reload(m);
 		return;
 	}
+	/* The handlers stay until the workers are done, so that a second
+	 * signal closes every session at once and still exits with 0. */
+	for (i = 0; i < m->nworkers; i++)
+		worker_request_stop(&m->workers[i], m->stopping);
 	if (m->stopping)
 		return;
 	m->stopping = true;
-	notify_send("STOPPING=1");
+	notify_stopping(m->current->config->drain_timeout_ms);
 	log_info("shutdown", "signal=%s workers=%u", signum == SIGTERM ?
 	    "TERM" : "INT", m->nworkers);
-	for (i = 0; i < m->nworkers; i++)
-		worker_request_stop(&m->workers[i]);
 	metrics_stop();
 	/* Token waits of draining sessions fail (SYS/TEMP); the manager's
 	 * memory stays until the workers' clients are gone. */
 	oauth2_mgr_close(m->oauth2, NULL, NULL);
+}
+
+static void
+main_on_workers_done(uv_async_t *a)
+{
+	struct main_ctx	*m = a->data;
+
+	if (worker_done_total() < m->nworkers)
+		return;
 	uv_close((uv_handle_t *)&m->sigterm, NULL);
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sighup, NULL);
+	uv_close((uv_handle_t *)&m->workers_done, NULL);
 }
 
 /* -t and start-up: the user and group must exist. */
@@ -627,6 +640,9 @@ main_run(struct config_ref *ref, const char *file,
 		_exit(1);
 	worker_set_oauth2(m.oauth2);
 	metrics_set_oauth2(main_oauth2_status, &m);
+	uv_async_init(loop, &m.workers_done, main_on_workers_done);
+	m.workers_done.data = &m;
+	worker_set_done(&m.workers_done);
 	for (i = 0; i < n; i++) {
 		r = worker_init(&m.workers[i], i, m.current);
 		if (r < 0) {

@@ -7,11 +7,15 @@
 #include "notify.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* After the drain timeout: closing sessions and joining the workers. */
+#define NOTIFY_STOP_MARGIN_MS	5000
 
 static int			notify_fd = -1;
 static struct sockaddr_un	notify_addr;
@@ -47,4 +51,16 @@ notify_send(const char *state)
 		return;
 	(void)sendto(notify_fd, state, strlen(state), MSG_NOSIGNAL,
 	    (struct sockaddr *)&notify_addr, notify_addrlen);
+}
+
+/* The unit's TimeoutStopSec may be shorter than the drain: ask for the
+ * drain and a margin to exit (systemd only ever extends its limit). */
+void
+notify_stopping(unsigned int drain_ms)
+{
+	char	text[64];
+
+	snprintf(text, sizeof(text), "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+	    ((unsigned long long)drain_ms + NOTIFY_STOP_MARGIN_MS) * 1000);
+	notify_send(text);
 }

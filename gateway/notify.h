@@ -12,5 +12,7 @@
 void	notify_init(void);
 /* Sends one state text, e.g. "READY=1" or "RELOADING=1". */
 void	notify_send(const char *state);
+/* Shutdown begins: STOPPING=1 and room for a drain of drain_ms. */
+void	notify_stopping(unsigned int drain_ms);
 
 #endif

@@ -274,13 +274,22 @@ session_login_text(enum imap_result r)
 	return "Mail service temporarily unavailable, try again later.";
 }
 
-/* Shutting down: once no command runs and none waits (in the input
- * buffer or still inside TLS), the session ends. */
+/* Shutting down: a session that has not logged in ends once no command
+ * runs and none waits (in the input buffer or still inside TLS). One in
+ * TRANSACTION goes on until QUIT, its idle timeout or the drain timeout:
+ * closing it would drop the DELEs of jobs a printer already fetched, and
+ * it would print them again after the restart. */
+static bool
+session_drains_now(const struct session *s)
+{
+	return s->draining && s->pop3.state == POP3_STATE_AUTHORIZATION;
+}
+
 void
 session_check_drain(struct session *s)
 {
-	if (s->draining && !s->step_pending && !s->close_after_flush &&
-	    !session_input_waiting(s)) {
+	if (session_drains_now(s) && !s->step_pending &&
+	    !s->close_after_flush && !session_input_waiting(s)) {
 		s->close_after_flush = true;
 		if (s->end_reason == NULL)
 			s->end_reason = "shutdown";
@@ -1018,6 +1027,7 @@ session_shutdown(struct session *s)
 	if (s->closing)
 		return;
 	s->draining = true;
-	if (!s->step_pending && !s->writing && s->out.len == 0)
+	if (session_drains_now(s) && !s->step_pending && !s->writing &&
+	    s->out.len == 0)
 		session_close(s, "shutdown");
 }

@@ -178,40 +178,39 @@ worker_maybe_finish(struct worker *w)
 }
 
 static void
-worker_drain_timeout(uv_timer_t *t)
+worker_close_sessions(struct worker *w)
 {
-	struct worker	*w = t->data;
 	struct session	*s, *next;
 
-	log_warn("drain-timeout", "worker=%u sessions=%u", w->index,
-	    w->nsessions);
 	for (s = w->sessions; s != NULL; s = next) {
 		next = session_next(s);
 		session_close(s, "shutdown");
 	}
 }
 
+static void
+worker_drain_timeout(uv_timer_t *t)
+{
+	struct worker	*w = t->data;
+
+	log_warn("drain-timeout", "worker=%u sessions=%u", w->index,
+	    w->nsessions);
+	worker_close_sessions(w);
+}
+
 static void worker_switch(struct worker *w, struct worker_gen *g);
 
+/* Stop accepting now. Sessions not logged in end at once (or when their
+ * command is done); logged-in ones go on until QUIT or their idle timeout
+ * (session_shutdown), and all end at the drain timeout. Only QUIT commits
+ * deletions. */
 static void
-worker_on_wakeup(uv_async_t *a)
+worker_begin_drain(struct worker *w)
 {
-	struct worker		*w = a->data;
-	struct session		*s, *next;
-	struct worker_gen	*gen;
-	unsigned int		 i;
+	struct session	*s, *next;
+	unsigned int	 i;
 
-	gen = atomic_exchange(&w->pending, NULL);
-	if (gen != NULL && !w->stopping)
-		worker_switch(w, gen);
-	else
-		worker_gen_release(gen);
-	if (!atomic_load(&w->stop_requested) || w->stopping)
-		return;
 	w->stopping = true;
-	/* Stop accepting now; idle sessions end at once, busy ones when their
-	 * command is done (session_shutdown), and all after the drain timeout.
-	 * None of them commits deletions: only QUIT does. */
 	for (i = 0; i < w->nlisteners; i++)
 		uv_close((uv_handle_t *)&w->listeners[i], worker_handle_closed);
 	if (w->probe != NULL)
@@ -223,6 +222,29 @@ worker_on_wakeup(uv_async_t *a)
 	uv_timer_start(&w->drain_timer, worker_drain_timeout,
 	    w->config->drain_timeout_ms, 0);
 	uv_unref((uv_handle_t *)&w->drain_timer);
+}
+
+static void
+worker_on_wakeup(uv_async_t *a)
+{
+	struct worker		*w = a->data;
+	struct worker_gen	*gen;
+
+	gen = atomic_exchange(&w->pending, NULL);
+	if (gen != NULL && !w->stopping)
+		worker_switch(w, gen);
+	else
+		worker_gen_release(gen);
+	if (!atomic_load(&w->stop_requested))
+		return;
+	if (!w->stopping)
+		worker_begin_drain(w);
+	/* A second signal: no more waiting for anyone. */
+	if (atomic_load(&w->stop_now) && w->nsessions > 0) {
+		log_warn("shutdown-now", "worker=%u sessions=%u", w->index,
+		    w->nsessions);
+		worker_close_sessions(w);
+	}
 	worker_maybe_finish(w);
 }
 
@@ -251,12 +273,31 @@ worker_session_gone(struct worker *w)
 	worker_maybe_finish(w);
 }
 
+/* main's loop, told when a worker's loop has ended. */
+static uv_async_t	*worker_done_async;
+static atomic_uint	 worker_done_count;
+
+void
+worker_set_done(uv_async_t *a)
+{
+	worker_done_async = a;
+}
+
+unsigned int
+worker_done_total(void)
+{
+	return atomic_load(&worker_done_count);
+}
+
 static void
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
 
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	atomic_fetch_add(&worker_done_count, 1);
+	if (worker_done_async != NULL)
+		uv_async_send(worker_done_async);
 }
 
 void
@@ -370,6 +411,7 @@ worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 	memset(w, 0, sizeof(*w));
 	w->index = index;
 	atomic_init(&w->stop_requested, false);
+	atomic_init(&w->stop_now, false);
 	r = uv_loop_init(&w->loop);
 	if (r < 0)
 		return r;
@@ -421,8 +463,10 @@ worker_run(struct worker *w)
 }
 
 void
-worker_request_stop(struct worker *w)
+worker_request_stop(struct worker *w, bool now)
 {
+	if (now)
+		atomic_store(&w->stop_now, true);
 	atomic_store(&w->stop_requested, true);
 	uv_async_send(&w->wakeup);
 }

@@ -73,6 +73,7 @@ struct worker {
 	unsigned int		 nsessions;
 	uint64_t		 next_session;
 	atomic_bool		 stop_requested;
+	atomic_bool		 stop_now;	/* second signal: close all */
 	bool			 stopping;
 	struct oauth2_client	*oauth2;	/* token requests of this loop */
 };
@@ -92,8 +93,14 @@ int	worker_init(struct worker *w, unsigned int index,
 void	worker_reload(struct worker *w, struct config_ref *ref);
 /* Starts the worker's thread (after privileges were dropped). */
 int	worker_run(struct worker *w);
-/* Asks the worker to stop accepting and drain; safe from any thread. */
-void	worker_request_stop(struct worker *w);
+/* Asks the worker to stop accepting and drain, or with now to close every
+ * session at once; safe from any thread. */
+void	worker_request_stop(struct worker *w, bool now);
+/* a is sent (from the worker's thread) each time a worker's loop ends;
+ * set before worker_run. */
+void	worker_set_done(uv_async_t *a);
+/* How many workers' loops have ended. */
+unsigned int worker_done_total(void);
 /* Waits for the worker thread to end and frees its loop. */
 void	worker_join(struct worker *w);
 /* The connection settings of upstream u (one of g's) in generation g. */
