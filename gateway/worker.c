@@ -48,6 +48,31 @@ fail:
 	return r;
 }
 
+/*
+ * SO_REUSEPORT would let a second popgate of the same user bind this
+ * address too and silently take part of the connections. A probe without
+ * it conflicts with any socket already listening there (ours are not bound
+ * yet); SO_REUSEADDR lets it ignore connections in TIME_WAIT and those a
+ * previous instance is still draining. Two instances starting in the same
+ * instant could both pass: the window is from here to our first listen().
+ */
+static int
+worker_probe_address(const struct config_listener *l)
+{
+	int	fd, one = 1, r = 0;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (l->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 void
 worker_imap_config(const struct worker_gen *g, const struct config_upstream *u,
     struct imap_client_config *ic)
@@ -432,6 +457,12 @@ worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 	for (i = 0; i < config->nlisteners; i++) {
 		const struct config_listener	*l = &config->listeners[i];
 
+		if (index == 0 && (r = worker_probe_address(l)) < 0) {
+			log_error("listen-failed", "listener=%s address=%s "
+			    "error=\"%s\"", l->name, l->address, r == -EADDRINUSE ?
+			    "address in use by another process" : strerror(-r));
+			return r;
+		}
 		r = worker_bind(l);
 		if (r < 0) {
 			log_error("listen-failed", "listener=%s address=%s "

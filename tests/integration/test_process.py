@@ -347,6 +347,43 @@ class Drain(unittest.TestCase):
                              'exit status after %s:\n%s' % (sig.name, pg.log_tail()))
 
 
+class SecondInstance(unittest.TestCase):
+    """SO_REUSEPORT (one socket per worker) must not let a second popgate
+    bind an address the first serves and take part of its connections."""
+
+    def test_second_instance_on_the_same_address_fails(self):
+        first = start_popgate(config_text=DRAIN_CONF.replace('{drain}', '5s'))
+        self.addCleanup(first.stop)
+        second = subprocess.Popen(first.argv, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def stop_second():
+            if second.poll() is None:
+                second.kill()
+            second.wait(5)
+            second.stderr.close()
+        self.addCleanup(stop_second)
+        # Either it has failed by now, or it serves: then connections split.
+        harness.wait_until(lambda: second.poll() is not None, 3)
+        mark = len(first.log_text())
+        for _ in range(20):
+            c = POP3Strict(first.port)
+            c.close()
+        # (a short wait: connections a second process took never show up)
+        harness.wait_until(
+            lambda: first.log_text()[mark:].count('event=session-start') >= 20, 5)
+        served = first.log_text()[mark:].count('event=session-start')
+        self.assertEqual(served, 20, 'the first instance served %d of 20 connections' % served)
+        try:
+            rc = second.wait(5)
+        except subprocess.TimeoutExpired:
+            self.fail('the second popgate is still running')
+        err = second.stderr.read().decode(errors='replace')
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn('address in use by another process', err)
+        self.assertIsNone(first.proc.poll(), 'the first instance went away')
+
+
 @unittest.skipUnless(os.geteuid() == 0, 'privilege tests need to start as root')
 class Privileges(unittest.TestCase):
     """Started as root, popgate binds and loads keys, then becomes the
