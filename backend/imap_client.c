@@ -558,6 +558,7 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	buf_init(&c->cq, IMAP_TLS_QUEUED_OCTETS);
 	buf_init(&c->cq_writing, IMAP_TLS_QUEUED_OCTETS);
 	buf_init(&c->tls_plain, IMAP_TLS_PLAIN_OCTETS);
+	buf_init(&c->fetch_pend, IMAP_FRAME_MAX_GROUP_OCTETS);
 	imap_frame_init(&c->frame, IMAP_FRAME_MAX_LINE_OCTETS,
 	    IMAP_FRAME_MAX_GROUP_OCTETS);
 	pop3_maildrop_init(&c->md, 0);
@@ -1030,6 +1031,7 @@ imap_client_free(struct imap_client *c)
 	buf_wipe(&c->wq_writing);
 	buf_deinit(&c->wq_writing);
 	imap_frame_deinit(&c->frame);
+	buf_deinit(&c->fetch_pend);
 	pop3_maildrop_deinit(&c->md);
 	free(c->commit.deleted);
 	free(c->commit.seen);

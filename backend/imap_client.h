@@ -115,6 +115,11 @@ struct imap_client_callbacks {
 	/* Optional, for metrics: the connection failed for this reason (not
 	 * called for a NO to the credentials or a locked mailbox). */
 	void	(*failed)(void *arg, enum imap_fail_class why);
+	/* Optional, for the log and metrics: body data that came for
+	 * another UID (got; 0 when the response had none) or another section
+	 * while uid was being fetched was dropped. */
+	void	(*body_dropped)(void *arg, uint32_t uid, uint32_t got,
+		    const char *why);
 };
 
 /* Creates an idle client. Returns NULL on allocation failure. */

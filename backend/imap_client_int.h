@@ -122,6 +122,15 @@ struct imap_fetch {
 	bool		eof;
 	bool		is_top;
 	bool		waiting;	/* held back by client backlog */
+	/* The body literal of the FETCH response being parsed (its octets in
+	 * imap_client.fetch_pend): it counts only once the whole response
+	 * shows the UID (imap_fetch.c). */
+	const void	*pend_section;	/* libetpan's, of the literal in hand */
+	uint64_t	 pend_origin;
+	unsigned int	 pend_count;	/* body items in this response */
+	bool		 pend_plain;	/* BODY[] (no section part) */
+	bool		 foreign;	/* dropped data for something else */
+	bool		 broken;	/* delivery failed; fail the client */
 };
 
 enum imap_commit_stage {
@@ -228,6 +237,7 @@ struct imap_client {
 	bool			 select_sent;	/* SELECT pipelined behind LOGIN */
 
 	struct imap_fetch	 fetch;
+	struct buf		 fetch_pend;	/* see imap_fetch.pend_origin */
 	uint32_t		 fetch_seq;
 	unsigned int		 stale_chunks;	/* chunks of an ended transfer */
 	uint32_t		 stash_uid;	/* message fetched ahead, or 0 */

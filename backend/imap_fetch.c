@@ -28,6 +28,15 @@ imap_client_body_begin(struct imap_client *c)
 	c->cb->body_begin(c->arg);
 }
 
+/*
+ * Body data counts only for the UID, section and offset in flight. A FETCH
+ * response may name its UID after the body literal (RFC 3501 sec. 7.4.2
+ * fixes no order of the items), and libetpan hands the literal over in
+ * pieces from a buffer of its own while it parses. So the body handler
+ * keeps the octets aside (at most one response's literal, which the framer
+ * bounds) and imap_msg_att_handler(), called once the whole response is
+ * parsed, delivers them or drops them.
+ */
 static bool
 imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
     const char *bytes, size_t len, void *arg)
@@ -35,31 +44,131 @@ imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
 	struct imap_client	*c = arg;
 	struct imap_fetch	*f = &c->fetch;
 
-	if (type != MAILIMAP_MSG_ATT_BODY_SECTION || section == NULL)
-		return true;
 	if (!f->active || f->eof || c->stale_chunks > 0)
 		return true;	/* a stopped TOP or a stale chunk: drop it */
-	if (!f->begun || section->sec_origin_octet != f->literal_origin) {
+	if (type != MAILIMAP_MSG_ATT_BODY_SECTION || section == NULL) {
+		f->pend_plain = false;	/* RFC822 or the like: not asked */
+		f->pend_count++;
+		return true;
+	}
+	if (f->pend_section != section) {
+		/* The first piece of a literal. */
+		f->pend_section = section;
+		if (f->pend_count++ > 0)
+			return true;	/* a second literal: refused below */
+		f->pend_origin = section->sec_origin_octet;
+		f->pend_plain = section->sec_section == NULL ||
+		    section->sec_section->sec_spec == NULL;
+		buf_reset(&c->fetch_pend);
+	}
+	if (f->pend_count > 1 || !f->pend_plain)
+		return true;
+	if (buf_append(&c->fetch_pend, bytes, len) != 0) {
+		c->fail_detail = "body literal too large";
+		return false;
+	}
+	return true;
+}
+
+static uint32_t
+imap_msg_att_uid(const struct mailimap_msg_att *att)
+{
+	clistiter	*it;
+
+	for (it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
+		struct mailimap_msg_att_item	*item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+		    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_UID)
+			return item->att_data.att_static->att_data.att_uid;
+	}
+	return 0;
+}
+
+/* Data that checked out: it must continue where the data so far ends. */
+static void
+imap_body_deliver(struct imap_client *c, const char *bytes, size_t len,
+    uint64_t origin)
+{
+	struct imap_fetch	*f = &c->fetch;
+
+	if (!f->begun || origin != f->literal_origin) {
 		/* A new literal must start where the data so far ends: the
 		 * chunks arrive in order, or the message would be garbled. */
-		if (section->sec_origin_octet != f->received) {
+		if (origin != f->received) {
 			c->fail_detail = "upstream sent body chunks out of order";
-			return false;
+			f->broken = true;
+			return;
 		}
-		f->literal_origin = section->sec_origin_octet;
+		f->literal_origin = origin;
 	}
 	if (!f->begun) {
 		f->begun = true;
 		imap_client_body_begin(c);
 	}
-	if (len == 0)
-		return true;
+	if (len == 0 || !f->active)
+		return;
 	f->received += len;
 	if (c->cb->body_data(c->arg, bytes, len) != 0) {
 		c->fail_detail = "client side failed";
-		return false;
+		f->broken = true;
 	}
-	return true;
+}
+
+static void
+imap_msg_att_handler(struct mailimap_msg_att *att, void *arg)
+{
+	struct imap_client	*c = arg;
+	struct imap_fetch	*f = &c->fetch;
+	uint32_t		 uid;
+	unsigned int		 count = f->pend_count;
+
+	f->pend_count = 0;
+	f->pend_section = NULL;
+	if (count == 0 || !f->active || f->eof || f->broken ||
+	    c->stale_chunks > 0) {
+		buf_reset(&c->fetch_pend);
+		return;		/* no body (a flag update), or not ours now */
+	}
+	uid = imap_msg_att_uid(att);
+	if (uid == f->uid && count == 1 && f->pend_plain) {
+		imap_body_deliver(c, c->fetch_pend.data, c->fetch_pend.len,
+		    f->pend_origin);
+	} else {
+		/* Another message's body, a section we did not ask for, or
+		 * no UID to tell: none of it may reach the client. */
+		f->foreign = true;
+		if (c->cb->body_dropped != NULL)
+			c->cb->body_dropped(c->arg, f->uid, uid, count != 1 ?
+			    "several body items in one response" :
+			    !f->pend_plain ? "a section that was not asked "
+			    "for" : uid == 0 ? "no UID in the response" :
+			    "another message's UID");
+	}
+	buf_reset(&c->fetch_pend);
+}
+
+static void
+imap_fetch_progress(size_t current, size_t maximum, void *arg)
+{
+	(void)current;
+	(void)maximum;
+	(void)arg;
+}
+
+/* Streaming fetches get both handlers; the fetch-ahead pair and every
+ * other command get neither, so their FETCH data lands in the response.
+ * libetpan calls a message handler only while a progress callback is set,
+ * hence the empty one. */
+static void
+imap_fetch_handlers(struct imap_client *c, bool on)
+{
+	mailimap_set_progress_callback(c->imap, on ? imap_fetch_progress : NULL,
+	    NULL, NULL);
+	mailimap_set_msg_body_handler(c->imap, on ? imap_body_handler : NULL,
+	    on ? c : NULL);
+	mailimap_set_msg_att_handler(c->imap, on ? imap_msg_att_handler : NULL,
+	    on ? c : NULL);
 }
 
 static void
@@ -71,7 +180,8 @@ imap_client_fetch_end(struct imap_client *c, enum imap_result result,
 	if (!f->active)
 		return;
 	f->active = false;
-	mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+	imap_fetch_handlers(c, false);
+	buf_deinit(&c->fetch_pend);	/* a chunk's worth: not kept idle */
 	c->cb->body_end(c->arg, result, detail);
 }
 
@@ -185,8 +295,11 @@ imap_fetch_find_body(struct imap_client *c, uint32_t uid, const char **data,
 				body = item->att_data.att_static->att_data.
 				    att_body_section;
 		}
+		/* Only the whole BODY[] from octet 0 was asked for. */
 		if (got == uid && body != NULL && body->sec_body_part != NULL &&
-		    body->sec_length > 0) {
+		    body->sec_length > 0 && body->sec_origin_octet == 0 &&
+		    (body->sec_section == NULL ||
+		    body->sec_section->sec_spec == NULL)) {
 			*data = body->sec_body_part;
 			*len = body->sec_length;
 			return true;
@@ -210,7 +323,7 @@ imap_client_fetch_pair(struct imap_client *c, uint32_t ahead_uid,
 	    c->stale_chunks > 0 || f->size >= IMAP_FETCH_AHEAD_MAX_OCTETS ||
 	    ahead_size >= IMAP_FETCH_AHEAD_MAX_OCTETS)
 		return false;
-	mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+	imap_fetch_handlers(c, false);
 	cmd = imap_client_command(c, IMAP_CMD_CHUNK,
 	    "UID FETCH %u,%u (BODY.PEEK[])", f->uid, ahead_uid);
 	if (cmd == NULL)
@@ -255,7 +368,7 @@ imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
 	c->phase = IMAP_PHASE_FETCH;
 	if (imap_client_fetch_pair(c, ahead_uid, ahead_size))
 		return;
-	mailimap_set_msg_body_handler(c->imap, imap_body_handler, c);
+	imap_fetch_handlers(c, true);
 	imap_client_fetch_pump(c);
 }
 
@@ -307,7 +420,7 @@ imap_client_fetch_stop(struct imap_client *c)
 	f->active = false;
 	f->eof = true;
 	if (f->inflight == 0) {
-		mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+		imap_fetch_handlers(c, false);
 		c->phase = IMAP_PHASE_READY;
 		imap_client_arm_timer(c);
 	}
@@ -326,6 +439,10 @@ imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
 		return;
 	}
 	f->inflight--;
+	if (f->broken) {
+		imap_client_fail(c, IMAP_ERR_TEMP, "body not delivered");
+		return;
+	}
 	if (cmd->ahead_uid != 0 && imap_resp_status(resp) ==
 	    MAILIMAP_RESP_COND_STATE_OK) {
 		imap_client_on_pair(c, cmd);
@@ -335,7 +452,7 @@ imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
 	if (!f->active) {
 		/* TOP stopped early: drain, then back to READY. */
 		if (f->inflight == 0) {
-			mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+			imap_fetch_handlers(c, false);
 			if (c->phase == IMAP_PHASE_FETCH)
 				c->phase = IMAP_PHASE_READY;
 		}
@@ -352,9 +469,12 @@ imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
 	}
 	if (!f->begun) {
 		/* RFC 3501 sec. 6.4.8: a non-existent UID is ignored without
-		 * error; an empty or NIL body means the same (RFC 2180). */
-		imap_client_fetch_end(c, IMAP_ERR_GONE,
-		    "message expunged by another client");
+		 * error; an empty or NIL body means the same (RFC 2180). Data
+		 * for another UID instead is the upstream's fault, not a sign
+		 * that ours is gone. */
+		imap_client_fetch_end(c, f->foreign ? IMAP_ERR_TEMP :
+		    IMAP_ERR_GONE, f->foreign ? "upstream sent another "
+		    "message's body" : "message expunged by another client");
 		f->eof = true;
 		goto drained;
 	}
@@ -367,7 +487,7 @@ imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
 	return;
 drained:
 	if (f->inflight == 0) {
-		mailimap_set_msg_body_handler(c->imap, NULL, NULL);
+		imap_fetch_handlers(c, false);
 		if (c->phase == IMAP_PHASE_FETCH)
 			c->phase = IMAP_PHASE_READY;
 	}

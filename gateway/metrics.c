@@ -113,6 +113,8 @@ static const char *const metrics_upstream_names[METRICS_UPSTREAM_ERROR_COUNT] = 
 	[METRICS_UPSTREAM_TIMEOUT] = "timeout",
 	[METRICS_UPSTREAM_PROTOCOL] = "protocol",
 	[METRICS_UPSTREAM_CLOSED] = "closed",
+	[METRICS_UPSTREAM_FOREIGN_BODY] = "foreign_body",
+	[METRICS_UPSTREAM_SIZE_MISMATCH] = "size_mismatch",
 };
 static const char *const metrics_latency_names[METRICS_LATENCY_COUNT] = {
 	[METRICS_LATENCY_CONNECT] = "connect",

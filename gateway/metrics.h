@@ -67,6 +67,8 @@ enum metrics_upstream_error {
 	METRICS_UPSTREAM_TIMEOUT,
 	METRICS_UPSTREAM_PROTOCOL,
 	METRICS_UPSTREAM_CLOSED,
+	METRICS_UPSTREAM_FOREIGN_BODY,	/* body data for another UID dropped */
+	METRICS_UPSTREAM_SIZE_MISMATCH,	/* RETR data != the announced size */
 	METRICS_UPSTREAM_ERROR_COUNT
 };
 

@@ -468,9 +468,40 @@ session_on_body_begin(void *arg)
 		session_close(s, "output overflow");
 }
 
+/* Data went out but cannot be vouched for: never send the terminator after
+ * it, so the client cannot take it for the message; close, no UPDATE, and
+ * so no flag is set on the message. */
+static void
+session_retrieve_abort(struct session *s, const char *reason,
+    const char *detail)
+{
+	log_warn("retrieve-aborted", "sid=%s user=%s reason=\"%s\"", s->id,
+	    s->user, detail);
+	s->end_reason = reason;
+	s->close_after_flush = true;
+	s->step_pending = false;
+	session_flush(s);
+}
+
 static void
 session_body_complete(struct session *s)
 {
+	char	detail[128];
+
+	if (!s->body.is_top &&
+	    pop3_body_final_octets(&s->body) != s->body_size) {
+		/* RFC 1939 sec. 11: LIST gives the exact size, and a client
+		 * may cut the message there; a message that ends elsewhere
+		 * is not the one that was announced. */
+		snprintf(detail, sizeof(detail), "message is %llu octets, "
+		    "LIST announced %llu", (unsigned long long)
+		    pop3_body_final_octets(&s->body),
+		    (unsigned long long)s->body_size);
+		metrics_upstream_error(METRICS_UPSTREAM_SIZE_MISMATCH);
+		session_retrieve_abort(s, "message size differs from LIST",
+		    detail);
+		return;
+	}
 	if (pop3_body_finish(&s->body, &s->out) != 0) {
 		session_close(s, "output overflow");
 		return;
@@ -514,14 +545,9 @@ session_on_body_end(void *arg, enum imap_result result, const char *detail)
 		return;
 	}
 	if (s->body_begun) {
-		/* pop3-conformance 12.4 / imap-mapping.md sec. 17: never send
-		 * the terminator after partial data; close, no UPDATE. */
-		log_warn("retrieve-aborted", "sid=%s user=%s reason=\"%s\"",
-		    s->id, s->user, detail);
-		s->end_reason = "upstream lost during transfer";
-		s->close_after_flush = true;
-		s->step_pending = false;
-		session_flush(s);
+		/* Partial data: the terminator would make it look whole. */
+		session_retrieve_abort(s, "upstream lost during transfer",
+		    detail);
 		return;
 	}
 	log_info("retrieve-failed", "sid=%s user=%s result=%s reason=\"%s\"",
@@ -531,6 +557,17 @@ session_on_body_end(void *arg, enum imap_result result, const char *detail)
 	    "Message temporarily unavailable, try again later.", &s->out);
 	session_handle_step(s, &step);
 	session_step_done(s);
+}
+
+static void
+session_on_body_dropped(void *arg, uint32_t uid, uint32_t got,
+    const char *why)
+{
+	struct session	*s = arg;
+
+	log_warn("upstream-body-dropped", "sid=%s user=%s uid=%u got_uid=%u "
+	    "reason=\"%s\"", s->id, s->user, uid, got, why);
+	metrics_upstream_error(METRICS_UPSTREAM_FOREIGN_BODY);
 }
 
 static size_t
@@ -625,6 +662,7 @@ static const struct imap_client_callbacks session_callbacks = {
 	.body_begin = session_on_body_begin,
 	.body_data = session_on_body_data,
 	.body_end = session_on_body_end,
+	.body_dropped = session_on_body_dropped,
 	.client_backlog = session_on_backlog,
 	.expunged = session_on_expunged,
 	.commit_done = session_on_commit,
@@ -680,6 +718,7 @@ session_start_retrieve(struct session *s, const struct pop3_step *step)
 		next = NULL;
 	pop3_body_init(&s->body, step->is_top, step->top_lines);
 	s->body_begun = false;
+	s->body_size = m->size;
 	s->step_pending = true;
 	imap_client_fetch(s->imap, step->uid, m->size, step->is_top,
 	    SESSION_OUT_LOW_WATER_OCTETS, next != NULL ? next->uid : 0,

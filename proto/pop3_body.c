@@ -42,6 +42,12 @@ pop3_body_octets(const struct pop3_body *e)
 	return e->octets;
 }
 
+uint64_t
+pop3_body_final_octets(const struct pop3_body *e)
+{
+	return e->octets + (e->at_line_start ? 0 : sizeof(POP3_BODY_CRLF) - 1);
+}
+
 /*
  * TOP bookkeeping once a line has ended. The first empty line ends the
  * header (RFC 5322 sec. 2.1) and is sent but not counted; then each line

@@ -59,5 +59,8 @@ bool	pop3_body_complete(const struct pop3_body *e);
 int	pop3_body_finish(struct pop3_body *e, struct buf *out);
 /* Data octets sent so far (see above). */
 uint64_t pop3_body_octets(const struct pop3_body *e);
+/* What pop3_body_octets() will be after pop3_body_finish(): the final CRLF
+ * it adds included. RETR compares it with the size LIST announced. */
+uint64_t pop3_body_final_octets(const struct pop3_body *e);
 
 #endif

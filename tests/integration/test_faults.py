@@ -210,6 +210,102 @@ class Faults(FakeBase):
         self.assertEqual(FAKE.uids(), [1, 2, 3])
         self.assert_serves_again()
 
+    def assert_no_flags_set(self, *uids):
+        for line in FAKE.commands():
+            self.assertNotRegex(line, r'(?i)^UID STORE\b', line)
+        for uid in uids:
+            self.assertEqual(FAKE.flags(uid), set(), 'flags set on UID %d' % uid)
+
+    def assert_cut_before_terminator(self, c, raw):
+        """+OK was sent: the data must be a prefix of the message and the
+        connection must close without the terminator."""
+        with self.assertRaises(ConnectionClosed) as cm:
+            c.read_data()
+        partial = cm.exception.partial
+        self.assertFalse(partial.endswith(b'\r\n.\r\n'), 'terminator after bad data')
+        wire = b'\r\n'.join(b'.' + l if l.startswith(b'.') else l
+                             for l in pop3_form(raw).split(b'\r\n'))
+        self.assertTrue(wire.startswith(partial),
+                        'data that is not a prefix of the message was sent: %r vs %r'
+                        % (partial[-60:], wire[:len(partial)][-60:]))
+        return partial
+
+    def test_body_of_another_uid_is_dropped(self):
+        """UID FETCH 1 answered with UID 3's body: not one octet of it
+        reaches the client, RETR 1 is -ERR [SYS/TEMP], no flag is set."""
+        raws = corpus()
+        FAKE.faults['foreign_body'] = {1: (3, 0)}
+        c, st, dt = self.login_expect('+OK')
+        st = c.cmd('RETR 1')
+        self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), 'RETR 1: %r' % st)
+        self.assertTrue(any('sent as UID 3' in l for l in FAKE.commands()))
+        FAKE.faults['foreign_body'] = {3: (1, 0)}
+        st = c.cmd('TOP 3 1')
+        self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), 'TOP 3 1: %r' % st)
+        FAKE.faults.clear()
+        self.assertEqual(c.retr(3), pop3_form(raws[2]), 'the session goes on')
+        self.assertTrue(c.quit().startswith('+OK'))
+        self.assertNotIn('\\Seen', FAKE.flags(1))
+        self.assertIn('\\Seen', FAKE.flags(3))
+        self.assertRegex(PG.log_text(), r'upstream-body-dropped .*uid=1 got_uid=3')
+        self.assert_serves_again()
+
+    def test_chunk_of_another_uid_cuts_the_transfer(self):
+        """The 600 KiB message's first chunk is right, a later one comes
+        labelled with another UID: the client gets a prefix of the right
+        message and a close, never the other octets or a terminator."""
+        big = corpus()[1]
+        FAKE.faults['foreign_body'] = {2: (3, 256 * 1024)}
+        c, st, dt = self.login_expect('+OK')
+        st = c.cmd('RETR 2')
+        self.assertTrue(st.startswith('+OK'), 'RETR 2: %r' % st)
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        partial = self.assert_cut_before_terminator(c, big)
+        self.assertLess(len(partial), len(pop3_form(big)))
+        c.close()
+        self.assert_no_flags_set(1, 2, 3)
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assert_serves_again()
+
+    def test_uid_after_the_body_is_fine(self):
+        """RFC 3501 fixes no order of FETCH items: the UID may follow the
+        literal, and every message still arrives byte for byte."""
+        FAKE.faults['uid_last'] = True
+        c, st, dt = self.login_expect('+OK')
+        for n, raw in enumerate(corpus(), 1):
+            self.assertEqual(c.retr(n), pop3_form(raw), 'RETR %d' % n)
+        self.assertEqual(c.top(3, 1), harness.expected_top(corpus()[2], 1))
+        self.assertTrue(c.quit().startswith('+OK'))
+
+    def size_lie(self, n, delta):
+        raw = corpus()[n - 1]
+        FAKE.faults['size_lie'] = {n: delta}
+        c, st, dt = self.login_expect('+OK')
+        listed = dict(c.list())[n]
+        self.assertNotEqual(listed, len(pop3_form(raw)), 'the lie did not reach LIST')
+        st = c.cmd('RETR %d' % n)
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        if st.startswith('+OK'):
+            self.assert_cut_before_terminator(c, raw)
+        else:
+            self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), 'RETR %d: %r' % (n, st))
+        c.close()
+        self.assert_no_flags_set(1, 2, 3)
+        self.assertRegex(PG.log_text(), r'retrieve-aborted .*LIST announced %d' % listed)
+        self.assert_serves_again()
+
+    def test_message_longer_than_listed(self):
+        self.size_lie(1, -7)
+
+    def test_message_shorter_than_listed(self):
+        self.size_lie(1, 9)
+
+    def test_big_message_longer_than_listed(self):
+        self.size_lie(2, -3000)
+
+    def test_big_message_shorter_than_listed(self):
+        self.size_lie(2, 5000)
+
     def test_backend_drops_at_start_of_retr(self):
         """Cut 1000 octets into the message: either a clean -ERR [SYS/TEMP]
         (nothing was promised yet) or +OK, partial data and a close - never

@@ -37,6 +37,14 @@ connection / command, so a test can change them between sessions:
                          up to it, then FIN; literals that do not cover it
                          (earlier chunks, size probes) are served normally
     delay                {command: seconds} before answering
+    uid_last             True: FETCH responses name the UID after the other
+                         items (legal: RFC 3501 fixes no order)
+    foreign_body         {uid: (other_uid, from_offset)}: the BODY[] literals
+                         of uid that start at or after from_offset are sent
+                         labelled "UID other_uid" and carry that message's
+                         octets (or 'X's), as a confused upstream would
+    size_lie             {uid: delta}: RFC822.SIZE of uid is reported delta
+                         octets off; the body is served as it is
     caps_pre / caps_post capability strings before / after login (defaults
                          CAPS_PRE / CAPS_POST); with LOGINDISABLED in
                          caps_pre, LOGIN is refused with BAD
@@ -685,18 +693,23 @@ class _Session:
         if not items:
             raise ValueError('no fetch items')
         drop_uid = self.srv.faults.get('drop_mid_literal_uid')
+        uid_last = self.srv.faults.get('uid_last', False)
         for seq, m in self._by_uid_set(args[0]):
             with self.srv.lock:
                 alive = m in self.srv.messages
             if not alive:
                 continue
-            out = [b'* %d FETCH (UID %d' % (seq, m.uid)]
+            label_uid = m.uid
+            # out[1] is the UID item, filled in at the end; every other
+            # item starts with a space, cut from the first one then.
+            out = [b'* %d FETCH (' % seq, b'' if uid_last else b'UID %d' % m.uid]
             for it in items:
                 u = it.upper()
                 if u == 'UID':
                     continue
                 if u in ('RFC822.SIZE',):
-                    out.append(b' RFC822.SIZE %d' % len(m.raw))
+                    lie = self.srv.faults.get('size_lie', {}).get(m.uid, 0)
+                    out.append(b' RFC822.SIZE %d' % (len(m.raw) + lie))
                 elif u == 'FLAGS':
                     out.append(b' FLAGS ' + self._flag_text(m).encode())
                 elif u == 'INTERNALDATE':
@@ -719,6 +732,17 @@ class _Session:
                         start = off = int(off)
                         data = data[off:] if ln is None else data[off:off + int(ln)]
                         label += '<%d>' % off
+                    foreign = self.srv.faults.get('foreign_body', {}).get(m.uid)
+                    if foreign is not None and section == '' and start >= foreign[1]:
+                        label_uid = foreign[0]
+                        other = [x for x in self.srv.messages if x.uid == foreign[0]]
+                        alien = other[0].raw[start:] if other else b''
+                        alien = (alien + b'X' * len(data))[:len(data)]
+                        self.srv.log.append((self.n, '* fault: body of UID %d sent as UID %d'
+                                             % (m.uid, foreign[0])))
+                        out.append(b' ' + label.encode() + b' {%d}\r\n' % len(data))
+                        out.append(alien)
+                        continue
                     out.append(b' ' + label.encode() + b' {%d}\r\n' % len(data))
                     drop_at = self.srv.faults.get('drop_at', len(m.raw) // 2)
                     if drop_uid == m.uid and section == '' and \
@@ -732,6 +756,12 @@ class _Session:
                     out.append(data)
                 else:
                     raise ValueError('unsupported fetch item %s' % it)
+            if uid_last:
+                out.append(b' UID %d' % label_uid)
+                if len(out) > 2 and out[2].startswith(b' '):
+                    out[2] = out[2][1:]
+            else:
+                out[1] = b'UID %d' % label_uid
             out.append(b')\r\n')
             self.send(b''.join(out))
         self.send('%s OK Fetch completed.\r\n' % tag)
