@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.c - INI settings through inih, validated into struct config.
+ * config.c - INI settings (config/ini.c) validated into struct config.
  * Errors name the file and line; values are never trusted.
  */
 #include "config.h"
@@ -18,22 +18,12 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 #define CONFIG_MAX_COUNT	1000000
 #define CONFIG_MAX_WORKERS	256
 /* A partial fetch of 16 KiB .. 4 MiB; the framer's group limit is 8 MiB. */
 #define CONFIG_MIN_CHUNK	(16 * 1024)
 #define CONFIG_MAX_CHUNK	(4 * 1024 * 1024)
 #define CONFIG_MAX_WINDOW	8
-
-struct config_load_ctx {
-	struct config		*config;
-	struct config_errors	*errs;
-	const char		*path;
-	FILE			*fp;
-	unsigned int		 line;
-};
 
 void
 config_errors_add(struct config_errors *errs, const char *fmt, ...)
@@ -856,59 +846,36 @@ config_note_line(struct config *c, const char *section, unsigned int line)
 		*at = line;
 }
 
-/* inih reader that counts lines, so every error can name its line. */
-static char *
-config_read_line(char *str, int num, void *stream)
-{
-	struct config_load_ctx	*ctx = stream;
-	char			*r;
-
-	r = fgets(str, num, ctx->fp);
-	if (r != NULL)
-		ctx->line++;
-	return r;
-}
-
 static int
-config_ini_handler(void *user, const char *section, const char *name,
-    const char *value)
+config_ini_handler(void *arg, const char *section, const char *key,
+    const char *value, unsigned int line, char *err, size_t errlen)
 {
-	struct config_load_ctx	*ctx = user;
-	char			 err[CONFIG_MAX_ERROR_TEXT - 64];
+	struct config	*c = arg;
 
-	if (config_set(ctx->config, section, name, value, err,
-	    sizeof(err)) != 0)
-		config_errors_add(ctx->errs, "%s:%u: %s", ctx->path, ctx->line,
-		    err);
-	else
-		config_note_line(ctx->config, section, ctx->line);
-	return 1;	/* keep going: report every error, not just the first */
+	if (config_set(c, section, key, value, err, errlen) != 0)
+		return -EINVAL;
+	config_note_line(c, section, line);
+	return 0;
 }
 
 int
 config_load_file(struct config *c, const char *path,
     struct config_errors *errs)
 {
-	struct config_load_ctx	ctx;
-	unsigned int		before = errs->count;
-	int			r;
+	FILE		*fp;
+	unsigned int	 before = errs->count;
+	int		 r;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.config = c;
-	ctx.errs = errs;
-	ctx.path = path;
-	ctx.fp = fopen(path, "r");
-	if (ctx.fp == NULL) {
+	if ((fp = fopen(path, "r")) == NULL) {
 		r = -errno;
 		config_errors_add(errs, "%s: cannot open: %s", path,
 		    strerror(-r));
 		return r;
 	}
-	r = ini_parse_stream(config_read_line, &ctx, config_ini_handler, &ctx);
-	fclose(ctx.fp);
-	if (r > 0 && errs->count == before)
-		config_errors_add(errs, "%s:%d: syntax error (want [section] "
-		    "or key = value)", path, r);
+	r = config_ini_parse(fp, path, config_ini_handler, c, errs);
+	fclose(fp);
+	if (r != 0)
+		return r;
 	return errs->count == before ? 0 : -EINVAL;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.h - popgate settings: INI file (inih) or command line -> one
+ * config.h - popgate settings: INI file (config/ini.c) or command line -> one
  * validated, immutable struct config. No I/O besides reading the file.
  */
 #ifndef POPGATE_CONFIG_H

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -25,6 +26,20 @@ int	config_set_seconds(unsigned int *field_ms, const char *value,
 	    unsigned long min_s, char *err, size_t errlen);
 void	config_check_file(struct config_errors *errs, const char *origin,
 	    const char *what, const char *path);
+
+/* config/ini.c: the INI syntax, a line at most this long (CR excluded). */
+#define CONFIG_INI_MAX_LINE	4096
+
+/* Called for each key = value with the line it is on: 0, or an error in
+ * err (the parser adds file and line). */
+typedef int	(*config_ini_cb)(void *arg, const char *section,
+		    const char *key, const char *value, unsigned int line,
+		    char *err, size_t errlen);
+/* Reads fp to its end; every syntax error, overlong line or error from cb
+ * is recorded as "PATH:LINE: message". Returns 0 or -errno (read error,
+ * no memory); the caller compares errs->count for the rest. */
+int	config_ini_parse(FILE *fp, const char *path, config_ini_cb cb,
+	    void *arg, struct config_errors *errs);
 
 /* config/upstream.c: [upstream NAME], [routes], [oauth2 NAME]. */
 /* A name for a section or a reference to one: 1..size-1 octets of

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,9 +216,9 @@ test_tls_settings(void **state)
 	free(certs);
 }
 
-/* Writes text to a file that must load and validate without error. */
+/* Writes text to a file that must load without error; its path. */
 static char *
-load_valid(struct config *c, const char *text)
+load_text(struct config *c, const char *text)
 {
 	struct config_errors	 errs;
 	char			*path;
@@ -226,8 +227,19 @@ load_valid(struct config *c, const char *text)
 	path = write_temp(text);
 	config_defaults(c);
 	assert_int_equal(config_load_file(c, path, &errs), 0);
-	assert_int_equal(config_validate(c, path, &errs), 0);
 	assert_int_equal(errs.count, 0);
+	return path;
+}
+
+/* The same, and the result must validate too. */
+static char *
+load_valid(struct config *c, const char *text)
+{
+	struct config_errors	 errs;
+	char			*path = load_text(c, text);
+
+	memset(&errs, 0, sizeof(errs));
+	assert_int_equal(config_validate(c, path, &errs), 0);
 	return path;
 }
 
@@ -467,6 +479,205 @@ test_durations(void **state)
 	assert_int_equal(c.auth_failure_delay_ms, 0);
 }
 
+/* load_text(), then the file goes. */
+static void
+load_free(struct config *c, const char *text)
+{
+	char	*path = load_text(c, text);
+
+	unlink(path);
+	free(path);
+}
+
+/* True if net is exactly what text parses to. */
+static bool
+network_is(const struct config_network *net, const char *text)
+{
+	struct config_network	want;
+
+	assert_int_equal(config_parse_network(text, &want), 0);
+	return net->prefix == want.prefix &&
+	    memcmp(&net->addr, &want.addr, sizeof(want.addr)) == 0;
+}
+
+/*
+ * A line far longer than the 200-octet buffer of Debian's libinih: all 32
+ * networks arrive, and the key on the next line is read as itself (inih
+ * cut such a line into pieces and parsed each as a line of its own).
+ */
+static void
+test_long_trusted_networks(void **state)
+{
+	const struct config_listener	*l;
+	struct config			 c;
+	char				 text[4096], nets[32][48];
+	size_t				 n, start;
+	int				 i;
+
+	(void)state;
+	n = (size_t)snprintf(text, sizeof(text), "[listener pop3]\n");
+	start = n;
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "trusted_networks =");
+	for (i = 0; i < 32; i++) {
+		if (i % 2 == 0)
+			snprintf(nets[i], sizeof(nets[i]), "100.100.%d.128/25",
+			    i);
+		else
+			snprintf(nets[i], sizeof(nets[i]),
+			    "2001:0db8:%04x:0000:0000:0000:0000:0000/112", i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " %s%s",
+		    nets[i], i < 31 ? "," : "");
+	}
+	assert_true(n - start >= 1000);
+	snprintf(text + n, sizeof(text) - n,
+	    "\naddress = 127.0.0.1:110\nplaintext_auth = yes\n");
+	load_free(&c, text);
+	l = &c.listeners[0];
+	assert_int_equal(l->ntrusted, 32);
+	for (i = 0; i < 32; i++)
+		assert_true(network_is(&l->trusted[i], nets[i]));
+	assert_int_equal(l->addrlen, sizeof(struct sockaddr_in));
+	assert_true(l->plaintext_auth);
+
+	/* 33 do not fit, and the error says so. */
+	{
+		struct config_errors	 errs;
+		char			*path;
+
+		memset(&errs, 0, sizeof(errs));
+		snprintf(text + n, sizeof(text) - n, ", 192.0.2.0/24\n");
+		path = write_temp(text);
+		config_defaults(&c);
+		assert_int_equal(config_load_file(&c, path, &errs), -EINVAL);
+		assert_int_equal(errs.count, 1);
+		assert_non_null(strstr(errs.text[0], ":2: trusted_networks: "
+		    "too many"));
+		unlink(path);
+		free(path);
+	}
+}
+
+/* Long ciphers and command values, a long comment, CRLF line ends. */
+static void
+test_long_values(void **state)
+{
+	const struct config_oauth2	*o;
+	struct config			 c;
+	char				 text[4096], ciphers[512], cmd[512];
+	size_t				 n = 0;
+
+	(void)state;
+	while (n + 32 < sizeof(ciphers))
+		n += (size_t)snprintf(ciphers + n, sizeof(ciphers) - n, "%s%s",
+		    n > 0 ? ":" : "", n % 3 ? "ECDHE-RSA-AES256-GCM-SHA384" :
+		    "ECDHE-ECDSA-CHACHA20-POLY1305");
+	snprintf(cmd, sizeof(cmd), "/usr/lib/popgate/token-helper --tenant "
+	    "contoso.example --client 00000000-1111-2222-3333-444444444444 "
+	    "--scope 'https://outlook.office.com/IMAP.AccessAsUser.All "
+	    "offline_access' --cache /var/lib/popgate/cache/scans.json "
+	    "--log-file /var/log/popgate/token-helper.log --timeout 30 "
+	    "--user scans@contoso.example --verbose");
+	assert_true(strlen(ciphers) > 400 && strlen(cmd) > 300);
+	snprintf(text, sizeof(text),
+	    "# %s %s\r\n"
+	    "[tls_profile default]\r\nciphers = %s   ; TLS 1.2 only\r\n"
+	    "ciphersuites = TLS_AES_256_GCM_SHA384\r\n"
+	    "[oauth2 cmd]\ngrant = command\ncommand = %s\n"
+	    "command_timeout = 500ms\n", ciphers, cmd, ciphers, cmd);
+	load_free(&c, text);
+	assert_string_equal(c.profiles[0].ciphers, ciphers);
+	assert_string_equal(c.profiles[0].ciphersuites,
+	    "TLS_AES_256_GCM_SHA384");
+	o = config_find_oauth2(&c, "cmd");
+	assert_non_null(o);
+	assert_string_equal(o->command, cmd);
+	assert_int_equal(o->command_timeout_ms, 500);
+}
+
+/*
+ * A line over the limit is refused with its file and line, and the lines
+ * after it are still read, each with its own number.
+ */
+static void
+test_overlong_line(void **state)
+{
+	struct config		 c;
+	struct config_errors	 errs;
+	char			*path, *text, want[256];
+	size_t			 n;
+
+	(void)state;
+	text = malloc(16384);
+	assert_non_null(text);
+	n = (size_t)snprintf(text, 16384, "[listener pop3]\n"
+	    "trusted_networks = 10.0.0.0/8");
+	while (n < 6000)
+		n += (size_t)snprintf(text + n, 16384 - n, ", 10.0.0.0/8");
+	snprintf(text + n, 16384 - n, "\naddress = 127.0.0.1:110\n"
+	    "bogus = 1\n");
+	memset(&errs, 0, sizeof(errs));
+	path = write_temp(text);
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), -EINVAL);
+	assert_int_equal(errs.count, 2);
+	snprintf(want, sizeof(want), "%s:2: line longer than 4096 octets",
+	    path);
+	assert_string_equal(errs.text[0], want);
+	snprintf(want, sizeof(want), "%s:4: ", path);
+	assert_non_null(strstr(errs.text[1], want));
+	assert_non_null(strstr(errs.text[1], "bogus"));
+	assert_int_equal(c.listeners[0].addrlen, sizeof(struct sockaddr_in));
+	assert_false(c.listeners[0].trusted_set);
+	unlink(path);
+	free(path);
+
+	/* Exactly at the limit is fine. */
+	n = (size_t)snprintf(text, 16384, "[global]\n");
+	memset(text + n, ' ', 4096);
+	memcpy(text + n, "workers = 2", 11);
+	snprintf(text + n + 4096, 16384 - n - 4096, "\r\n");
+	load_free(&c, text);
+	assert_int_equal(c.workers, 2);
+	free(text);
+}
+
+/* NUL octets, a header without ']', a line without '=': each reported at
+ * its line; an indented line gives the previous key another value. */
+static void
+test_ini_syntax(void **state)
+{
+	static const char	 text[] = "[global]\nworkers = 2\0 3\n"
+				    "[session\nnonsense\n"
+				    "[listener a]\naddress = 127.0.0.1:110\n"
+				    "trusted_networks = 10.0.0.0/8\n"
+				    "    192.168.0.0/16 ; continued\n";
+	struct config		 c;
+	struct config_errors	 errs;
+	char			 path[] = "/tmp/popgate-config-XXXXXX", want[256];
+	int			 fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1),
+	    (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	memset(&errs, 0, sizeof(errs));
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, path, &errs), -EINVAL);
+	assert_int_equal(errs.count, 3);
+	snprintf(want, sizeof(want), "%s:2: NUL octet in line", path);
+	assert_string_equal(errs.text[0], want);
+	snprintf(want, sizeof(want), "%s:3: ", path);
+	assert_non_null(strstr(errs.text[1], want));
+	snprintf(want, sizeof(want), "%s:4: ", path);
+	assert_non_null(strstr(errs.text[2], want));
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.listeners[0].ntrusted, 1);
+	assert_true(network_is(&c.listeners[0].trusted[0], "192.168.0.0/16"));
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -482,6 +693,10 @@ main(void)
 		cmocka_unit_test(test_upstream_errors),
 		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_long_trusted_networks),
+		cmocka_unit_test(test_long_values),
+		cmocka_unit_test(test_overlong_line),
+		cmocka_unit_test(test_ini_syntax),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
