@@ -222,13 +222,16 @@ static void
 session_tls_established(struct session *s)
 {
 	const char	*sni = tls_channel_sni(s->tls);
+	char		 sni_log[256];	/* RFC 6066: at most 255 octets */
 
 	s->tls_ready = true;
 	metrics_tls_handshake(session_listener_index(s),
 	    metrics_tls_version_from_name(tls_channel_version(s->tls)));
+	/* The client chose those octets: escaped like every client value. */
+	log_value(sni_log, sizeof(sni_log), sni != NULL ? sni : "");
 	log_info("tls", "sid=%s peer=%s version=%s cipher=%s sni=%s", s->id,
 	    s->peer, tls_channel_version(s->tls), tls_channel_cipher(s->tls),
-	    sni != NULL && *sni != '\0' ? sni : "-");
+	    sni_log);
 	session_update_policy(s);
 }
 
