@@ -130,6 +130,20 @@ session_check_start(struct session *s, const struct account *account,
 	s->work_alive++;
 }
 
+/*
+ * Every chunk in flight may arrive while the client reads nothing, doubled
+ * by LF -> CRLF and dot-stuffing, on top of the backlog that let it be
+ * asked for: with large fetch_chunk values fewer go out at once, so that a
+ * slow reader never meets the output cap.
+ */
+static void
+session_fit_window(struct imap_client_config *ic)
+{
+	while (ic->window > 1 && SESSION_OUT_LOW_WATER_OCTETS +
+	    2ull * ic->window * ic->chunk_octets > SESSION_OUT_MAX_OCTETS)
+		ic->window--;
+}
+
 /* A new upstream client for u; false (and the reply sent) if none. */
 static bool
 session_client(struct session *s, const struct config_upstream *u)
@@ -141,6 +155,7 @@ session_client(struct session *s, const struct config_upstream *u)
 		log_warn("upstream-tls-unverified", "sid=%s upstream=%s url=%s",
 		    s->id, u->name, u->url);
 	worker_imap_config(s->gen, u, &ic);
+	session_fit_window(&ic);
 	s->imap = imap_client_new(&s->worker->loop, &ic,
 	    session_imap_callbacks(), s);
 	if (s->imap == NULL) {
