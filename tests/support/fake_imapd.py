@@ -128,6 +128,7 @@ def _sasl_b64decode(resp):
 
 class FakeImapd:
     live = set()
+    session_class = None    # a _Session subclass; None: _Session itself
 
     def __init__(self, users=None, messages=(), uidvalidity=1234567, first_uid=1,
                  tls_context=None, implicit_tls=False, tokens=None):
@@ -254,7 +255,7 @@ class FakeImapd:
 
     # -- one connection --
     def _serve(self, conn, n):
-        s = _Session(self, conn, n)
+        s = (self.session_class or _Session)(self, conn, n)
         try:
             s.run()
         except (_Closed, OSError):
