@@ -98,7 +98,7 @@ def gateway(mode):
     fails the calling test if popgate does not start."""
     if dovecot_mode():
         if mode != 'imaps':
-            raise unittest.SkipTest('upstream TLS modes are popgate-only (dovecot-pop3)')
+            harness.skip_in_dovecot_mode('upstream TLS modes are popgate-only')
         return Gateway(DC.pop3_port, DC.pop3s_port, None, DC.ca_path)
 
     def start():
@@ -548,7 +548,7 @@ class LegacyTLS10(TLSTestCase):
     def setUpClass(cls):
         ok, why = _openssl_can_tls10(FIX.root)
         if not ok:
-            raise unittest.SkipTest(why)
+            harness.skip(why)
 
     @harness.skip_unless_popgate('no legacy-profile listener in Dovecot')
     def test_tls10_session_on_legacy_listener(self):

@@ -191,14 +191,13 @@ def popgate_config(port, upstream_port, strict_port=None, **glob):
 
 def setUpModule():
     global FIX, HAPROXY, PG1_STRICT_PORT
-    if dovecot_mode():
-        raise unittest.SkipTest('PROXY protocol is popgate-only (POPGATE_TARGET=dovecot-pop3)')
+    harness.skip_in_dovecot_mode('PROXY protocol is popgate-only')
     binary = haproxy_binary()
     if binary is None:
         harness.tool_missing('haproxy (Debian package haproxy)')
     for a in ('127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'):
         if not harness.loopback_alias_ok(a):
-            raise unittest.SkipTest('cannot bind a client socket to %s' % a)
+            harness.skip('cannot bind a client socket to %s' % a)
     FIX = harness.setup_module(users=USERS)
     for user in USERS:
         m = FIX.dovecot.imap(user)

@@ -12,6 +12,11 @@ POPGATE_TARGET=dovecot-pop3 points the POP3 side at Dovecot's own POP3
 service instead of popgate.  It proves that the tests themselves are right:
 tests of popgate-only behaviour skip themselves or switch to Dovecot's
 documented behaviour (see dovecot_mode()).
+
+Every skip goes through skip() (or skip_unless_popgate() for the dovecot-pop3
+mode).  Under CI (CI=true, or POPGATE_NO_SKIP=1 as tests/run.sh exports) a
+skip is a failure that names its reason, and main() fails a file in which
+any test was skipped for another reason than that mode.
 """
 
 import faulthandler
@@ -30,7 +35,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from dovecot import Dovecot, free_port  # noqa: E402,F401 (harness.free_port is API)
-from popgate import Popgate  # noqa: E402
+from popgate import Popgate, sanitizer_report  # noqa: E402
 from fake_imapd import FakeImapd  # noqa: E402
 from pki import limit_tls_versions  # noqa: E402
 
@@ -47,13 +52,65 @@ _log_tails = []
 _extra_killers = []   # callables run by the watchdog (e.g. fake IMAP servers)
 
 
+DOVECOT_MODE_SKIP = ' (POPGATE_TARGET=dovecot-pop3)'
+
+
 def dovecot_mode():
     """True when the tests run against Dovecot's POP3 instead of popgate."""
     return TARGET == 'dovecot-pop3'
 
 
+def no_skip():
+    """True under CI, where nothing may be skipped: .ci/run sets CI=true,
+    tests/run.sh exports POPGATE_NO_SKIP=1 (0 turns it off) and, as before,
+    POPGATE_DEPS_INSTALLED=1 says every tool was installed."""
+    explicit = os.environ.get('POPGATE_NO_SKIP')
+    if explicit is not None and explicit != '':
+        return explicit == '1'
+    return (os.environ.get('CI') == 'true'
+            or os.environ.get('POPGATE_DEPS_INSTALLED') == '1')
+
+
+def skip(reason):
+    """Skip the calling test, class or module (raise from it), or fail it
+    under CI (no_skip()), with the reason either way."""
+    if no_skip():
+        raise AssertionError('not skipped under CI (CI=true or POPGATE_NO_SKIP=1): '
+                             + reason)
+    raise unittest.SkipTest(reason)
+
+
+def skip_in_dovecot_mode(reason):
+    """Skip (from a test, class or module) what has no Dovecot POP3
+    equivalent; only in POPGATE_TARGET=dovecot-pop3 mode, where it is no
+    CI failure."""
+    if dovecot_mode():
+        raise unittest.SkipTest(reason + DOVECOT_MODE_SKIP)
+
+
 def skip_unless_popgate(reason='popgate-only behaviour'):
-    return unittest.skipIf(dovecot_mode(), '%s (POPGATE_TARGET=dovecot-pop3)' % reason)
+    """Decorator form of skip_in_dovecot_mode() for a test or class."""
+    return unittest.skipIf(dovecot_mode(), reason + DOVECOT_MODE_SKIP)
+
+
+def skip_unless(cond, reason):
+    """Decorator: run the test or class only if cond holds, else skip()
+    (a failure under CI)."""
+    def wrap(obj):
+        if cond:
+            return obj
+        if isinstance(obj, type):
+            def setUpClass(cls):
+                skip(reason)
+            obj.setUpClass = classmethod(setUpClass)
+            return obj
+
+        def test(*a, **k):
+            skip(reason)
+        test.__name__ = obj.__name__
+        test.__doc__ = obj.__doc__
+        return test
+    return wrap
 
 
 # -- temp dirs --------------------------------------------------------------
@@ -101,7 +158,15 @@ def run_tool(argv, timeout, **kw):
             raise
         finally:
             _tools.discard(p)
-        return subprocess.CompletedProcess(argv, p.returncode, out, err)
+    # popgate -t, popgate account, the test tools: built with the
+    # sanitizers in the ASan pass, and their reports count too.
+    for name, data in (('stdout', out), ('stderr', err)):
+        if isinstance(data, bytes):
+            report = sanitizer_report(data.decode('utf-8', 'replace'))
+            if report:
+                Popgate.findings.append('%s: sanitizer report on %s:\n%s'
+                                        % (' '.join(map(str, argv)), name, report))
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 def kill_everything():
@@ -149,6 +214,30 @@ def arm_watchdog(limit=FILE_TIME_LIMIT):
     return t
 
 
+# -- test order -------------------------------------------------------------
+
+def run_last(cls):
+    """Class decorator: run this TestCase class after every other class of
+    the file, whatever its name (checks over the whole run, such as no
+    password in any log)."""
+    cls.harness_run_last = True
+    return cls
+
+
+class _Loader(unittest.TestLoader):
+    """The standard loader; classes marked run_last go to the end."""
+
+    def loadTestsFromModule(self, module, *args, **kw):
+        suite = super().loadTestsFromModule(module, *args, **kw)
+
+        def last(s):
+            tests = list(s) if isinstance(s, unittest.TestSuite) else [s]
+            return any(getattr(t, 'harness_run_last', False) for t in tests)
+        parts = list(suite)
+        return self.suiteClass([s for s in parts if not last(s)] +
+                               [s for s in parts if last(s)])
+
+
 # -- command line -----------------------------------------------------------
 
 def parse_argv(argv):
@@ -184,17 +273,48 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     try:
         prog = unittest.main(module='__main__', argv=[sys.argv[0]] + rest,
-                             verbosity=2, exit=False)
+                             verbosity=2, exit=False, testLoader=_Loader())
     finally:
         while _dying.is_set():      # the watchdog owns the exit
             time.sleep(1)
         kill_everything()
         _remove_tmp_dirs()
-    ok = prog.result.wasSuccessful()
+    sys.exit(_verdict(prog.result))
+
+
+# Exit status of a file whose tests all skipped outside CI; CTest shows it
+# as Skipped instead of Passed (SKIP_RETURN_CODE in tests/CMakeLists.txt).
+EXIT_ALL_SKIPPED = 77
+
+
+def _verdict(result):
+    """The exit status of the test file: its unittest result, plus what
+    the popgate processes did (Popgate.findings) and, under CI, any skip
+    that the dovecot-pop3 mode does not explain."""
+    ok = result.wasSuccessful()
     if not ok and _log_tails:
         for title, text in _log_tails:
             sys.stderr.write('\n--- %s ---\n%s\n' % (title, text))
-    sys.exit(0 if ok else 1)
+    if Popgate.findings:
+        sys.stderr.write('\nharness: FAILED: %d finding(s) about popgate processes '
+                         '(exit status, kill, sanitizer):\n' % len(Popgate.findings))
+        for f in Popgate.findings:
+            sys.stderr.write('--- %s\n' % f)
+        ok = False
+    skipped = [(t, why) for t, why in result.skipped if not why.endswith(DOVECOT_MODE_SKIP)]
+    if skipped and no_skip():
+        sys.stderr.write('\nharness: FAILED: %d test(s) skipped under CI:\n' % len(skipped))
+        for t, why in skipped:
+            sys.stderr.write('  %s: %s\n' % (t, why))
+        ok = False
+    if not ok:
+        return 1
+    # A skipped module or class runs none of its tests and counts one skip.
+    skipped_tests = sum(1 for t, _ in result.skipped if isinstance(t, unittest.TestCase))
+    if result.skipped and result.testsRun == skipped_tests:
+        sys.stderr.write('harness: every test of this file was skipped\n')
+        return EXIT_ALL_SKIPPED
+    return 0
 
 
 # -- module fixture ---------------------------------------------------------
@@ -228,8 +348,8 @@ class Fixture:
         Dovecot IMAP (or Dovecot's own POP3 in dovecot mode)."""
         if dovecot_mode():
             if extra_args or config_text:
-                raise unittest.SkipTest('popgate options %r have no Dovecot equivalent'
-                                        % (list(extra_args),))
+                skip_in_dovecot_mode('popgate options %r have no Dovecot equivalent'
+                                     % (list(extra_args),))
             srv = DovecotPop3(self.dovecot)
         else:
             srv = Popgate(POPGATE, self.subdir('popgate'),
@@ -243,14 +363,28 @@ class Fixture:
         return self.dovecot.imap(user)
 
     def stop(self):
+        """Stops every server; an AssertionError from a popgate's stop()
+        (status, kill, sanitizer) is raised once all are stopped."""
+        failed = []
         for srv in self.servers:
             if isinstance(srv, Popgate):
                 _log_tails.append(('popgate log tail (%s)' % ' '.join(srv.argv or []),
                                    srv.log_tail(60)))
-                srv.stop()
+                failed += stop_checked(srv)
         if self.dovecot is not None:
             _log_tails.append(('dovecot log tail', self.dovecot.log_tail(30)))
             self.dovecot.stop()
+        if failed:
+            raise AssertionError('\n'.join(failed))
+
+
+def stop_checked(pg):
+    """pg.stop(), its AssertionError as a list of messages."""
+    try:
+        pg.stop()
+    except AssertionError as e:
+        return [str(e)]
+    return []
 
 
 class DovecotPop3:
@@ -293,12 +427,22 @@ def setup_module(users=None, extra_conf=None, dovecot=True):
 def teardown_module():
     global FIX
     fix, FIX = FIX, None
+    failed = []
     try:
         if fix is not None:
-            fix.stop()
+            try:
+                fix.stop()
+            except AssertionError as e:
+                failed.append(str(e))
+        # A popgate a test started and left running gets the same
+        # checked stop, not just the SIGKILL of kill_everything().
+        for pg in list(Popgate.live):
+            failed += stop_checked(pg)
     finally:
         kill_everything()
         _remove_tmp_dirs()
+    if failed:
+        raise AssertionError('\n'.join(failed))
 
 
 # -- POP3 ---------------------------------------------------------------
@@ -578,13 +722,17 @@ def expected_top(stored, k):
 
 def tool_missing(what):
     """A tool tests/install-deps.sh installs is missing: a skip on a
-    workstation, a failure where that script ran (tests/run.sh under
-    .ci/run sets POPGATE_DEPS_INSTALLED=1), so CI cannot go green on a
-    broken install."""
-    msg = '%s is not installed (see tests/install-deps.sh)' % what
-    if os.environ.get('POPGATE_DEPS_INSTALLED') == '1':
-        raise AssertionError(msg)
-    raise unittest.SkipTest(msg)
+    workstation, a failure under CI, so CI cannot go green on a broken
+    install."""
+    skip('%s is not installed (see tests/install-deps.sh)' % what)
+
+
+def wait_readable(sock, timeout=10.0):
+    """True once sock has bytes (or EOF) to read: the server has started
+    its reply.  Reads nothing."""
+    import select
+    r, _, _ = select.select([sock], [], [], timeout)
+    return bool(r)
 
 
 def wait_until(pred, timeout=10.0, interval=0.05):

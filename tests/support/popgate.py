@@ -6,6 +6,13 @@
 
 stderr (popgate's log) goes to workdir/popgate.log.  stop() signals only the
 PID this object started.
+
+Every stop is checked: popgate must exit with status 0 within STOP_TIMEOUT
+of the SIGTERM/SIGINT, and its log (where the sanitizers write too) must hold
+no AddressSanitizer, LeakSanitizer, ThreadSanitizer or UBSan `runtime error:`
+line.  A finding fails stop() and is also kept in Popgate.findings, which
+harness.main() turns into a failed test file, so a caller that swallows the
+exception cannot hide it.
 """
 
 import os
@@ -21,34 +28,68 @@ START_TIMEOUT = 10.0
 # Started as root (CI), popgate drops to this user after start-up.
 RUN_AS_USER = 'nobody'
 STOP_TIMEOUT = 10.0
+SANITIZER_LINE = re.compile(r'AddressSanitizer|LeakSanitizer|ThreadSanitizer|'
+                            r'runtime error:')
+# Sanitizer reports go to stderr, which is popgate.log; a log_path
+# inherited from the caller's environment would send them elsewhere.
+SANITIZER_ENV = {'ASAN_OPTIONS': 'log_path=stderr', 'LSAN_OPTIONS': 'log_path=stderr',
+                 'UBSAN_OPTIONS': 'log_path=stderr:print_stacktrace=1',
+                 'TSAN_OPTIONS': 'log_path=stderr'}
 
 
 class PopgateError(RuntimeError):
     pass
 
 
+def sanitizer_env(env=None):
+    """env (default os.environ) with every sanitizer writing to stderr;
+    the caller's other sanitizer options are kept."""
+    env = dict(os.environ if env is None else env)
+    for name, extra in SANITIZER_ENV.items():
+        env[name] = extra if not env.get(name) else env[name] + ':' + extra
+    return env
+
+
+def sanitizer_report(text, context=40):
+    """The sanitizer lines in text, each with the lines that follow it (the
+    stack), or '' if there are none."""
+    lines = text.splitlines()
+    hits = [i for i, line in enumerate(lines) if SANITIZER_LINE.search(line)]
+    if not hits:
+        return ''
+    keep = sorted({j for i in hits for j in range(i, min(i + context, len(lines)))})
+    return '\n'.join(lines[j] for j in keep)
+
+
 class Popgate:
     # Every running instance, so a watchdog can kill them all by PID.
     live = set()
+    # What stop() and the log scan found wrong, over the whole test file.
+    findings = []
 
     def __init__(self, binary, workdir, upstream_port, extra_args=(),
-                 config_text=None, port=None):
+                 config_text=None, port=None, wrapper=()):
         """config_text: run `BINARY -c workdir/popgate.conf` instead of the
         command-line form.  The caller writes listen/upstream into the text;
         the placeholders {port} and {upstream_port} are replaced (plain text
         replacement, so other braces such as a UIDL template are safe).
-        port: listen port to use (default: a free one)."""
+        port: listen port to use (default: a free one).  wrapper: a command
+        put in front (e.g. unshare); it must exec popgate, so that our PID
+        is popgate's."""
         self.binary = os.path.abspath(binary)
         self.workdir = os.path.abspath(workdir)
         self.upstream_port = upstream_port
         self.extra_args = list(extra_args)
         self.config_text = config_text
         self.port = port
+        self.wrapper = list(wrapper)
         self.proc = None
         self.returncode = None
         self.log_path = os.path.join(self.workdir, 'popgate.log')
         self.conf_path = None
         self.argv = None
+        self.log_start = 0
+        self.started_pid = None
 
     def start(self):
         if self.proc is not None:
@@ -84,10 +125,12 @@ class Popgate:
             argv = argv + ['--user', RUN_AS_USER]
         self.argv = argv
         log = open(self.log_path, 'ab')
+        self.log_start = log.tell()
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.wrapper + argv, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, close_fds=True,
-                                         cwd=self.workdir)
+                                         cwd=self.workdir, env=sanitizer_env())
+            self.started_pid = self.proc.pid
         finally:
             log.close()
         Popgate.live.add(self)
@@ -105,7 +148,10 @@ class Popgate:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
+                try:
+                    self.stop(expect_status=None)
+                except AssertionError:
+                    pass        # kept in findings; the error below says more
                 raise PopgateError('popgate did not accept on 127.0.0.1:%d within '
                                    '%.0fs: %s\n--- popgate.log tail ---\n%s'
                                    % (self.port, START_TIMEOUT, ' '.join(argv),
@@ -115,8 +161,25 @@ class Popgate:
     def _forget(self):
         if self.proc is not None:
             self.returncode = self.proc.returncode
+            self._scan_log()
         self.proc = None
         Popgate.live.discard(self)
+
+    def _finding(self, what):
+        text = 'popgate %s (%s): %s' % (self.started_pid, ' '.join(self.argv or []), what)
+        Popgate.findings.append(text)
+        return text
+
+    def _scan_log(self):
+        """Records the sanitizer lines this run wrote to the log."""
+        try:
+            with open(self.log_path, 'rb') as f:
+                f.seek(self.log_start)
+                report = sanitizer_report(f.read().decode('utf-8', 'replace'))
+        except OSError as e:
+            report = 'cannot read %s: %s' % (self.log_path, e)
+        if report:
+            self._finding('sanitizer report in %s:\n%s' % (self.log_path, report))
 
     @property
     def pid(self):
@@ -125,13 +188,16 @@ class Popgate:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, expect_status=0):
         """Signal our PID, wait up to timeout, then SIGKILL.  Returns the exit
         status (negative: killed by that signal) and whether it exited in
-        time: (returncode, clean)."""
+        time: (returncode, clean).  Raises AssertionError, once stopped, if
+        it had to be killed, if the status is not expect_status (None: any)
+        or if the log has a sanitizer report."""
         proc = self.proc
         if proc is None:
             return self.returncode, True
+        seen = len(Popgate.findings)
         clean = True
         if proc.poll() is None:
             try:
@@ -145,6 +211,14 @@ class Popgate:
                 proc.kill()
                 proc.wait(5)
         self._forget()
+        if not clean:
+            self._finding('still running %.0fs after signal %d; killed' % (timeout, sig))
+        elif expect_status is not None and self.returncode != expect_status:
+            self._finding('exit status %s after signal %d, expected %s'
+                          % (self.returncode, sig, expect_status))
+        if len(Popgate.findings) > seen:
+            raise AssertionError('\n'.join(Popgate.findings[seen:]) +
+                                 '\n--- popgate.log tail ---\n' + self.log_tail())
         return self.returncode, clean
 
     def kill_now(self):
