@@ -2,7 +2,8 @@
 /*
  * replay_main.c - main() for fuzz targets built without libFuzzer: runs
  * every file named on the command line, or found (sorted) in a directory
- * named there, through LLVMFuzzerTestOneInput() once.
+ * named there, through LLVMFuzzerTestOneInput() once. A missing or empty
+ * corpus fails: a regression test that replays nothing proves nothing.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -101,16 +102,25 @@ int
 main(int argc, char *argv[])
 {
 	struct stat	st;
-	size_t		count = 0;
+	size_t		count = 0, before;
 	int		i, error;
 
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s corpus-dir-or-file ...\n", argv[0]);
+		return 2;
+	}
 	for (i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) == -1) {
 			fprintf(stderr, "%s: %s\n", argv[i], strerror(errno));
 			return 1;
 		}
 		if (S_ISDIR(st.st_mode)) {
+			before = count;
 			error = replay_dir(argv[i], &count);
+			if (error == 0 && count == before) {
+				fprintf(stderr, "%s: empty corpus\n", argv[i]);
+				return 1;
+			}
 		} else {
 			error = replay_file(argv[i]);
 			if (error == 0)
