@@ -146,6 +146,20 @@ int	accounts_hash_new(const char *secret, size_t len, char *out,
  */
 bool	accounts_hash_is_strong(const char *hash);
 
+/*
+ * The line "account add" writes, built in line (size octets, kept
+ * NUL-terminated): accounts_line_start() puts "NAME HASH", and each
+ * accounts_line_add() appends " key=value" with the value percent-encoded
+ * (blanks, controls, non-ASCII, '%' and '#' as %XX). Both return the new
+ * length; -EINVAL for what accounts_parse() would read as something else
+ * (a name with blanks, ':' or a leading '#', or of 64 octets or more; a
+ * key not of a-z; a CR or LF in a value) and -E2BIG when it does not fit.
+ */
+int	accounts_line_start(char *line, size_t size, const char *name,
+	    const char *hash);
+int	accounts_line_add(char *line, size_t size, size_t len,
+	    const char *key, size_t klen, const char *value);
+
 /* The account's upstream: its upstream=, else the route for its user;
  * NULL if none. */
 const struct config_upstream *account_upstream(const struct config *c,

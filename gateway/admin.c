@@ -73,29 +73,6 @@ admin_list(const struct config_ref *ref)
 	return 0;
 }
 
-/* Percent-encodes what the accounts file cannot hold as is. */
-static int
-admin_encode(char *dst, size_t size, const char *src)
-{
-	static const char	hex[] = "0123456789ABCDEF";
-	size_t			n = 0;
-
-	for (; *src != '\0'; src++) {
-		unsigned char	ch = (unsigned char)*src;
-
-		if (n + 4 > size)
-			return -ENAMETOOLONG;
-		if (ch <= ' ' || ch >= 0x7f || ch == '%' || ch == '#') {
-			dst[n++] = '%';
-			dst[n++] = hex[ch >> 4];
-			dst[n++] = hex[ch & 0xf];
-		} else
-			dst[n++] = (char)ch;
-	}
-	dst[n] = '\0';
-	return 0;
-}
-
 /* A secret from stdin (what: "device secret", ...): one line, not echoed
  * on a terminal. */
 static int
@@ -215,14 +192,15 @@ admin_append(const struct config *c, const char *path, const char *line,
 	return r;
 }
 
-/* key=value for the file; "-" as the value of password= or apop= reads it
- * from stdin instead (no secret in the process list or shell history). */
+/* Appends key=value to line (len octets so far); "-" as the value of
+ * password= or apop= reads it from stdin instead (no secret in the process
+ * list or shell history). Returns the new length or -errno. */
 static int
-admin_option(const char *arg, char *out, size_t size)
+admin_option(const char *arg, char *line, size_t size, size_t len)
 {
-	char		 secret[ADMIN_MAX_SECRET], enc[3 * ADMIN_MAX_SECRET];
+	char		 secret[ADMIN_MAX_SECRET];
 	const char	*eq = strchr(arg, '='), *value;
-	int		 n, r;
+	int		 r;
 
 	if (eq == NULL || eq == arg)
 		return -EINVAL;
@@ -236,13 +214,9 @@ admin_option(const char *arg, char *out, size_t size)
 			return r;
 		value = secret;
 	}
-	r = admin_encode(enc, sizeof(enc), value);
+	r = accounts_line_add(line, size, len, arg, (size_t)(eq - arg), value);
 	explicit_bzero(secret, sizeof(secret));
-	if (r != 0)
-		return r;
-	n = snprintf(out, size, " %.*s=%s", (int)(eq - arg), arg, enc);
-	explicit_bzero(enc, sizeof(enc));
-	return n < 0 || (size_t)n >= size ? -E2BIG : n;
+	return r;
 }
 
 static int
@@ -284,15 +258,24 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 		    strerror(-r));
 		return 1;
 	}
-	n = (size_t)snprintf(line, sizeof(line), "%s %s", argv[1], hash);
-	for (i = 2; i < argc && n < sizeof(line); i++) {
-		if ((r = admin_option(argv[i], line + n, sizeof(line) - n)) < 0) {
+	if ((r = accounts_line_start(line, sizeof(line), argv[1], hash)) < 0) {
+		fprintf(stderr, "popgate: bad account name (1..63 printable "
+		    "octets, no ':', not starting with '#')\n");
+		return 2;
+	}
+	n = (size_t)r;
+	for (i = 2; i < argc; i++) {
+		if ((r = admin_option(argv[i], line, sizeof(line), n)) < 0) {
+			size_t	klen = strcspn(argv[i], "=");
+
 			explicit_bzero(line, sizeof(line));
-			fprintf(stderr, "popgate: bad option \"%.40s\" (want "
-			    "key=value)\n", argv[i]);
+			/* The key only: the value may be a secret. */
+			fprintf(stderr, "popgate: bad option \"%.*s\" (want "
+			    "key=value, no CR or LF)\n",
+			    (int)(klen < 40 ? klen : 40), argv[i]);
 			return 2;
 		}
-		n += (size_t)r;
+		n = (size_t)r;
 	}
 	if (n + 2 >= sizeof(line)) {
 		explicit_bzero(line, sizeof(line));

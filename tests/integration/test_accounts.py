@@ -515,6 +515,12 @@ class Admin(unittest.TestCase):
             rc, out = popgate_cmd('account', 'add', 'typo', *args, stdin='s3cret\n')
             self.assertNotEqual(rc, 0, out)
             self.assertIn('not added', out)
+        # A name the file would read as a comment, or as two fields.
+        for name in ('#typo', 'ty po'):
+            rc, out = popgate_cmd('account', 'add', name, 'user=carol', 'password=x',
+                                  stdin='s3cret\n')
+            self.assertNotEqual(rc, 0, out)
+            self.assertIn('bad account name', out)
         with open(ACCOUNTS) as f:
             self.assertEqual(f.read(), before)
         self.assertEqual(stat.S_IMODE(os.stat(ACCOUNTS).st_mode), 0o640)

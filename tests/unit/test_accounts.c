@@ -689,6 +689,72 @@ test_hash_is_strong(void **state)
 	    "0b/T7C4TUx7xkh0UEOd3T0"));
 }
 
+/*
+ * The line "account add" writes reads back as written: every octet of a
+ * value survives, and what the parser would read as something else (a
+ * name that makes the line a comment or splits it) is refused up front.
+ */
+static void
+test_line_round_trip(void **state)
+{
+	static const char	 pw[] = "p w%#\t\x7f\xc3\xa9;=,";
+	const struct account	*a;
+	struct accounts		*set = NULL;
+	struct config_errors	 errs;
+	char			 line[512];
+	int			 n;
+
+	(void)state;
+	n = accounts_line_start(line, sizeof(line), "dev-1", H_YESCRYPT);
+	assert_true(n > 0);
+	n = accounts_line_add(line, sizeof(line), (size_t)n, "user", 4,
+	    "scans @example.com");
+	n = accounts_line_add(line, sizeof(line), (size_t)n, "password", 8, pw);
+	n = accounts_line_add(line, sizeof(line), (size_t)n, "networks", 8,
+	    "10.0.0.0/8,::1");
+	n = accounts_line_add(line, sizeof(line), (size_t)n, "upstream", 8, "");
+	assert_true(n > 0);
+	assert_int_equal(strlen(line), (size_t)n);
+	assert_int_equal(parse(line, &set, &errs), 0);
+	a = accounts_find(set, "dev-1");
+	assert_non_null(a);
+	assert_string_equal(a->hash, H_YESCRYPT);
+	assert_string_equal(a->user, "scans @example.com");
+	assert_int_equal(a->cred, ACCOUNT_CRED_PASSWORD);
+	assert_string_equal(a->password, pw);
+	assert_int_equal(a->nnetworks, 2);
+	assert_string_equal(a->upstream, "");
+	accounts_free(set);
+
+	/* Names the parser would not read back as the same account. */
+	assert_int_equal(accounts_line_start(line, sizeof(line), "#dev",
+	    H_YESCRYPT), -EINVAL);
+	assert_int_equal(accounts_line_start(line, sizeof(line), "a b",
+	    H_YESCRYPT), -EINVAL);
+	assert_int_equal(accounts_line_start(line, sizeof(line), "a:b",
+	    H_YESCRYPT), -EINVAL);
+	assert_int_equal(accounts_line_start(line, sizeof(line), "",
+	    H_YESCRYPT), -EINVAL);
+	assert_int_equal(accounts_line_start(line, sizeof(line), "d\xc3\xa9v",
+	    H_YESCRYPT), -EINVAL);
+	assert_int_equal(accounts_line_start(line, sizeof(line),
+	    "0123456789012345678901234567890123456789012345678901234567890123",
+	    H_YESCRYPT), -EINVAL);
+	/* Keys of a-z only; no CR or LF in a value, even escaped. */
+	n = accounts_line_start(line, sizeof(line), "d", "!");
+	assert_int_equal(n, 3);
+	assert_int_equal(accounts_line_add(line, sizeof(line), 3, "User", 4,
+	    "x"), -EINVAL);
+	assert_int_equal(accounts_line_add(line, sizeof(line), 3, "us er", 5,
+	    "x"), -EINVAL);
+	assert_int_equal(accounts_line_add(line, sizeof(line), 3, "apop", 4,
+	    "a\nb"), -EINVAL);
+	/* Too long: refused, and the line is still "d !". */
+	assert_int_equal(accounts_line_add(line, 16, 3, "user", 4,
+	    "       "), -E2BIG);
+	assert_string_equal(line, "d !");
+}
+
 int
 main(void)
 {
@@ -704,6 +770,7 @@ main(void)
 		cmocka_unit_test(test_allows),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_hash_is_strong),
+		cmocka_unit_test(test_line_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
