@@ -131,7 +131,7 @@ def gateway(name='main'):
     upstream port is closed; 'fast': popgate in front of a FakeImapd."""
     if dovecot_mode():
         if name != 'main':
-            raise unittest.SkipTest('popgate-only (POPGATE_TARGET=dovecot-pop3)')
+            harness.skip_in_dovecot_mode('popgate-only')
         p = FIX.dovecot.pop3_port
         return Gateway(p, p, None)
 
@@ -148,7 +148,7 @@ def gateway(name='main'):
 
 def need_alias(addr):
     if not harness.loopback_alias_ok(addr):
-        raise unittest.SkipTest('cannot bind a client socket to %s' % addr)
+        harness.skip('cannot bind a client socket to %s' % addr)
     return addr
 
 
@@ -253,8 +253,10 @@ class PlaintextPolicy(AuthTestCase):
         finally:
             self.quit(c)
         # the refused attempts never reached the upstream (conformance 1.10)
-        harness.wait_until(lambda: dovecot_logins(dmark, USER), 5)
-        time.sleep(0.2)
+        # Wait for the end of the upstream session of the TLS login: any
+        # earlier connection for this client would be logged before.
+        harness.wait_until(lambda: re.search(r'imap\(%s\).*Disconnected' % re.escape(USER),
+                                             FIX.dovecot.log_text()[dmark:]), 10)
         logins = dovecot_logins(dmark, USER)
         self.assertEqual(len(logins), 1, 'upstream saw other than exactly the TLS login:\n'
                          + '\n'.join(logins))
@@ -790,7 +792,10 @@ class SpecialPasswords(AuthTestCase):
 # -- last: nothing secret in the log ------------------------------------------------
 
 @harness.skip_unless_popgate('popgate log')
-class ZZLogHygiene(AuthTestCase):
+@harness.run_last
+class LogHygiene(AuthTestCase):
+    """Over the log of every other test of the file."""
+
     def test_no_password_in_log(self):
         text = self.gw.log()
         self.assertIn('event=login', text, 'the other tests did not run?')

@@ -62,9 +62,23 @@ def setUpModule():
                                           PORT)
 
 
-def reload(text):
+def new_session_uidl():
+    """UIDL 1 of a new session (another mailbox: gina's may be locked by
+    the session in flight)."""
+    c = POP3Strict(PORT)
+    try:
+        c.login('hank', USERS['hank'])
+        return c.uidl_one(1)[1]
+    finally:
+        c.cmd('QUIT')
+        c.close()
+
+
+def reload(text, settled=None):
     """Writes the config file and sends SIGHUP; returns the log lines the
-    reload produced."""
+    reload produced.  settled: the UIDL pattern of the new configuration;
+    the workers switch on their own loops after the reload line, so this
+    waits until three new sessions in a row show it."""
     mark = len(PG.log_text())
     with open(PG.conf_path, 'w') as f:
         f.write(text)
@@ -72,24 +86,26 @@ def reload(text):
     ok = harness.wait_until(lambda: re.search(r'event=reload result=(ok|failed)',
                                               PG.log_text()[mark:]), 5)
     assert ok, 'no reload line after SIGHUP:\n' + PG.log_tail()
-    time.sleep(0.2)     # the workers switch on their own loops
+    if settled is not None:
+        ok = harness.wait_until(lambda: all(re.match(settled, new_session_uidl())
+                                            for _ in range(3)), 10)
+        assert ok, 'new sessions never showed %s after the reload:\n%s' % (
+            settled, PG.log_tail())
     return PG.log_text()[mark:]
 
 
 @harness.skip_unless_popgate('popgate SIGHUP reload')
 class Reload(unittest.TestCase):
-    def uidl1(self):
-        """UIDL 1 of a new session (another mailbox: gina's may be
-        locked by the session in flight)."""
-        c = POP3Strict(PORT)
-        try:
-            c.login('hank', USERS['hank'])
-            return c.uidl_one(1)[1]
-        finally:
-            c.cmd('QUIT')
-            c.close()
+    """Each test starts from the configuration of setUpModule, whatever
+    the order the tests run in."""
 
-    def test_1_long_retr_survives_and_new_sessions_see_the_new_config(self):
+    def setUp(self):
+        reload(conf('{uid:08x}{uidvalidity:08x}'), settled=OLD_UIDL)
+
+    def uidl1(self):
+        return new_session_uidl()
+
+    def test_long_retr_survives_and_new_sessions_see_the_new_config(self):
         self.assertRegex(self.uidl1(), OLD_UIDL)
         old = POP3Strict(PORT)
         self.addCleanup(old.close)
@@ -98,19 +114,21 @@ class Reload(unittest.TestCase):
         # Ask for the 12 MiB message and take none of it yet: most of it
         # waits in socket buffers and in popgate while the reload happens.
         old.send(b'RETR 1\r\n')
-        time.sleep(0.3)
+        self.assertTrue(harness.wait_readable(old.sock, 10), 'no reply to RETR 1')
         log = reload(conf('{uidvalidity}.{uid}'))
         self.assertIn('event=reload result=ok', log)
-        self.assertRegex(self.uidl1(), NEW_UIDL, 'a new session must use the new template')
+        self.assertTrue(harness.wait_until(lambda: re.match(NEW_UIDL, self.uidl1()), 10),
+                        'a new session must use the new template')
         # The old session finishes its RETR byte-exact and keeps its view.
-        self.assertTrue(old.status().startswith('+OK'))
+        st = old.status()
+        self.assertTrue(st.startswith('+OK'), 'RETR 1 across the reload: %r' % st)
         self.assertEqual(old.read_data(), pop3_form(BIG))
         self.assertEqual(old.uidl_one(1)[1], uidl_before)
         self.assertTrue(old.cmd('QUIT').startswith('+OK'))
 
-    def test_2_broken_config_keeps_the_last_good_one(self):
+    def test_broken_config_keeps_the_last_good_one(self):
         good = conf('{uidvalidity}.{uid}')
-        reload(good)
+        reload(good, settled=NEW_UIDL)
         log = reload(good + 'no_such_key = 1\n')
         self.assertRegex(log, r'event=reload result=failed error="%s:\d+: unknown key'
                          % re.escape(PG.conf_path))
@@ -123,7 +141,8 @@ class Reload(unittest.TestCase):
         self.assertIn('result=failed', log)
         self.assertRegex(self.uidl1(), NEW_UIDL)
 
-    def test_3_listener_change_needs_a_restart(self):
+    def test_listener_change_needs_a_restart(self):
+        reload(conf('{uidvalidity}.{uid}'), settled=NEW_UIDL)
         other, = harness.free_ports(1)
         text = conf('{uid:08x}{uidvalidity:08x}').replace(
             '127.0.0.1:%d' % PORT, '127.0.0.1:%d' % other)
