@@ -4,13 +4,16 @@
 # its benchmark and its demo need, with apt-get. Idempotent; needs root (or
 # sudo). On a workstation it only installs what is missing; with CI=true (a
 # fresh machine) it always refreshes the package lists and installs them all.
+# systemd is here for `systemd-analyze verify` of the unit (tests/package.sh);
+# in a container it is only files: policy-rc.d below keeps apt from starting
+# anything, and without systemd as PID 1 its scripts start nothing either.
 set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libssl-dev libetpan-dev libcmocka-dev
 libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev
 dovecot-imapd dovecot-pop3d curl fetchmail mpop python3 openssl procps
-debhelper dpkg-dev ssl-cert mandoc haproxy"
+debhelper dpkg-dev ssl-cert mandoc haproxy systemd util-linux mount"
 
 missing=""
 for p in $PACKAGES; do
