@@ -24,6 +24,10 @@
 #define CONFIG_MIN_CHUNK	(16 * 1024)
 #define CONFIG_MAX_CHUNK	(4 * 1024 * 1024)
 #define CONFIG_MAX_WINDOW	8
+/* Command input allowed before login (login_max_octets); below 1 KiB
+ * an ordinary login could not fit. */
+#define CONFIG_MIN_LOGIN_OCTETS	1024
+#define CONFIG_MAX_LOGIN_OCTETS	(16 * 1024 * 1024)
 
 void
 config_errors_add(struct config_errors *errs, const char *fmt, ...)
@@ -65,6 +69,8 @@ config_defaults(struct config *c)
 	/* RFC 1939 sec. 3: an autologout timer MUST be at least 10 minutes. */
 	c->idle_timeout_ms = 10 * 60 * 1000;
 	c->login_timeout_ms = 10 * 60 * 1000;
+	/* A few AUTH exchanges with long tokens; not an endless stream. */
+	c->login_max_octets = 64 * 1024;
 	c->auth_failure_delay_ms = 2 * 1000;
 	c->auth_failure_delay_max_ms = 15 * 1000;
 	c->max_sessions = 10000;
@@ -706,12 +712,25 @@ static int
 config_set_session(struct config *c, const char *key, const char *value,
     char *err, size_t errlen)
 {
+	unsigned long	v;
+
 	if (strcmp(key, "idle_timeout") == 0)
 		return config_set_seconds(&c->idle_timeout_ms, value, 1, err,
 		    errlen);
 	if (strcmp(key, "login_timeout") == 0)
 		return config_set_seconds(&c->login_timeout_ms, value, 1, err,
 		    errlen);
+	if (strcmp(key, "login_max_octets") == 0) {
+		if (config_parse_uint(value, CONFIG_MIN_LOGIN_OCTETS,
+		    CONFIG_MAX_LOGIN_OCTETS, &v) != 0) {
+			snprintf(err, errlen, "login_max_octets must be %d..%d "
+			    "octets", CONFIG_MIN_LOGIN_OCTETS,
+			    CONFIG_MAX_LOGIN_OCTETS);
+			return -EINVAL;
+		}
+		c->login_max_octets = (unsigned int)v;
+		return 0;
+	}
 	if (strcmp(key, "auth_failure_delay") == 0)
 		return config_set_duration(&c->auth_failure_delay_ms, value, 0,
 		    CONFIG_MAX_AUTH_DELAY_S, err, errlen);

@@ -204,6 +204,7 @@ struct config {
 	unsigned int		command_timeout_ms;
 	unsigned int		idle_timeout_ms;	/* RFC 1939 sec. 3: >= 10 min by default */
 	unsigned int		login_timeout_ms;	/* AUTHORIZATION state limit */
+	unsigned int		login_max_octets;	/* commands before login */
 	/* A failed login waits this long before its -ERR, doubled for each
 	 * further failure from the same client address, up to the max. */
 	unsigned int		auth_failure_delay_ms;

@@ -172,6 +172,32 @@ session_kernel_backlog(struct session *s)
 	return n;
 }
 
+/*
+ * Before login every limit is a deadline: login_timeout from accept for
+ * all of AUTHORIZATION, and SESSION_TLS_HANDSHAKE_MS for the PROXY header
+ * (from accept) and a TLS handshake (from its start, implicit or STLS).
+ * Input never moves one, or a client sending an octet a second would hold
+ * its slot forever. A handshake is a few round trips: a client that takes
+ * longer is broken or holding a slot on purpose. *why: the reason to log.
+ */
+static uint64_t
+session_deadline(const struct session *s, const char **why)
+{
+	uint64_t	deadline, wait;
+
+	deadline = s->start_ms + s->config->login_timeout_ms;
+	*why = "login timeout";
+	if (s->proxy_pending) {
+		*why = "proxy header timeout";
+		wait = s->start_ms + SESSION_TLS_HANDSHAKE_MS;
+	} else if (s->tls != NULL && !s->tls_ready) {
+		*why = "tls handshake timeout";
+		wait = s->tls_start_ms + SESSION_TLS_HANDSHAKE_MS;
+	} else
+		return deadline;
+	return wait < deadline ? wait : deadline;
+}
+
 static void
 session_timer_cb(uv_timer_t *t)
 {
@@ -179,15 +205,15 @@ session_timer_cb(uv_timer_t *t)
 
 	size_t		 queued = session_backlog(s);
 	int		 in_kernel = session_kernel_backlog(s);
+	const char	*why;
 
-	/* Before the handshake the greeting waits in out: that is not a
-	 * slow reader but a client that never finished TLS. */
-	if (s->proxy_pending) {
-		session_close(s, "proxy header timeout");
-		return;
-	}
-	if (s->tls != NULL && !s->tls_ready) {
-		session_close(s, "tls handshake timeout");
+	/* Not a slow reader, nor a login in progress, nor a greeting that
+	 * waits for a handshake: nothing before login outlives its deadline. */
+	if (s->pop3.state == POP3_STATE_AUTHORIZATION) {
+		if (uv_now(&s->worker->loop) >= session_deadline(s, &why))
+			session_close(s, why);
+		else
+			session_arm_timer(s);
 		return;
 	}
 	/* RFC 1939 sec. 3 and pop3-conformance 13.4: inactivity means no
@@ -213,25 +239,26 @@ session_timer_cb(uv_timer_t *t)
 		return;
 	}
 	/* RFC 1939 sec. 3: close without a response and without UPDATE. */
-	session_close(s, s->pop3.state == POP3_STATE_AUTHORIZATION ?
-	    "login timeout" : "idle timeout");
+	session_close(s, "idle timeout");
 }
 
 void
 session_arm_timer(struct session *s)
 {
 	const struct config	*c = s->config;
+	const char		*why;
+	uint64_t		 deadline, now;
 	unsigned int		 ms;
 
 	if (s->closing)
 		return;
-	ms = s->pop3.state == POP3_STATE_AUTHORIZATION ? c->login_timeout_ms :
-	    c->idle_timeout_ms;
-	/* A TLS handshake is a few round trips: a client that takes longer
-	 * is broken or holding a slot on purpose. */
-	if (((s->tls != NULL && !s->tls_ready) || s->proxy_pending) &&
-	    ms > SESSION_TLS_HANDSHAKE_MS)
-		ms = SESSION_TLS_HANDSHAKE_MS;
+	ms = c->idle_timeout_ms;
+	/* Before login: what is left of the deadline, whatever came in. */
+	if (s->pop3.state == POP3_STATE_AUTHORIZATION) {
+		deadline = session_deadline(s, &why);
+		now = uv_now(&s->worker->loop);
+		ms = deadline > now ? (unsigned int)(deadline - now) : 0;
+	}
 	uv_timer_start(&s->timer, session_timer_cb, ms, 0);
 }
 

@@ -45,7 +45,8 @@ struct tls_profile;
 #define SESSION_TLS_OUT_MAX_OCTETS	(SESSION_OUT_MAX_OCTETS + \
 					 SESSION_OUT_MAX_OCTETS / 32 + 65536)
 /* Time allowed for a client's TLS handshake, and for a load balancer's
- * PROXY header (never above login_timeout). */
+ * PROXY header (never past the login deadline). Deadlines: fixed when the
+ * wait begins, not moved by input. */
 #define SESSION_TLS_HANDSHAKE_MS	(30 * 1000)
 /* Plaintext handed to OpenSSL per record. */
 #define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
@@ -119,8 +120,10 @@ struct session {
 	char			 upstream_user[72];	/* log-safe copy */
 	char			 apop_ts[96];	/* greeting timestamp, or "" */
 	uint64_t		 bytes_in;
+	uint64_t		 login_octets;	/* command input before login */
 	uint64_t		 bytes_out;
-	uint64_t		 start_ms;
+	uint64_t		 start_ms;	/* accept: the login deadline's base */
+	uint64_t		 tls_start_ms;	/* the handshake deadline's base */
 };
 
 struct account;

@@ -247,6 +247,9 @@ session_start_tls(struct session *s)
 		return false;
 	}
 	s->pop3.opt.tls_active = true;
+	/* The handshake's own deadline starts now. */
+	s->tls_start_ms = uv_now(&s->worker->loop);
+	session_arm_timer(s);
 	return true;
 }
 
@@ -305,6 +308,31 @@ session_update_reading(struct session *s)
 	}
 }
 
+/*
+ * Before login a client may send login_max_octets of command input (used:
+ * what the line reader just took). Without a cap a line that never ends
+ * is read and dropped until the login deadline. Input pipelined behind a
+ * login in progress is not counted: it is read in the state the login
+ * leads to. Returns true when the session is ending.
+ */
+static bool
+session_login_overflow(struct session *s, size_t used)
+{
+	if (s->pop3.state != POP3_STATE_AUTHORIZATION)
+		return false;
+	s->login_octets += used;
+	if (s->login_octets <= s->config->login_max_octets)
+		return false;
+	log_warn("login-input-limit", "sid=%s peer=%s listener=%s octets=%llu "
+	    "limit=%u", s->id, s->peer, s->listener->name,
+	    (unsigned long long)s->login_octets, s->config->login_max_octets);
+	pop3_reply_err(&s->out, POP3_RESP_NONE,
+	    "Too much input before authentication.");
+	s->end_reason = "login input limit";
+	s->close_after_flush = true;
+	return true;
+}
+
 void
 session_process_input(struct session *s)
 {
@@ -323,6 +351,9 @@ session_process_input(struct session *s)
 			    pop3_session_line_limit(&s->pop3));
 			used = pop3_line_next(&s->lines, s->in.data, s->in.len,
 			    &kind, &line, &len);
+			/* Left in the buffer, wiped when the session ends. */
+			if (session_login_overflow(s, used))
+				break;
 			if (kind == POP3_LINE_NONE) {
 				buf_consume(&s->in, used);
 				break;

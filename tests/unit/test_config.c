@@ -149,6 +149,19 @@ test_setters(void **state)
 	    err, sizeof(err)), 0);
 	assert_int_not_equal(config_set(&c, "session", "idle_timeout", "-1",
 	    err, sizeof(err)), 0);
+	/* The cap on input before login: octets, within bounds. */
+	assert_int_equal(c.login_max_octets, 65536);
+	assert_int_equal(config_set(&c, "session", "login_max_octets", "8192",
+	    err, sizeof(err)), 0);
+	assert_int_equal(c.login_max_octets, 8192);
+	assert_int_equal(config_set(&c, "session", "login_max_octets", "100",
+	    err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "login_max_octets"));
+	assert_int_equal(config_set(&c, "session", "login_max_octets",
+	    "99999999", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_set(&c, "session", "login_max_octets", "64K",
+	    err, sizeof(err)), -EINVAL);
+	assert_int_equal(c.login_max_octets, 8192);
 	assert_int_not_equal(config_set(&c, "global", "log_level", "loud",
 	    err, sizeof(err)), 0);
 }
