@@ -919,7 +919,12 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 		}
 		break;
 	case IMAP_PHASE_COMMIT:
-		if (!c->close_requested)
+		if (c->close_requested)
+			break;
+		if (c->commit.resume)	/* still logging in */
+			c->cb->login_done(c->arg, result == IMAP_OK ?
+			    IMAP_ERR_TEMP : result, NULL, detail);
+		else
 			c->cb->commit_done(c->arg, IMAP_ERR_TEMP, detail);
 		break;
 	case IMAP_PHASE_READY:

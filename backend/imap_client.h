@@ -120,6 +120,17 @@ struct imap_client_callbacks {
 	 * while uid was being fetched was dropped. */
 	void	(*body_dropped)(void *arg, uint32_t uid, uint32_t got,
 		    const char *why);
+	/* Optional: deletions a cut commit left unfinished in this mailbox,
+	 * asked once SELECT has answered. true hands over a malloc'd list
+	 * of n ascending UIDs recorded under *uidvalidity; the client then
+	 * expunges those (and only those) before it lists the mailbox. */
+	bool	(*pending)(void *arg, uint32_t *uidvalidity, uint32_t **uids,
+		    uint32_t *n);
+	/* How that went: IMAP_OK all n are gone; IMAP_ERR_TEMP some remain
+	 * (the login goes on); IMAP_ERR_PERM the UIDVALIDITY changed, so the
+	 * record no longer names these messages and nothing was touched. */
+	void	(*resumed)(void *arg, enum imap_result result, uint32_t n,
+		    const char *detail);
 };
 
 /* Creates an idle client. Returns NULL on allocation failure. */

@@ -148,6 +148,7 @@ struct imap_commit {
 	uint32_t	 nseen;
 	uint32_t	 survivors;	/* verify: our uids still present */
 	bool		 foreign_deleted;/* without UIDPLUS: others' \Deleted */
+	bool		 resume;	/* finishing a cut commit at login */
 	bool		 failed;
 	const char	*detail;
 };
@@ -331,6 +332,12 @@ unsigned int imap_client_set_commands(struct imap_client *c,
 	    enum imap_cmd_kind kind, const char *prefix, const uint32_t *uids,
 	    uint32_t n, const char *suffix);
 void	imap_client_commit_step(struct imap_client *c);
+/* imap_commit.c: after SELECT, expunges the deletions a cut commit left
+ * (uids: malloc'd, ascending, taken over); then the snapshot starts. */
+void	imap_client_resume_commit(struct imap_client *c, uint32_t *uids,
+	    uint32_t n);
+/* imap_login.c: lists the mailbox again from UID 1 (after a resume). */
+void	imap_client_snapshot_restart(struct imap_client *c);
 void	imap_client_on_commit_reply(struct imap_client *c,
 	    struct imap_cmd *cmd, struct mailimap_response *resp);
 void	imap_client_send_logout(struct imap_client *c);

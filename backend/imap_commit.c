@@ -109,6 +109,19 @@ imap_client_commit_finish(struct imap_client *c)
 	if (k->detail == NULL)
 		k->detail = result == IMAP_OK ? "ok" :
 		    "some deleted messages were not removed";
+	if (k->resume) {
+		/* The login goes on either way: what could not be finished
+		 * stays recorded and is listed, as it would have been. */
+		k->resume = false;
+		if (c->cb->resumed != NULL)
+			c->cb->resumed(c->arg, result, k->ndeleted, k->detail);
+		free(k->deleted);
+		free(k->seen);
+		memset(k, 0, sizeof(*k));
+		if (c->phase == IMAP_PHASE_COMMIT)
+			imap_client_snapshot_restart(c);
+		return;
+	}
 	imap_client_send_logout(c);
 	c->cb->commit_done(c->arg, result, k->detail);
 }
@@ -181,6 +194,28 @@ imap_client_commit(struct imap_client *c, const struct pop3_maildrop *md)
 	if (k->nseen > 0)
 		imap_client_set_commands(c, IMAP_CMD_STORE_SEEN, "UID STORE",
 		    k->seen, k->nseen, " +FLAGS.SILENT (\\Seen)");
+	imap_client_commit_step(c);
+}
+
+void
+imap_client_resume_commit(struct imap_client *c, uint32_t *uids, uint32_t n)
+{
+	struct imap_commit	*k = &c->commit;
+
+	memset(k, 0, sizeof(*k));
+	k->resume = true;
+	k->deleted = uids;
+	k->ndeleted = n;
+	c->phase = IMAP_PHASE_COMMIT;
+	if (c->read_only) {
+		k->failed = true;
+		k->detail = "mailbox is read-only";
+	} else if (n > 0) {
+		/* Again, whether or not the cut STORE arrived: adding a flag
+		 * that is there changes nothing. */
+		imap_client_set_commands(c, IMAP_CMD_STORE_DELETED, "UID STORE",
+		    k->deleted, k->ndeleted, " +FLAGS.SILENT (\\Deleted)");
+	}
 	imap_client_commit_step(c);
 }
 

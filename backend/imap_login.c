@@ -511,6 +511,28 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 	imap_client_send_select(c);
 }
 
+/* Deletions a cut commit left: finished first, when the UIDVALIDITY they
+ * were recorded under still holds. The snapshot range sent along with
+ * SELECT is then dropped and taken again afterwards. */
+static bool
+imap_client_check_pending(struct imap_client *c)
+{
+	uint32_t	*uids = NULL, n = 0, uidvalidity = 0;
+
+	if (c->cb->pending == NULL ||
+	    !c->cb->pending(c->arg, &uidvalidity, &uids, &n))
+		return false;
+	if (uidvalidity != c->md.uidvalidity || n == 0) {
+		free(uids);
+		if (c->cb->resumed != NULL)
+			c->cb->resumed(c->arg, IMAP_ERR_PERM, n,
+			    "UIDVALIDITY changed");
+		return false;
+	}
+	imap_client_resume_commit(c, uids, n);
+	return true;
+}
+
 void
 imap_client_on_select(struct imap_client *c, struct mailimap_response *resp)
 {
@@ -537,6 +559,8 @@ imap_client_on_select(struct imap_client *c, struct mailimap_response *resp)
 	}
 	memset(c->seq_uid, 0, (size_t)sel->sel_exists * sizeof(uint32_t));
 	c->nseq = sel->sel_exists;
+	if (imap_client_check_pending(c))
+		return;
 	c->phase = IMAP_PHASE_SNAPSHOT;
 	c->probe_next = 0;
 	/* The range 1:span is already on its way (sent with SELECT); its
@@ -709,9 +733,29 @@ imap_client_snapshot_next(struct imap_client *c)
 }
 
 void
+imap_client_snapshot_restart(struct imap_client *c)
+{
+	uint32_t	uidvalidity = c->md.uidvalidity;
+
+	pop3_maildrop_deinit(&c->md);
+	pop3_maildrop_init(&c->md, uidvalidity);
+	c->phase = IMAP_PHASE_SNAPSHOT;
+	c->probe_next = 0;
+	c->span = IMAP_SNAPSHOT_SPAN_MIN;
+	c->span_low = 1;
+	imap_client_snapshot_next(c);
+}
+
+void
 imap_client_on_snapshot(struct imap_client *c, struct mailimap_response *resp)
 {
 	uint32_t	before = c->md.count;
+
+	if (c->phase == IMAP_PHASE_COMMIT && c->commit.resume) {
+		/* Listed before our deletions were finished: taken again. */
+		imap_client_commit_step(c);
+		return;
+	}
 
 	if (imap_resp_status(resp) != MAILIMAP_RESP_COND_STATE_OK) {
 		imap_client_fail(c, imap_no_result(c, IMAP_ERR_TEMP),

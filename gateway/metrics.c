@@ -68,7 +68,9 @@ enum {
 #define METRICS_SLOT_LATENCY(w, b)	\
 	(METRICS_SLOT_UPSTREAM(METRICS_UPSTREAM_ERROR_COUNT) + \
 	    (size_t)(w) * METRICS_H_SLOTS + (b))
-#define METRICS_NSLOTS			METRICS_SLOT_LATENCY(METRICS_LATENCY_COUNT, 0)
+#define METRICS_SLOT_RESUME(r)		\
+	(METRICS_SLOT_LATENCY(METRICS_LATENCY_COUNT, 0) + (size_t)(r))
+#define METRICS_NSLOTS			METRICS_SLOT_RESUME(METRICS_RESUME_COUNT)
 
 /* A listener name escaped for a label value: '\\', '"', LF doubled up. */
 #define METRICS_LABEL_OCTETS	(2 * CONFIG_MAX_NAME)
@@ -115,6 +117,11 @@ static const char *const metrics_upstream_names[METRICS_UPSTREAM_ERROR_COUNT] = 
 	[METRICS_UPSTREAM_CLOSED] = "closed",
 	[METRICS_UPSTREAM_FOREIGN_BODY] = "foreign_body",
 	[METRICS_UPSTREAM_SIZE_MISMATCH] = "size_mismatch",
+};
+static const char *const metrics_resume_names[METRICS_RESUME_COUNT] = {
+	[METRICS_RESUME_OK] = "ok",
+	[METRICS_RESUME_INCOMPLETE] = "incomplete",
+	[METRICS_RESUME_STALE] = "stale",
 };
 static const char *const metrics_latency_names[METRICS_LATENCY_COUNT] = {
 	[METRICS_LATENCY_CONNECT] = "connect",
@@ -257,6 +264,14 @@ metrics_upstream_error(enum metrics_upstream_error e)
 }
 
 void
+metrics_commit_resumed(enum metrics_resume r)
+{
+	if ((unsigned int)r >= METRICS_RESUME_COUNT)
+		return;
+	metrics_add(METRICS_SLOT_RESUME(r), 1);
+}
+
+void
 metrics_latency(enum metrics_latency which, uint64_t microseconds)
 {
 	size_t	b;
@@ -391,6 +406,13 @@ metrics_render_upstream(struct metrics_out *o)
 		metrics_printf(o, "popgate_upstream_errors_total{class=\"%s\"} %"
 		    PRIu64 "\n", metrics_upstream_names[e],
 		    metrics_get(METRICS_SLOT_UPSTREAM(e)));
+	metrics_family(o, "popgate_commits_resumed_total", "counter",
+	    "Deletions a cut QUIT left, finished at the next login, by "
+	    "result.");
+	for (e = 0; e < METRICS_RESUME_COUNT; e++)
+		metrics_printf(o, "popgate_commits_resumed_total{result=\"%s\"} %"
+		    PRIu64 "\n", metrics_resume_names[e],
+		    metrics_get(METRICS_SLOT_RESUME(e)));
 	metrics_family(o, "popgate_upstream_latency_seconds", "histogram",
 	    "Upstream IMAP latency: connect (TCP and TLS), login, and "
 	    "first body octet of a fetch.");

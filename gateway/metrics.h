@@ -72,6 +72,14 @@ enum metrics_upstream_error {
 	METRICS_UPSTREAM_ERROR_COUNT
 };
 
+/* A commit cut short, finished at the mailbox's next login (pending.h). */
+enum metrics_resume {
+	METRICS_RESUME_OK,		/* every recorded UID is gone */
+	METRICS_RESUME_INCOMPLETE,	/* some remain; kept for next time */
+	METRICS_RESUME_STALE,		/* UIDVALIDITY changed; dropped */
+	METRICS_RESUME_COUNT
+};
+
 enum metrics_latency {
 	METRICS_LATENCY_CONNECT,
 	METRICS_LATENCY_LOGIN,
@@ -110,6 +118,7 @@ void	metrics_upstream_error(enum metrics_upstream_error e);
 /* One observation, in microseconds, into a histogram of fixed buckets
  * from 1 ms to 30 s. */
 void	metrics_latency(enum metrics_latency which, uint64_t microseconds);
+void	metrics_commit_resumed(enum metrics_resume r);
 
 /*
  * OAuth2 token sources, asked at each scrape on the endpoint's loop: the

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "proxy_proto.h"
 #include "lock.h"
+#include "pending.h"
 #include "log.h"
 #include "sasl.h"
 #include "tls_channel.h"
@@ -586,6 +587,52 @@ session_on_body_end(void *arg, enum imap_result result, const char *detail)
 	session_step_done(s);
 }
 
+static bool
+session_on_pending(void *arg, uint32_t *uidvalidity, uint32_t **uids,
+    uint32_t *n)
+{
+	struct session	*s = arg;
+
+	return s->locked && pending_get(s->lock_identity, uidvalidity, uids, n);
+}
+
+static void
+session_on_resumed(void *arg, enum imap_result result, uint32_t n,
+    const char *detail)
+{
+	struct session	*s = arg;
+
+	log_info("commit-resumed", "sid=%s user=%s result=%s dele=%u "
+	    "reason=\"%s\"", s->id, s->user, result == IMAP_OK ? "ok" :
+	    result == IMAP_ERR_PERM ? "stale" : "incomplete", n, detail);
+	metrics_commit_resumed(result == IMAP_OK ? METRICS_RESUME_OK :
+	    result == IMAP_ERR_PERM ? METRICS_RESUME_STALE :
+	    METRICS_RESUME_INCOMPLETE);
+	if (result != IMAP_ERR_TEMP)
+		pending_clear(s->lock_identity);
+}
+
+/* The UIDs this QUIT deletes, recorded before anything is sent, so that a
+ * cut commit is finished at the next login (pending.h). */
+static void
+session_record_pending(struct session *s)
+{
+	const struct pop3_maildrop	*md = &s->pop3.maildrop;
+	uint32_t			*uids, i, n = 0;
+
+	if (!s->locked || s->pop3.count.dele == 0)
+		return;
+	if ((uids = calloc(md->count, sizeof(uint32_t))) == NULL)
+		return;
+	for (i = 0; i < md->count; i++)
+		if (md->msgs[i].flags & POP3_MSG_MARKED)
+			uids[n++] = md->msgs[i].uid;	/* ascending, as msgs */
+	if (n > 0 && !pending_put(s->lock_identity, md->uidvalidity, uids, n))
+		log_warn("commit", "sid=%s user=%s reason=\"out of memory: "
+		    "a cut commit will not be finished\"", s->id, s->user);
+	free(uids);
+}
+
 static void
 session_on_body_dropped(void *arg, uint32_t uid, uint32_t got,
     const char *why)
@@ -621,8 +668,10 @@ session_on_commit(void *arg, enum imap_result result, const char *detail)
 	log_info("commit", "sid=%s user=%s result=%s dele=%u reason=\"%s\"",
 	    s->id, s->user, imap_result_name(result), s->pop3.count.dele,
 	    detail);
-	if (result == IMAP_OK)
+	if (result == IMAP_OK) {
 		s->dele_committed = s->pop3.count.dele;
+		pending_clear(s->lock_identity);
+	}
 	step = pop3_commit_done(&s->pop3, result == IMAP_OK, &s->out);
 	session_release_lock(s);
 	s->end_reason = step.reason != NULL ? step.reason : "quit";
@@ -690,6 +739,8 @@ static const struct imap_client_callbacks session_callbacks = {
 	.body_data = session_on_body_data,
 	.body_end = session_on_body_end,
 	.body_dropped = session_on_body_dropped,
+	.pending = session_on_pending,
+	.resumed = session_on_resumed,
 	.client_backlog = session_on_backlog,
 	.expunged = session_on_expunged,
 	.commit_done = session_on_commit,
@@ -768,6 +819,7 @@ session_start_commit(struct session *s)
 		return;
 	}
 	s->step_pending = true;
+	session_record_pending(s);
 	imap_client_commit(s->imap, &s->pop3.maildrop);
 }
 

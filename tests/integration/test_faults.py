@@ -426,5 +426,82 @@ class Faults(FakeBase):
         self.assert_serves_again()
 
 
+
+@harness.skip_unless_popgate('popgate against the fake IMAP server')
+class CommitResume(FakeBase):
+    """A QUIT cut between UID STORE \\Deleted and the expunge leaves our
+    messages flagged; the mailbox's next login finishes exactly those,
+    under the same UIDVALIDITY, before it lists anything."""
+
+    def cut_commit(self, cut_on):
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        FAKE.faults['garbage_on'] = {cut_on}
+        try:
+            st = c.cmd('QUIT')
+        except ConnectionClosed:
+            st = '(closed)'
+        c.close()
+        self.assertFalse(st.startswith('+OK'), 'QUIT: %r' % st)
+        del FAKE.faults['garbage_on']
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assertIn('\\Deleted', FAKE.flags(1), 'the cut came before the STORE')
+
+    def next_login(self):
+        n0 = len(FAKE.log)
+        c, st, dt = self.login_expect('+OK')
+        stat = c.stat()[0]
+        uidls = [u for _, u in c.uidl()]
+        self.assertTrue(c.quit().startswith('+OK'))
+        c.close()
+        return stat, uidls, [l for n, l in FAKE.log[n0:]]
+
+    def assert_resumed(self, result, dele):
+        self.assertTrue(harness.wait_until(
+            lambda: re.search(r'commit-resumed .*result=%s dele=%d' % (result, dele),
+                              PG.log_text()), 10), PG.log_tail())
+
+    def test_cut_before_uid_expunge_is_finished(self):
+        other = [m for m in FAKE.messages if m.uid == 3][0]
+        other.flags.add('\\Deleted')     # someone else's, never ours to expunge
+        self.cut_commit('UID EXPUNGE')
+        stat, uidls, cmds = self.next_login()
+        self.assertEqual(stat, 2, 'the cut deletion was listed again')
+        self.assertNotIn('%08x%08x' % (1, UIDVALIDITY), uidls)
+        self.assertTrue(any(re.match(r'(?i)^\S+ UID EXPUNGE 1$', l) for l in cmds), cmds)
+        self.assertFalse(any(re.match(r'(?i)^\S+ (EXPUNGE|CLOSE)$', l) for l in cmds), cmds)
+        self.assertEqual(FAKE.uids(), [2, 3])
+        self.assertIn('\\Deleted', FAKE.flags(3), 'another client\'s flag was touched')
+        self.assert_resumed('ok', 1)
+        # Done once: the third login has nothing left to finish.
+        n = PG.log_text().count('commit-resumed')
+        self.next_login()
+        self.assertEqual(PG.log_text().count('commit-resumed'), n)
+
+    def test_without_uidplus_stale_flags_do_not_block(self):
+        FAKE.faults['caps_post'] = 'IMAP4rev1 LITERAL+ SASL-IR'
+        self.cut_commit('EXPUNGE')
+        FAKE.faults['caps_post'] = 'IMAP4rev1 LITERAL+ SASL-IR'
+        stat, uidls, cmds = self.next_login()
+        self.assertEqual(stat, 2, 'the cut deletion was listed again')
+        self.assertTrue(any(re.match(r'(?i)^\S+ UID SEARCH DELETED$', l) for l in cmds), cmds)
+        self.assertEqual(FAKE.uids(), [2, 3])
+        self.assert_resumed('ok', 1)
+        # The next commit of the mailbox works again.
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        self.assertTrue(c.quit().startswith('+OK'))
+        self.assertEqual(FAKE.uids(), [3])
+
+    def test_new_uidvalidity_touches_nothing(self):
+        self.cut_commit('UID EXPUNGE')
+        FAKE.reset(corpus(), uidvalidity=UIDVALIDITY + 1)
+        stat, uidls, cmds = self.next_login()
+        self.assertEqual(stat, 3)
+        self.assertFalse(any(re.search(r'(?i)STORE|EXPUNGE', l) for l in cmds), cmds)
+        self.assertEqual(FAKE.uids(), [1, 2, 3])
+        self.assert_resumed('stale', 1)
+
 if __name__ == '__main__':
     harness.main()

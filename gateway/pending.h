@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pending.h - deletions popgate started and has not seen finished.
+ *
+ * QUIT flags our DELE'd UIDs \Deleted, then expunges them. A connection cut
+ * between the two leaves them flagged: every later session lists them again
+ * (a printer prints them again), and without UIDPLUS the stray flags block
+ * every later commit of the mailbox. So the UIDs are recorded here before
+ * the commit starts and dropped once it is verified; the next login of the
+ * mailbox finishes what is recorded before it lists anything, touching
+ * only those UIDs and only under the same UIDVALIDITY.
+ *
+ * Process-wide, behind one mutex held for a copy only; kept in memory (a
+ * restart forgets it, and the messages are then listed again, as before).
+ * At most PENDING_MAX_MAILBOXES records: the oldest goes first.
+ */
+#ifndef POPGATE_PENDING_H
+#define POPGATE_PENDING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PENDING_MAX_MAILBOXES	1024
+
+/* Records uids[0..n) (ascending) of the mailbox identity under
+ * uidvalidity, replacing any older record. false if memory ran out. */
+bool	pending_put(const char *identity, uint32_t uidvalidity,
+	    const uint32_t *uids, uint32_t n);
+/* A copy of identity's record: *uids is malloc'd for the caller. false if
+ * there is none (or memory ran out). */
+bool	pending_get(const char *identity, uint32_t *uidvalidity,
+	    uint32_t **uids, uint32_t *n);
+/* Drops identity's record, if any. */
+void	pending_clear(const char *identity);
+
+#endif
