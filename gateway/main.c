@@ -559,7 +559,7 @@ main_log_metrics_address(void)
 /* metrics: the current configuration's token sources (main loop). */
 static bool
 main_oauth2_status(void *arg, unsigned int i, const char **name,
-    long *expires_in, bool *has_refresh)
+    long *expires_in, bool *has_refresh, uint64_t *refused)
 {
 	struct main_ctx		*m = arg;
 	const struct config	*c = m->current->config;
@@ -567,10 +567,11 @@ main_oauth2_status(void *arg, unsigned int i, const char **name,
 	if (i >= c->noauth2)
 		return false;
 	*name = c->oauth2[i].name;
-	if (oauth2_source_status(m->oauth2, *name, expires_in, has_refresh) !=
-	    0) {
+	if (oauth2_source_status(m->oauth2, *name, expires_in, has_refresh,
+	    refused) != 0) {
 		*expires_in = -1;
 		*has_refresh = false;
+		*refused = 0;
 	}
 	return true;
 }

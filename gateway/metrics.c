@@ -446,7 +446,8 @@ metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg)
 	metrics_oauth2_arg = arg;
 }
 
-/* Seconds left on each source's access token, and its refresh token. */
+/* Seconds left on each source's access token, its refresh token, and
+ * the tokens upstreams refused. */
 static void
 metrics_render_oauth2(struct metrics_out *o)
 {
@@ -454,6 +455,7 @@ metrics_render_oauth2(struct metrics_out *o)
 	char		 label[2 * CONFIG_MAX_NAME];
 	long		 expires_in;
 	bool		 has_refresh;
+	uint64_t	 refused;
 	unsigned int	 i;
 
 	if (metrics_oauth2 == NULL)
@@ -461,7 +463,7 @@ metrics_render_oauth2(struct metrics_out *o)
 	metrics_family(o, "popgate_oauth2_token_expiry_seconds", "gauge",
 	    "Seconds until the source's access token expires; -1: none held.");
 	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
-	    &has_refresh); i++) {
+	    &has_refresh, &refused); i++) {
 		metrics_escape_label(label, sizeof(label), name);
 		metrics_printf(o, "popgate_oauth2_token_expiry_seconds"
 		    "{source=\"%s\"} %ld\n", label, expires_in);
@@ -469,10 +471,19 @@ metrics_render_oauth2(struct metrics_out *o)
 	metrics_family(o, "popgate_oauth2_refresh_token", "gauge",
 	    "1 if the source holds a refresh token (refresh_token grant).");
 	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
-	    &has_refresh); i++) {
+	    &has_refresh, &refused); i++) {
 		metrics_escape_label(label, sizeof(label), name);
 		metrics_printf(o, "popgate_oauth2_refresh_token{source=\"%s\"} "
 		    "%d\n", label, has_refresh ? 1 : 0);
+	}
+	metrics_family(o, "popgate_oauth2_token_refusals_total", "counter",
+	    "Upstream logins that refused the source's access token; the "
+	    "first in a POP3 login renews it and tries again.");
+	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
+	    &has_refresh, &refused); i++) {
+		metrics_escape_label(label, sizeof(label), name);
+		metrics_printf(o, "popgate_oauth2_token_refusals_total"
+		    "{source=\"%s\"} %" PRIu64 "\n", label, refused);
 	}
 }
 

@@ -123,10 +123,11 @@ void	metrics_commit_resumed(enum metrics_resume r);
 /*
  * OAuth2 token sources, asked at each scrape on the endpoint's loop: the
  * i-th source's name, seconds until its access token expires (-1: none
- * held) and whether it holds a refresh token. Returns false past the last.
+ * held), whether it holds a refresh token, and how many of its tokens an
+ * upstream refused. Returns false past the last.
  */
 typedef bool	metrics_oauth2_fn(void *arg, unsigned int i, const char **name,
-		    long *expires_in, bool *has_refresh);
+		    long *expires_in, bool *has_refresh, uint64_t *refused);
 void	metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg);
 
 /* Appends the exposition (Prometheus text format 0.0.4) to out. Returns 0

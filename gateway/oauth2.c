@@ -79,6 +79,7 @@ struct oauth2_source {
 	bool			 has_refresh;
 	bool			 wanted;	/* a refresh was asked for */
 	bool			 busy;		/* an operation is under way */
+	uint64_t		 refused;	/* oauth2_reject() calls */
 	uint64_t		 backoff_until_ms;
 	char			 fail_reason[OAUTH2_MAX_DETAIL];
 	TAILQ_HEAD(, oauth2_wait) waiters;
@@ -1832,6 +1833,8 @@ oauth2_reject(struct oauth2_client *c, const char *source, const char *token,
 	oauth2_fingerprint(token, len, fp);
 	pthread_mutex_lock(&m->lock);
 	known = (s = oauth2_find(m, source)) != NULL;
+	if (known)
+		s->refused++;
 	if (known && s->access_len == len && len > 0 &&
 	    memcmp(s->access, token, len) == 0) {
 		oauth2_json_wipe(s->access, s->access_len);
@@ -1846,7 +1849,7 @@ oauth2_reject(struct oauth2_client *c, const char *source, const char *token,
 
 int
 oauth2_source_status(struct oauth2_mgr *m, const char *source,
-    long *access_expires_in, bool *has_refresh)
+    long *access_expires_in, bool *has_refresh, uint64_t *refused)
 {
 	struct oauth2_source	*s;
 	uint64_t		 now = oauth2_now_ms();
@@ -1860,6 +1863,8 @@ oauth2_source_status(struct oauth2_mgr *m, const char *source,
 			*access_expires_in = now >= s->expires_at_ms ? 0 :
 			    (long)((s->expires_at_ms - now) / 1000);
 		*has_refresh = s->has_refresh;
+		if (refused != NULL)
+			*refused = s->refused;
 		r = 0;
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/queue.h>
 
@@ -155,11 +156,14 @@ void		oauth2_reject(struct oauth2_client *c, const char *source,
 		    const char *token, size_t len);
 /*
  * For metrics and admin: seconds until the cached access token expires
- * (-1: none cached) and whether a refresh token is held. Any thread.
- * Returns 0, or -1 for an unknown source.
+ * (-1: none cached), whether a refresh token is held, and how many of its
+ * tokens an upstream refused (oauth2_reject() calls) since the source
+ * was set up; refused may be NULL. Any thread. Returns 0, or -1 for an
+ * unknown source.
  */
 int		oauth2_source_status(struct oauth2_mgr *m, const char *source,
-		    long *access_expires_in, bool *has_refresh);
+		    long *access_expires_in, bool *has_refresh,
+		    uint64_t *refused);
 
 /*
  * Command-line helpers (they block; never call them on a daemon loop).

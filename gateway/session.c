@@ -418,6 +418,8 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	struct pop3_step	 step;
 	const char		*version = NULL, *cipher = NULL;
 
+	if (session_login_retry(s, result))
+		return;
 	result = session_login_result(s, result, &detail);
 	if (result == IMAP_OK) {
 		session_metrics_login(s, result);

@@ -63,7 +63,9 @@ struct session {
 	struct session		*prev, *next;
 	uv_tcp_t		 tcp;
 	uv_timer_t		 timer;		/* idle / login autologout */
-	uv_timer_t		 delay;		/* failed-login reply delay */
+	/* failed-login reply delay; before it, the wait for a token that
+	 * replaces one the upstream refused (session_login.c) */
+	uv_timer_t		 delay;
 	uv_idle_t		 kick;		/* resume input after a step */
 	uv_write_t		 write_req;
 	unsigned int		 open_handles;
@@ -117,6 +119,9 @@ struct session {
 	struct oauth2_wait	*oauth;
 	unsigned int		 work_alive;	/* uv_queue_work in flight */
 	bool			 device;
+	/* the upstream refused the login's first token: a new one went up */
+	bool			 token_retried;
+	char			 token_refused_fp[9];	/* the refused one */
 	char			 upstream_user[72];	/* log-safe copy */
 	char			 apop_ts[96];	/* greeting timestamp, or "" */
 	uint64_t		 bytes_in;
@@ -133,6 +138,8 @@ struct oauth2_wait;
 void	session_login_start(struct session *s, const struct pop3_step *step);
 enum imap_result session_login_result(struct session *s, enum imap_result r,
 	    const char **detail);
+/* True if the login goes on (a refused token is being replaced). */
+bool	session_login_retry(struct session *s, enum imap_result r);
 void	session_login_cleanup(struct session *s);
 
 /* session.c */

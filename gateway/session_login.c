@@ -195,10 +195,12 @@ session_login_bearer(struct session *s, const char *token, size_t token_len)
 static void
 session_login_token_failed(struct session *s, const struct oauth2_wait *w)
 {
-	char	detail[OAUTH2_MAX_DETAIL + 32];
+	char	detail[OAUTH2_MAX_DETAIL + 64];
 	size_t	i;
 
-	snprintf(detail, sizeof(detail), "no OAuth2 token: %s",
+	snprintf(detail, sizeof(detail), "%s: %s", s->token_retried ?
+	    "upstream refused the OAuth2 token, no new one" :
+	    "no OAuth2 token",
 	    w->detail[0] != '\0' ? w->detail : "token source failed");
 	/* It may quote the token server: one quoted log value. */
 	for (i = 0; detail[i] != '\0'; i++)
@@ -209,6 +211,23 @@ session_login_token_failed(struct session *s, const struct oauth2_wait *w)
 	session_login_failed(s, IMAP_ERR_TEMP, detail);
 }
 
+/* The login's token is in s->oauth: upstream with it. A renewed one is
+ * logged, with what it replaces. */
+static void
+session_token_ready(struct session *s)
+{
+	char	fp[9];
+
+	if (s->token_retried) {
+		oauth2_fingerprint(s->oauth->token, s->oauth->token_len, fp);
+		log_info("oauth2-renewed", "sid=%s user=%s source=%s "
+		    "refused_fp=%s token_fp=%s reason=\"upstream refused the "
+		    "token; logging in again with a new one\"", s->id, s->user,
+		    s->account->token, s->token_refused_fp, fp);
+	}
+	session_login_bearer(s, s->oauth->token, s->oauth->token_len);
+}
+
 static void
 session_token_cb(void *arg, enum oauth2_result r, struct oauth2_wait *w)
 {
@@ -216,11 +235,23 @@ session_token_cb(void *arg, enum oauth2_result r, struct oauth2_wait *w)
 
 	if (s->closing)
 		return;
+	uv_timer_stop(&s->delay);
 	if (r != OAUTH2_READY) {
 		session_login_token_failed(s, w);
 		return;
 	}
-	session_login_bearer(s, w->token, w->token_len);
+	session_token_ready(s);
+}
+
+/* The token that replaces a refused one took longer than a command may. */
+static void
+session_token_late(uv_timer_t *t)
+{
+	struct session	*s = t->data;
+
+	oauth2_cancel(s->oauth);
+	session_login_failed(s, IMAP_ERR_TEMP, "upstream refused the OAuth2 "
+	    "token, no new one within command_timeout");
 }
 
 /* The device proved who it is: log in upstream as its account. */
@@ -255,7 +286,7 @@ session_login_device(struct session *s)
 	switch (oauth2_get(s->worker->oauth2, a->token, s->oauth,
 	    session_token_cb, s)) {
 	case OAUTH2_READY:
-		session_login_bearer(s, s->oauth->token, s->oauth->token_len);
+		session_token_ready(s);
 		break;
 	case OAUTH2_PENDING:
 		s->step_pending = true;
@@ -293,6 +324,7 @@ session_login_start(struct session *s, const struct pop3_step *step)
 	s->step_pending = true;
 	/* A new attempt in the same session: nothing of the last one. */
 	s->device = false;
+	s->token_retried = false;
 	s->account = NULL;
 	s->upstream = NULL;
 	s->upstream_user[0] = '\0';
@@ -335,6 +367,47 @@ session_login_start(struct session *s, const struct pop3_step *step)
 }
 
 /*
+ * The upstream refused the account's OAuth2 token before its time (revoked,
+ * the password changed, a continuous access evaluation event): the token
+ * goes back to its source, which fetches a new one (one fetch per source,
+ * however many logins were refused at once), and the login goes upstream
+ * again on a new connection, once. The wait for the token is bounded by
+ * command_timeout, the new connection by its own timeouts. True if the
+ * login goes on; it has then been answered or will be.
+ */
+bool
+session_login_retry(struct session *s, enum imap_result r)
+{
+	if (!s->device || r != IMAP_ERR_AUTH || s->token_retried ||
+	    s->oauth == NULL || s->oauth->token_len == 0)
+		return false;
+	s->token_retried = true;
+	oauth2_fingerprint(s->oauth->token, s->oauth->token_len,
+	    s->token_refused_fp);
+	oauth2_reject(s->worker->oauth2, s->account->token, s->oauth->token,
+	    s->oauth->token_len);
+	explicit_bzero(s->oauth->token, sizeof(s->oauth->token));
+	s->oauth->token_len = 0;
+	/* Called from the client's own callback: it closes after it. */
+	imap_client_close(s->imap, NULL);
+	s->imap = NULL;
+	switch (oauth2_get(s->worker->oauth2, s->account->token, s->oauth,
+	    session_token_cb, s)) {
+	case OAUTH2_READY:
+		session_token_ready(s);
+		break;
+	case OAUTH2_PENDING:
+		uv_timer_start(&s->delay, session_token_late,
+		    s->config->command_timeout_ms, 0);
+		break;
+	case OAUTH2_FAILED:
+		session_login_token_failed(s, s->oauth);
+		break;
+	}
+	return true;
+}
+
+/*
  * The upstream refused a device account's own credential: the device's
  * secret was right, so it hears SYS/TEMP, not AUTH; a token goes back to
  * its source, which fetches a new one for the next login.
@@ -349,8 +422,10 @@ session_login_result(struct session *s, enum imap_result r,
 		if (token)
 			oauth2_reject(s->worker->oauth2, s->account->token,
 			    s->oauth->token, s->oauth->token_len);
-		*detail = token ? "upstream refused the account's OAuth2 "
-		    "token" : "upstream refused the account's password";
+		*detail = !token ? "upstream refused the account's "
+		    "password" : s->token_retried ? "upstream refused the "
+		    "account's OAuth2 token, and the renewed one too" :
+		    "upstream refused the account's OAuth2 token";
 		r = IMAP_ERR_TEMP;
 	}
 	/* The token is not kept for the rest of the session. */

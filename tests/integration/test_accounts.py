@@ -228,6 +228,64 @@ def expire_tokens():
     time.sleep(LIFETIME + 0.3)
 
 
+def concurrent_logins(n):
+    """n logins at once, printer1 and scanner in turn: [(user, reply)]."""
+    def one(i):
+        user = ('printer1', 'scanner')[i % 2]
+        st, _, c = login(user, SECRETS[user])
+        try:
+            if st.startswith('+OK'):
+                bye(c)
+        finally:
+            c.close()
+        return user, st
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def login_until_ok(user, within=15):
+    """Logs user in until +OK (a source may be backing off); the last reply."""
+    deadline = time.monotonic() + within
+    while True:
+        st, _, c = login(user, SECRETS[user])
+        if st.startswith('+OK'):
+            bye(c)
+            return st
+        c.close()
+        if time.monotonic() > deadline:
+            return st
+        time.sleep(0.3)
+
+
+def token_refusals(source):
+    """popgate_oauth2_token_refusals_total of source, or None."""
+    import urllib.request
+    body = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % METRICS_PORT,
+                                  timeout=10).read().decode()
+    m = re.search(r'(?m)^popgate_oauth2_token_refusals_total\{source="%s"\} (\d+)$'
+                  % re.escape(source), body)
+    return int(m.group(1)) if m else None
+
+
+class LongTokens:
+    """Within: access tokens live long enough that no refresh ahead of
+    expiry muddles a grant count. After: short ones again, which popgate
+    then holds (the long ones are revoked and replaced)."""
+
+    def __enter__(self):
+        AS.lifetime = 120
+        expire_tokens()         # the short ones popgate holds run out
+        return self
+
+    def __exit__(self, *exc):
+        AS.lifetime = LIFETIME
+        AS.revoke_access()
+        for user in ('printer1', 'scanner'):
+            login_until_ok(user)
+        return False
+
+
 @harness.skip_unless_popgate('device accounts are popgate configuration')
 class DeviceLogins(unittest.TestCase):
     def test_device_reads_and_deletes_with_oauth2(self):
@@ -277,19 +335,7 @@ class Tokens(unittest.TestCase):
             bye(c)
         expire_tokens()
         r0, cc0 = AS.refreshes('alice'), AS.cc_grants(CLIENT_ID)
-
-        def one(i):
-            user = ('printer1', 'scanner')[i % 2]
-            st, _, c = login(user, SECRETS[user])
-            try:
-                if st.startswith('+OK'):
-                    bye(c)
-            finally:
-                c.close()
-            return st
-
-        with concurrent.futures.ThreadPoolExecutor(24) as ex:
-            replies = list(ex.map(one, range(24)))
+        replies = [st for _, st in concurrent_logins(24)]
         for st in replies:
             # one session per mailbox at a time: the others are IN-USE
             self.assertRegex(st, r'^(\+OK|-ERR \[IN-USE\])', replies)
@@ -345,18 +391,77 @@ class Tokens(unittest.TestCase):
         self.assertIn('event=oauth2-refresh', PG.log_text())
         del t0
 
-    def test_d_revoked_token_is_sys_temp_then_refreshed(self):
-        st, _, c = login('printer1', SECRETS['printer1'])
-        self.assertTrue(st.startswith('+OK'), st)
-        bye(c)
-        AS.revoke_access('alice')
-        st, _, c = login('printer1', SECRETS['printer1'])
-        c.close()
-        # The device's own secret was right: not [AUTH].
-        self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), st)
-        st, _, c = login('printer1', SECRETS['printer1'])
-        self.assertTrue(st.startswith('+OK'), st)
-        bye(c)
+    def test_d_revoked_token_renewed_in_the_same_login(self):
+        # The upstream refuses a token before its time (revoked): popgate
+        # renews it and logs in again, and the device never notices.
+        with LongTokens():
+            st, _, c = login('printer1', SECRETS['printer1'])
+            self.assertTrue(st.startswith('+OK'), st)
+            bye(c)
+            r0, n0 = AS.refreshes('alice'), len(PG.log_text())
+            f0 = token_refusals('alice')
+            self.assertGreaterEqual(AS.revoke_access('alice'), 1)
+            st, _, c = login('printer1', SECRETS['printer1'])
+            self.assertTrue(st.startswith('+OK'), st)
+            self.assertEqual(c.stat()[0], MESSAGES)
+            bye(c)
+            self.assertEqual(AS.refreshes('alice') - r0, 1)
+            self.assertIsNotNone(f0)
+            self.assertEqual(token_refusals('alice'), f0 + 1)
+            renewed = harness.log_events(PG.log_text()[n0:], 'oauth2-renewed')
+            self.assertEqual(len(renewed), 1, PG.log_tail())
+            self.assertEqual(renewed[0]['source'], 'alice')
+            self.assertNotEqual(renewed[0]['refused_fp'], renewed[0]['token_fp'])
+
+    def test_e_many_logins_after_one_revocation_one_grant(self):
+        # Every login in flight holds the revoked token and is refused;
+        # each source still asks for one new token, and nobody hears
+        # SYS/TEMP (one session per mailbox, the others IN-USE).
+        with LongTokens():
+            for user in ('printer1', 'scanner'):
+                st, _, c = login(user, SECRETS[user])
+                self.assertTrue(st.startswith('+OK'), st)
+                bye(c)
+            r0, cc0 = AS.refreshes('alice'), AS.cc_grants(CLIENT_ID)
+            f0 = token_refusals('alice')
+            self.assertGreaterEqual(AS.revoke_access(), 2)
+            replies = concurrent_logins(16)
+            for _, st in replies:
+                self.assertRegex(st, r'^(\+OK|-ERR \[IN-USE\])', replies)
+            for user in ('printer1', 'scanner'):
+                self.assertTrue(any(u == user and st.startswith('+OK')
+                                    for u, st in replies), replies)
+            self.assertEqual(AS.refreshes('alice') - r0, 1)
+            self.assertEqual(AS.cc_grants(CLIENT_ID) - cc0, 1)
+            # Each printer1 login that held the revoked token, no more.
+            self.assertIn(token_refusals('alice') - f0, range(1, 9))
+
+    def test_f_revoked_token_and_token_endpoint_failing_is_sys_temp(self):
+        with LongTokens():
+            st, _, c = login('printer1', SECRETS['printer1'])
+            self.assertTrue(st.startswith('+OK'), st)
+            bye(c)
+            n0, t0 = len(PG.log_text()), len(AS.token_requests())
+            f0 = token_refusals('alice')
+            AS.revoke_access('alice')
+            # The token endpoint fails; not the whole server, which also
+            # answers Dovecot's introspection.
+            AS.fail_next(1, 503)
+            st, dt, c = login('printer1', SECRETS['printer1'])
+            c.close()
+            self.assertEqual([r['status'] for r in AS.token_requests()[t0:]], [503])
+            # The device's own secret was right: not [AUTH], and at once.
+            self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), st)
+            self.assertLess(dt, 5)
+            fails = [e for e in harness.log_events(PG.log_text()[n0:], 'login')
+                     if e.get('user') == 'printer1']
+            self.assertEqual(len(fails), 1, fails)
+            self.assertEqual(fails[0]['result'], 'temp', fails)
+            self.assertIn('upstream refused the OAuth2 token, no new one',
+                          fails[0]['reason'])
+            self.assertEqual(token_refusals('alice'), f0 + 1)
+            # Once the source's back-off is over, it recovers by itself.
+            self.assertTrue(login_until_ok('printer1').startswith('+OK'))
 
 
 @harness.skip_unless_popgate('device accounts are popgate configuration')

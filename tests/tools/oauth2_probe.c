@@ -551,7 +551,7 @@ probe_step_run(const struct probe_step *st)
 		break;
 	case PROBE_STATUS:
 		if (oauth2_source_status(probe_mgr, st->name, &expires_in,
-		    &has_refresh) != 0) {
+		    &has_refresh, NULL) != 0) {
 			printf("STATUS %s unknown\n", st->name);
 			probe_failed = true;
 		} else
