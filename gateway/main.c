@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "notify.h"
 #include "tls_setup.h"
@@ -279,6 +280,7 @@ main_on_signal(uv_signal_t *h, int signum)
 	log_info("shutdown", "signal=%s workers=%u", signum == SIGTERM ?
 	    "TERM" : "INT", m->nworkers);
 	metrics_stop();
+	memtrim_stop();
 	/* Token waits of draining sessions fail (SYS/TEMP); the manager's
 	 * memory stays until the workers' clients are gone. */
 	oauth2_mgr_close(m->oauth2, NULL, NULL);
@@ -619,6 +621,7 @@ main_run(struct config_ref *ref, const char *file,
 			n = MAIN_MAX_WORKERS;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	memtrim_init(n);
 	m.workers = calloc(n, sizeof(*m.workers));
 	if (m.workers == NULL) {
 		log_error("startup", "reason=\"out of memory\"");
@@ -679,6 +682,7 @@ main_run(struct config_ref *ref, const char *file,
 	uv_signal_start(&m.sigterm, main_on_signal, SIGTERM);
 	uv_signal_start(&m.sigint, main_on_signal, SIGINT);
 	uv_signal_start(&m.sighup, main_on_signal, SIGHUP);
+	memtrim_start(loop);
 	notify_send("READY=1\nSTATUS=serving");
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (i = 0; i < m.nworkers; i++)

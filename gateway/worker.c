@@ -276,11 +276,18 @@ worker_on_wakeup(uv_async_t *a)
 /* max_sessions is per process: the kernel spreads connections over the
  * workers unevenly, and admins think in processes. */
 static atomic_uint	worker_total_sessions;
+static atomic_ullong	worker_ended_sessions;
 
 unsigned int
 worker_sessions_total(void)
 {
 	return atomic_load(&worker_total_sessions);
+}
+
+uint64_t
+worker_sessions_ended(void)
+{
+	return atomic_load(&worker_ended_sessions);
 }
 
 void
@@ -295,6 +302,7 @@ worker_session_gone(struct worker *w)
 {
 	w->nsessions--;
 	atomic_fetch_sub(&worker_total_sessions, 1);
+	atomic_fetch_add(&worker_ended_sessions, 1);
 	worker_maybe_finish(w);
 }
 

@@ -111,6 +111,8 @@ void	worker_imap_settings(const struct config *c, const struct tls_setup *t,
 	    const struct config_upstream *u, struct imap_client_config *ic);
 /* Sessions open in the whole process (every worker). */
 unsigned int worker_sessions_total(void);
+/* Sessions that have ended since start (every worker). */
+uint64_t worker_sessions_ended(void);
 /* Called by a session as it starts, and once it is fully freed. */
 void	worker_session_new(struct worker *w);
 void	worker_session_gone(struct worker *w);
