@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
@@ -176,7 +175,7 @@ class Drain(unittest.TestCase):
         count = c.stat()[0]
         c.ok('DELE %d' % count)
         c.send(b'RETR 1\r\n')
-        time.sleep(0.3)
+        self.assertTrue(harness.wait_readable(c.sock, 10), 'no reply to RETR 1')
         pg.proc.send_signal(signal.SIGTERM)
         self.assertTrue(c.status().startswith('+OK'))
         self.assertEqual(c.read_data(), pop3_form(BIG))

@@ -193,7 +193,8 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertLess(rss_kb, 48 * 1024, 'popgate RSS peaked at %d kB' % rss_kb)
         want = harness.pop3_form(big)
         for i in range(n):
-            self.assertTrue(c.status().startswith('+OK'), 'RETR #%d' % i)
+            st = c.status()
+            self.assertTrue(st.startswith('+OK'), 'RETR #%d: %r\n%s' % (i, st, PG.log_tail(8)))
             self.assertEqual(c.read_data(), want, 'RETR #%d' % i)
         self.assertEqual(c.status().split()[1], '1')   # STAT: one message
         self.assertTrue(c.quit().startswith('+OK'))
