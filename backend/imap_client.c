@@ -787,6 +787,7 @@ imap_client_on_tagged(struct imap_client *c, const char *tag_text,
 	if (r != MAILIMAP_NO_ERROR) {
 		const char	*why = c->fail_detail;
 
+		c->fail_detail = NULL;	/* it is the reason, not an addition */
 		if (why == NULL)
 			why = r == MAILIMAP_ERROR_STREAM ? "upstream said BYE" :
 			    r == MAILIMAP_ERROR_PROTOCOL ?
