@@ -297,6 +297,12 @@ main_on_workers_done(uv_async_t *a)
 	uv_close((uv_handle_t *)&m->sigint, NULL);
 	uv_close((uv_handle_t *)&m->sighup, NULL);
 	uv_close((uv_handle_t *)&m->workers_done, NULL);
+	/* Closing the handles restored the default actions: a signal now,
+	 * while the process tears down, would kill it and turn a clean stop
+	 * into death by signal. There is nothing left for one to do. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 }
 
 /* -t and start-up: the user and group must exist. */

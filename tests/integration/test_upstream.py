@@ -113,6 +113,14 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertIn('\\Deleted', FAKE.flags(1))
         self.assertIn('\\Deleted', FAKE.flags(2))
         self.assertNotIn('\\Deleted', FAKE.flags(3))
+        # Once the other client's flag is gone, the next login finishes
+        # ours (and leaves no record behind for the next test).
+        with FAKE.lock:
+            [m for m in FAKE.messages if m.uid == 2][0].flags.discard('\\Deleted')
+        c2 = self.session()
+        self.assertEqual(c2.stat()[0], 2)
+        self.assertTrue(c2.quit().startswith('+OK'))
+        self.assertEqual(FAKE.uids(), [2, 3])
 
     def test_uidplus_expunges_exactly_ours(self):
         self.flag_deleted_elsewhere(2)
