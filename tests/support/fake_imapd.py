@@ -57,6 +57,9 @@ connection / command, so a test can change them between sessions:
                          injection, CVE-2011-0411 class)
     starttls_hang        answer STARTTLS with OK, then never handshake
     oauth_error_json     JSON text of the bearer error challenge
+    fault_on             one fault at one step of a session, e.g.
+                         {'UID STORE': ('drop_after', '\\Deleted')}: see
+                         fake_faults.py
 
 Every command line received is appended to `log` as (conn_no, line) (the
 LOGIN/AUTHENTICATE arguments are masked; "AUTHENTICATE MECH ***" for
@@ -72,6 +75,7 @@ import ssl
 import threading
 import time
 
+from fake_faults import FaultSteps
 from pki import limit_tls_versions
 
 OAUTH_ERROR_JSON = '{"status":"401","schemes":"bearer","scope":"mail"}'
@@ -184,6 +188,10 @@ class FakeImapd:
                     return set(m.flags)
         return None
 
+    def open_connections(self):
+        """Connections accepted and not closed yet."""
+        return len(self._conns)
+
     def commands(self, conn=None):
         """Command lines received (optionally on one connection), without tags."""
         out = []
@@ -270,7 +278,8 @@ class FakeImapd:
                     pass
 
 
-class _Session:
+class _Session(FaultSteps):
+    garbage = GARBAGE       # what fault_on 'garbage' sends
     CAPS_PRE = 'IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN'
     CAPS_POST = 'IMAP4rev1 LITERAL+ SASL-IR UIDPLUS'
 
@@ -284,13 +293,16 @@ class _Session:
         self.readonly = False
         self.tls = None         # protocol version once TLS is up
         self.view = []          # [Message] as this connection sees them (seq order)
+        self.mute = False       # fault_on 'drop_after': answers are withheld
+        self.data_fault = None  # fault_on kind the command's handler plays
         conn.settimeout(0.2)
 
     # -- I/O --
     def send(self, data):
         if isinstance(data, str):
             data = data.encode()
-        self.conn.sendall(data)
+        if not self.mute:
+            self.conn.sendall(data)
 
     def _recv(self):
         while not self.srv._stop.is_set():
@@ -430,6 +442,7 @@ class _Session:
             self.start_tls()
         if f.get('no_greeting'):
             self.hang()
+        greeting_fault = self.play_fault('GREETING')
         if f.get('garbage_greeting'):
             self.send(GARBAGE)
             self.hang()
@@ -437,7 +450,7 @@ class _Session:
             self.send(f['greeting'])
         else:
             self.send('* OK [CAPABILITY %s] fake imapd ready.\r\n' % self.caps())
-        if f.get('close_after_greeting'):
+        if f.get('close_after_greeting') or greeting_fault == 'drop_after':
             self.close_gracefully()
         while True:
             text, literals = self.read_command()
@@ -454,6 +467,8 @@ class _Session:
             if cmd == 'AUTHENTICATE' and args and args[0].upper() != 'PLAIN':
                 masked = '%s %s %s ***' % (tag, cmd, args[0].upper())
             self.srv.log.append((self.n, masked))
+            step, offset = self.fault_step(cmd, args)
+            self.data_fault = self.play_fault(step, text, offset, args)
             f = self.srv.faults
             if cmd in f.get('hang_on', ()):
                 self.hang()
@@ -477,6 +492,8 @@ class _Session:
                 handler(tag, args)
             except (ValueError, IndexError, KeyError) as e:
                 self.send('%s BAD %s\r\n' % (tag, str(e).replace('\r', ' ').replace('\n', ' ')))
+            if self.data_fault == 'drop_after':
+                raise _Closed()
 
     # -- commands --
     def caps(self):
@@ -502,7 +519,10 @@ class _Session:
             self.srv.log.append((self.n, '* fault: client sent %d octets after '
                                  'STARTTLS' % len(self.buf)))
             raise _Closed()
+        if inject:
+            self.srv.log.append((self.n, '* fault: injected after STARTTLS OK'))
         if self.srv.faults.get('starttls_hang'):
+            self.srv.log.append((self.n, '* fault: no TLS handshake after STARTTLS OK'))
             self.hang()
         self.start_tls()
 
@@ -701,6 +721,9 @@ class _Session:
             if not alive:
                 continue
             label_uid = m.uid
+            if self.data_fault == 'wrong_uid':
+                others = [x.uid for x in self.view if x.uid != m.uid]
+                label_uid = others[0] if others else m.uid + 1000
             # out[1] is the UID item, filled in at the end; every other
             # item starts with a space, cut from the first one then.
             out = [b'* %d FETCH (' % seq, b'' if uid_last else b'UID %d' % m.uid]
@@ -710,6 +733,10 @@ class _Session:
                     continue
                 if u in ('RFC822.SIZE',):
                     lie = self.srv.faults.get('size_lie', {}).get(m.uid, 0)
+                    lie += 5000 if self.data_fault == 'wrong_size' else 0
+                    if lie:
+                        self.srv.log.append((self.n, '* fault: size of UID %d reported '
+                                             '%+d octets off' % (m.uid, lie)))
                     out.append(b' RFC822.SIZE %d' % (len(m.raw) + lie))
                 elif u == 'FLAGS':
                     out.append(b' FLAGS ' + self._flag_text(m).encode())
@@ -733,6 +760,8 @@ class _Session:
                         start = off = int(off)
                         data = data[off:] if ln is None else data[off:off + int(ln)]
                         label += '<%d>' % off
+                    if self.data_fault == 'wrong_size':
+                        data = data[:-1000] if len(data) > 1000 else data + b'\r\nX'
                     foreign = self.srv.faults.get('foreign_body', {}).get(m.uid)
                     if foreign is not None and section == '' and start >= foreign[1]:
                         label_uid = foreign[0]
