@@ -226,7 +226,7 @@ imap_resp_atom(struct imap_client *c)
 	return c->imap->imap_response_info->rsp_atom;
 }
 
-/* RFC 5530 codes -> result class (imap-mapping.md sec. 3.4, 4). */
+/* RFC 5530 codes -> result class (doc/imap-mapping.md sec. 3.4, 4). */
 enum imap_result
 imap_no_result(struct imap_client *c, enum imap_result fallback)
 {
@@ -274,7 +274,7 @@ imap_seq_grow(struct imap_client *c, uint32_t count)
 }
 
 /* RFC 3501 sec. 7.4.1: EXPUNGE renumbers; track seq -> uid precisely
- * (imap-mapping.md sec. 13). */
+ * (doc/imap-mapping.md sec. 13). */
 static void
 imap_client_track_expunges(struct imap_client *c)
 {
@@ -793,8 +793,9 @@ imap_client_on_tagged(struct imap_client *c, const char *tag_text,
 			    r == MAILIMAP_ERROR_PROTOCOL ?
 			    "upstream answered BAD" : "unparsable upstream "
 			    "response";
-		/* BAD to LOGIN/AUTHENTICATE is a gateway bug (sec. 3.4);
-		 * to STARTTLS it is the upstream's: never cleartext. */
+		/* BAD to LOGIN/AUTHENTICATE is a gateway bug
+		 * (doc/imap-mapping.md sec. 3.4); to STARTTLS it is the
+		 * upstream's: never cleartext. */
 		imap_client_fail(c, c->phase <= IMAP_PHASE_LOGIN &&
 		    r == MAILIMAP_ERROR_PROTOCOL &&
 		    cmd.kind != IMAP_CMD_STARTTLS ? IMAP_ERR_PERM :
@@ -1002,8 +1003,8 @@ imap_client_close(struct imap_client *c, const struct pop3_maildrop *md)
 		return;
 	c->fetch.active = false;	/* no body callback after this */
 	if (c->phase == IMAP_PHASE_READY && c->ncmds == 0 && !c->read_eof) {
-		/* imap-mapping.md sec. 10, 18: \Seen of what was read, then
-		 * LOGOUT; never \Deleted, EXPUNGE or CLOSE. */
+		/* doc/imap-mapping.md sec. 10, 18: \Seen of what was
+		 * read, then LOGOUT; never \Deleted, EXPUNGE or CLOSE. */
 		if (imap_commit_prepare(c, md) && c->commit.nseen > 0)
 			imap_client_set_commands(c, IMAP_CMD_STORE_SEEN,
 			    "UID STORE", c->commit.seen, c->commit.nseen,

@@ -51,7 +51,7 @@ enum imap_fail_class {
 };
 struct tls_profile;
 
-/* Upstream transport (architecture.md sec. 3; imap-mapping.md sec. 2). */
+/* Upstream transport (doc/imap-mapping.md sec. 2). */
 enum imap_tls_mode {
 	IMAP_TLS_NONE,		/* imap://: cleartext */
 	IMAP_TLS_IMPLICIT,	/* imaps://: TLS right after the TCP connect */

@@ -2,7 +2,7 @@
 /*
  * imap_commit.c - QUIT: UID STORE \Deleted and UID EXPUNGE of exactly the
  * DELE'd UIDs, verified, plus \Seen of what was retrieved
- * (imap-mapping.md sec. 10-11).
+ * (doc/imap-mapping.md sec. 10-11).
  */
 #include <assert.h>
 #include <errno.h>
@@ -278,7 +278,7 @@ imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
 			k->failed = true;
 			break;
 		}
-		/* imap-mapping.md sec. 11.3: without UIDPLUS, EXPUNGE only
+		/* doc/imap-mapping.md sec. 11.3: without UIDPLUS, EXPUNGE only
 		 * when every \Deleted message is one of ours. */
 		imap_search_split(c, &ours, &others);
 		k->foreign_deleted = others > 0;

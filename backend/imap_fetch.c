@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imap_fetch.c - RETR and TOP bodies as pipelined fetches that pause while
- * the POP3 client is behind (imap-mapping.md sec. 8-9).
+ * the POP3 client is behind (doc/imap-mapping.md sec. 8-9).
  */
 #include <assert.h>
 #include <errno.h>

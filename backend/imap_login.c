@@ -2,7 +2,7 @@
 /*
  * imap_login.c - greeting, strict STARTTLS, LOGIN or AUTHENTICATE PLAIN,
  * the SASL relay (XOAUTH2, OAUTHBEARER), SELECT and the message-list
- * snapshot with its tail probes (imap-mapping.md sec. 2-7).
+ * snapshot with its tail probes (doc/imap-mapping.md sec. 2-7).
  */
 #include <assert.h>
 #include <errno.h>
@@ -351,7 +351,7 @@ imap_client_on_greeting(struct imap_client *c)
 	int	r;
 
 	imap_client_timed(c, IMAP_STAGE_CONNECT, c->t_start);
-	/* imap-mapping.md sec. 2: BYE = overload or maintenance. Refused
+	/* doc/imap-mapping.md sec. 2: BYE = overload or maintenance. Refused
 	 * before parsing: libetpan 1.9.4 leaks a BYE greeting's struct. */
 	if (imap_stream_greeting_is_bye(&c->frame)) {
 		imap_client_fail(c, IMAP_ERR_TEMP, "upstream greeted with BYE");
@@ -391,7 +391,8 @@ void
 imap_client_caps_ready(struct imap_client *c)
 {
 	if (c->config.tls_mode == IMAP_TLS_STARTTLS && c->tls == NULL) {
-		/* imap-mapping.md sec. 2: fail rather than go on in the clear. */
+		/* doc/imap-mapping.md sec. 2: fail rather than go on in
+		 * the clear. */
 		if (!imap_has_cap(c, "STARTTLS")) {
 			imap_client_fail(c, IMAP_ERR_TEMP,
 			    "upstream does not offer STARTTLS");
@@ -422,10 +423,10 @@ imap_client_on_starttls(struct imap_client *c, struct mailimap_response *resp)
 		imap_client_fail(c, IMAP_ERR_TEMP, "upstream refused STARTTLS");
 		return;
 	}
-	/* CVE-2011-0411 class (imap-mapping.md sec. 2): a byte after the OK
-	 * was sent in cleartext yet would be read as if it came over TLS.
-	 * The framer holds everything read so far, libetpan's buffer what
-	 * it took of the OK's group. */
+	/* CVE-2011-0411 class (doc/imap-mapping.md sec. 2): a byte after
+	 * the OK was sent in cleartext yet would be read as if it came over
+	 * TLS. The framer holds everything read so far, libetpan's buffer
+	 * what it took of the OK's group. */
 	if (imap_frame_pending(&c->frame) != 0 ||
 	    imap_frame_ready_unread(&c->frame) != 0 ||
 	    (s != NULL && s->read_buffer_len != 0)) {
@@ -490,7 +491,7 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 		    "upstream rejected the login");
 		return;
 	}
-	/* RFC 1939 sec. 4 / imap-mapping.md sec. 14: lock after the login
+	/* RFC 1939 sec. 4 / doc/imap-mapping.md sec. 14: lock after the login
 	 * succeeded (IN-USE must never confirm a password) and before the
 	 * snapshot. */
 	snprintf(c->identity, sizeof(c->identity), "%s@%s:%s/%s", c->user,
@@ -648,7 +649,7 @@ imap_client_collect_fetch(struct imap_client *c, bool probe)
 		if (probe) {
 			struct pop3_msg	*m = pop3_maildrop_by_uid(&c->md, uid);
 
-			/* RFC 1939 sec. 11 + pop3-conformance 3.4: the CRLF we
+			/* RFC 1939 sec. 11 + conformance 3.4: the CRLF we
 			 * add to a message without a final line end counts. */
 			if (m != NULL && tail_len == 1) {
 				if (tail[0] != '\n')
@@ -659,7 +660,7 @@ imap_client_collect_fetch(struct imap_client *c, bool probe)
 			}
 			continue;
 		}
-		/* imap-mapping.md sec. 5: freeze at the UIDNEXT of SELECT. */
+		/* doc/imap-mapping.md sec. 5: frozen at SELECT's UIDNEXT. */
 		if (!has_size || (c->uidnext != 0 && uid >= c->uidnext))
 			continue;
 		if (pop3_maildrop_put(&c->md, uid, size, flags) != 0)

@@ -2,7 +2,7 @@
 /*
  * imap_stream.h - a libetpan mailstream whose reads are served from an
  * imap_frame: libetpan only ever sees bytes of complete responses, so its
- * blocking-style parser never waits for the network (libetpan-async.md).
+ * blocking-style parser never waits for the network (doc/libetpan.md sec. 3).
  */
 #ifndef POPGATE_IMAP_STREAM_H
 #define POPGATE_IMAP_STREAM_H
@@ -34,7 +34,7 @@ unsigned int	 imap_stream_greeting_defuse(struct imap_frame *f);
 bool		 imap_stream_tag_number(const char *text, size_t len,
 		    uint32_t *tag);
 /* Frees a mailimap session without the LOGOUT that mailimap_free() would try
- * over a live stream (libetpan-async.md sec. 5, teardown order). */
+ * over a live stream (doc/libetpan.md sec. 5, teardown order). */
 void		 imap_stream_free_session(mailimap *imap);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imap_tls.c - the upstream TLS transport (architecture.md sec. 3):
+ * imap_tls.c - the upstream TLS transport (doc/libetpan.md sec. 8):
  * gateway/tls_channel between the socket and the framer. Ciphertext read
  * from the socket is decrypted into a bounded buffer and copied into the
  * framer; commands are sealed from the command queue into a ciphertext
@@ -167,7 +167,7 @@ imap_tls_close_notify(struct imap_client *c)
 	if (c->tls == NULL || c->tls_closed)
 		return;
 	c->tls_closed = true;
-	/* RFC 8314 sec. 3.4 / imap-mapping.md sec. 18; a failed channel may
+	/* RFC 8314 sec. 3.4 / doc/imap-mapping.md sec. 18; a failed channel may
 	 * have queued an alert instead, which is worth sending too. */
 	if (tls_channel_handshake_done(c->tls))
 		(void)tls_channel_shutdown(c->tls, &c->cq);

@@ -47,7 +47,7 @@ SUPPORT_DIR = os.path.join(REPO, 'tests', 'support')
 sys.path.insert(0, SUPPORT_DIR)
 from dovecot import proc_stat_fields  # noqa: E402
 
-# Workload of architecture.md sec. 6: 10 messages, 352 KiB per session.
+# Workload of bench/README.md: 10 messages, 352 KiB per session.
 DEFAULT_USERS = 64
 DEFAULT_MESSAGES = 10
 SESSION_OCTETS = 352 * 1024

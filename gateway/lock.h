@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lock.h - one POP3 session per upstream mailbox within the process
- * (RFC 1939 sec. 4 exclusive maildrop; imap-mapping.md sec. 14). Shared by
- * all worker threads behind one short mutex; never on the byte path.
+ * (RFC 1939 sec. 4 exclusive maildrop; doc/imap-mapping.md sec. 14).
+ * Shared by all worker threads behind one short mutex; never on the byte
+ * path.
  */
 #ifndef POPGATE_LOCK_H
 #define POPGATE_LOCK_H

@@ -217,7 +217,7 @@ session_timer_cb(uv_timer_t *t)
 			session_arm_timer(s);
 		return;
 	}
-	/* RFC 1939 sec. 3 and pop3-conformance 13.4: inactivity means no
+	/* RFC 1939 sec. 3 and conformance 13.4: inactivity means no
 	 * input while nothing is pending; a slow reader is not idle, even
 	 * when the rest of a long reply waits in the socket buffer. But a
 	 * reader that took nothing for a whole period has stalled: without
@@ -282,7 +282,7 @@ session_resp_code(enum imap_result r)
 	return map[r];
 }
 
-/* Fixed client texts: upstream text is never relayed (style.md 2.8). */
+/* Fixed client texts: upstream text is never relayed (conformance 17.2). */
 static const char *
 session_login_text(enum imap_result r)
 {

@@ -27,7 +27,7 @@
 #define TLS_ERROR_MAX_OCTETS	256
 /* Buffer large enough for an IPv6 address, to tell IP literals from names. */
 #define TLS_ADDR_MAX_OCTETS	16
-/* Used when no min_version is configured (style.md sec. 2.7 rule 5). */
+/* Used when no min_version is configured (RFC 8314 sec. 4.1). */
 #define TLS_DEFAULT_MIN_VERSION	TLS1_2_VERSION
 /* The OpenSSL 3 floor for TLS 1.0/1.1: MD5-SHA1 and SHA1 signatures. */
 #define TLS_LEGACY_CIPHERS	"DEFAULT:@SECLEVEL=0"
@@ -208,7 +208,7 @@ tls_profile_keypair(SSL_CTX *ctx, const struct tls_profile_settings *s,
 	return 0;
 }
 
-/* Rule 4 of style.md sec. 2.7: a second handshake is a protocol error. */
+/* A second handshake (renegotiation) is a protocol error. */
 static void
 tls_channel_info_cb(const SSL *ssl, int where, int ret)
 {

@@ -188,7 +188,7 @@ imap_frame_fail(struct imap_frame *f, struct imap_frame_ev *ev,
  * RFC 3501 sec. 4.3, RFC 7888 (LITERAL+), RFC 3516 (literal8): a physical
  * line [line, line + len) ending in "{N}", "{N+}" or "~{N}" before its CRLF
  * (or bare LF) announces N octets. Sizes that overflow read as UINT64_MAX.
- * Known ambiguity (libetpan-async.md sec. 4): resp-text ending in "{N}" is
+ * Known ambiguity (doc/libetpan.md sec. 4): resp-text ending in "{N}" is
  * taken for a literal too; libetpan then fails to parse it.
  */
 static bool

@@ -905,7 +905,7 @@ pop3_capa_sasl(struct pop3_call *c)
 		pop3_say(c, "%s", line);
 }
 
-/* RFC 2449 sec. 5; imap-mapping sec. 19 says what is listed when. */
+/* RFC 2449 sec. 5; doc/imap-mapping.md sec. 19: what is listed when. */
 static void
 pop3_cmd_capa(struct pop3_call *c)
 {
@@ -1035,7 +1035,7 @@ pop3_cmd_uidl(struct pop3_call *c)
 	pop3_say(c, ".");
 }
 
-/* imap-mapping sec. 13: no response code, retrying cannot help. */
+/* doc/imap-mapping.md sec. 13: no response code, retrying cannot help. */
 static void
 pop3_gone_text(char text[POP3_GONE_TEXT_OCTETS], uint32_t msn)
 {
@@ -1100,7 +1100,7 @@ pop3_cmd_dele(struct pop3_call *c)
 	/*
 	 * RFC 1939 sec. 5: only a mark; nothing goes upstream before QUIT.
 	 * A GONE message is marked too: UID EXPUNGE ignores its uid
-	 * (imap-mapping sec. 13).
+	 * (doc/imap-mapping.md sec. 13).
 	 */
 	m->flags |= POP3_MSG_MARKED;
 	c->s->count.dele++;
@@ -1115,7 +1115,7 @@ pop3_cmd_rset(struct pop3_call *c)
 
 	/*
 	 * RFC 1939 sec. 5: unmark everything. RETRIEVED goes too, so \Seen is
-	 * not set for messages read before RSET (imap-mapping sec. 10).
+	 * not set for messages read before RSET (doc/imap-mapping.md sec. 10).
 	 */
 	for (msn = 1; msn <= md->count; msn++)
 		pop3_maildrop_by_msn(md, msn)->flags &=
@@ -1129,7 +1129,7 @@ pop3_cmd_noop(struct pop3_call *c)
 	pop3_say(c, "+OK");
 }
 
-/* RFC 2449 sec. 5 / style.md 2.4: arity and states are data. */
+/* RFC 2449 sec. 5: arity and states are data. */
 static const struct pop3_command pop3_commands[] = {
 	{ "USER", POP3_IN_AUTH,  POP3_ARGS_ONE,          pop3_cmd_user },
 	{ "PASS", POP3_IN_AUTH,  POP3_ARGS_REST,         pop3_cmd_pass },

@@ -205,8 +205,9 @@ pop3_uidl_format(const struct pop3_uidl_template *t, uint32_t uid,
 			    "%s", p->text);
 		} else {
 			value = p->type == POP3_UIDL_UID ? uid : uidvalidity;
-			/* Lowercase hex, as Dovecot prints it (imap-mapping
-			 * sec. 7.1): uppercase would change every id. */
+			/* Lowercase hex, as Dovecot prints it
+			 * (doc/imap-mapping.md sec. 7.1): uppercase would
+			 * change every id. */
 			n = snprintf(out + len, POP3_UIDL_MAX_OCTETS + 1 - len,
 			    p->conv == 'x' ? "%0*" PRIx32 : "%0*" PRIu32,
 			    (int)p->width, value);

@@ -10,7 +10,7 @@ close after the third failure, upstream outage as [SYS/TEMP], 8-bit and
 quote/backslash passwords reaching Dovecot intact, and no password in the
 log.
 
-pop3-conformance.md 1.9, 1.10, 4, 5, 8.4, 8.5, 17.1.
+doc/pop3-conformance.md 1.9, 1.10, 4, 5, 8.4, 8.5, 17.1.
 
 Client addresses: 127.0.0.1 is the only trusted network; other loopback
 addresses (127.0.0.2, ...) play untrusted clients.  Each test that provokes

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Deletion safety and \\Seen through popgate (pop3-conformance.md 9.8, 9.11,
-9.18, 9.19, 12.1, 12.2, 12.4; imap-mapping.md 10-13).
+"""Deletion safety and \\Seen through popgate (doc/pop3-conformance.md 9.8,
+9.11, 9.18, 9.19, 12.1, 12.2, 12.4; doc/imap-mapping.md sec. 10-13).
 
 Every test starts from a freshly seeded INBOX (5 small messages) and checks
 the upstream state with its own IMAP connection (the "side channel").
@@ -179,7 +179,7 @@ class Delete(DeleteBase):
     def test_d_foreign_deleted_flag_survives(self):
         c = self.pop3()
         # another IMAP client flags message 2 \Deleted but does not expunge,
-        # and new mail arrives (pop3-conformance.md 12.2, the UIDPLUS trap)
+        # and new mail arrives (doc/pop3-conformance.md 12.2, the UIDPLUS trap)
         self.imap.uid('STORE', str(self.uids[1]), '+FLAGS.SILENT', r'(\Deleted)')
         new_uid = mailseed.append(self.imap, 'INBOX',
                                   mailseed.simple_corpus(1, 'late-d')[0][1])

@@ -7,7 +7,7 @@ RETR and TOP data must be byte-identical.
 
 One deliberate deviation is asserted, not skipped: for a message without a
 final newline both servers append a CRLF, but Dovecot leaves it out of the
-LIST/STAT size and popgate counts it (RFC 1939 sec. 11, pop3-conformance.md
+LIST/STAT size and popgate counts it (RFC 1939 sec. 11, doc/pop3-conformance.md
 3.4 and 10.1).  So popgate's LIST size is Dovecot's + 2 for that message and
 STAT octets differ by 2 per such message.
 

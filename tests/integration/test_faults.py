@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Upstream faults that a real Dovecot will not commit, played by
-tests/support/fake_imapd.py (imap-mapping.md 8, 15, 17; pop3-conformance.md
-12.3, 12.4, 12.8).
+tests/support/fake_imapd.py (doc/imap-mapping.md sec. 8, 15, 17;
+doc/pop3-conformance.md 12.3, 12.4, 12.8).
 
 popgate runs with --command-timeout 3 --connect-timeout 3 in front of the
 fake server.  Each test resets the fake mailbox and its fault knobs.

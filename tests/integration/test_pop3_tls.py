@@ -9,7 +9,7 @@ refusal on a default-profile one, and the STLS state rules (CAPA shows STLS
 only where it would work, STLS under TLS is -ERR, plaintext pipelined after
 STLS is discarded, state from before STLS is forgotten).
 
-pop3-conformance.md sections 1.4-1.6, 6, 7, 17.4.
+doc/pop3-conformance.md sections 1.4-1.6, 6, 7, 17.4.
 
 POPGATE_TARGET=dovecot-pop3: the same clients against Dovecot's own POP3
 (STLS on its pop3 port, and a pop3s port this file adds), to prove the
@@ -114,7 +114,7 @@ def gateway(mode):
 def expected_total():
     """STAT octets: the sum of the unstuffed RETR sizes.  Dovecot's own POP3
     leaves out the CRLF it adds to a message without a final newline (known
-    deviation, pop3-conformance.md 3.4)."""
+    deviation, doc/pop3-conformance.md 3.4)."""
     n = 0
     for i in ITEMS:
         n += len(pop3_form(i['stored']))

@@ -6,7 +6,7 @@ bad arguments and the maildrop lock.
 
 Expected bytes are what the upstream returns for UID FETCH BODY.PEEK[],
 with a CRLF added when the message does not end in a newline
-(pop3-conformance.md 3.4, 10.1).
+(doc/pop3-conformance.md 3.4, 10.1).
 """
 
 import os
@@ -64,7 +64,7 @@ def quit_session(c):
 def expected_size(item):
     """LIST size: the unstuffed RETR octets.  Dovecot's own POP3 leaves the
     CRLF it appends to a message without a final newline out of the size
-    (known deviation, pop3-conformance.md 3.4); popgate counts it."""
+    (known deviation, doc/pop3-conformance.md 3.4); popgate counts it."""
     n = len(pop3_form(item['stored']))
     if dovecot_mode() and not item['stored'].endswith(b'\n'):
         n -= 2

@@ -4,11 +4,11 @@ against the scripted IMAP server (tests/support/fake_imapd.py):
 
 * without UIDPLUS, QUIT expunges only when every \\Deleted message is ours,
   and otherwise leaves ours flagged and answers -ERR [SYS/TEMP]
-  (imap-mapping.md sec. 11.3; RFC 1939 sec. 6);
+  (doc/imap-mapping.md sec. 11.3; RFC 1939 sec. 6);
 * LOGINDISABLED and credentials that cannot be quoted use AUTHENTICATE PLAIN,
-  with and without SASL-IR (imap-mapping.md sec. 3.1);
+  with and without SASL-IR (doc/imap-mapping.md sec. 3.1);
 * capabilities are read again after login when the OK carries none
-  (imap-mapping.md sec. 3.3);
+  (doc/imap-mapping.md sec. 3.3);
 * the idle autologout closes silently and commits nothing (RFC 1939 sec. 3);
 * several worker loops serve concurrent sessions.
 """
@@ -178,7 +178,7 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertNotIn('EXPUNGE', cmds)
 
     def test_pipelined_retrs_while_not_reading_stay_bounded(self):
-        # pop3-conformance 14.2: pipelined big replies neither deadlock nor
+        # conformance 14.2: pipelined big replies neither deadlock nor
         # pile up in memory while the client does not read.
         big = mailseed.big_message(1024 * 1024, seed=3)
         FAKE.reset([big], uidvalidity=UIDVALIDITY)
@@ -208,7 +208,7 @@ class UpstreamCapabilities(unittest.TestCase):
         self.assertTrue(c.quit().startswith('+OK'))
 
     def test_large_sparse_mailbox_snapshot(self):
-        # Several bounded UID ranges (imap-mapping.md sec. 5); the first
+        # Several bounded UID ranges (doc/imap-mapping.md sec. 5); the first
         # range, sent with SELECT, finds nothing below UID 5000.
         msgs = [raw for _, raw in mailseed.simple_corpus(2500, 'big')]
         FAKE.reset(msgs, uidvalidity=UIDVALIDITY, first_uid=5000)
@@ -314,7 +314,7 @@ class IdleAutologout(unittest.TestCase):
         self.assertEqual(FAKE.uids(), [1])
 
     def test_reading_a_long_reply_is_not_idleness(self):
-        # pop3-conformance 13.4: a client still reading is not idle, even
+        # conformance 13.4: a client still reading is not idle, even
         # once popgate has handed the whole reply to the kernel.
         FAKE.reset([mailseed.big_message(3 * 1024 * 1024, seed=5)],
                    uidvalidity=UIDVALIDITY)

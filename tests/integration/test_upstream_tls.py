@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""TLS and SASL pass-through on the upstream (IMAP) side (architecture.md
-sec. 3; imap-mapping.md sec. 2, 3.2, 21.6, 21.15):
+"""TLS and SASL pass-through on the upstream (IMAP) side
+(doc/imap-mapping.md sec. 2, 3.2, 21.6, 21.15):
 
 * imaps:// and strict imap+starttls:// to a private Dovecot with
   ssl = required: the mail arrives intact, Dovecot logged TLS logins, and
@@ -472,7 +472,7 @@ class BearerDovecot(unittest.TestCase):
 
 @harness.skip_unless_popgate('popgate upstream TLS')
 class VersionFloor(unittest.TestCase):
-    """TLS 1.2 at least towards the upstream (architecture.md sec. 3)."""
+    """TLS 1.2 at least towards the upstream (doc/imap-mapping.md sec. 2)."""
 
     def fake(self, maximum):
         with warnings.catch_warnings():

@@ -5,7 +5,7 @@ Everything lives under one work directory: base_dir, state_dir, the log,
 the passwd file and the maildirs.  The master runs in the foreground
 (`dovecot -F -c CONF`) as a child of this process, in its own session, so
 that stop() can always reap it and any straggling child by process group,
-never by name.  See /work/shared/design/dovecot-for-tests.md.
+never by name.  See doc/dovecot-for-tests.md.
 
     with Dovecot('/tmp/x') as dc:
         imap = dc.imap('alice')
@@ -312,7 +312,7 @@ class Dovecot:
                     f.write('%s:{PLAIN}%s::::::\n' % (user, pw))
             os.chmod(self.passwd_path, 0o644)
         if self.oauth2_introspection_port:
-            # dovecot-for-tests.md: the active check is on by default and
+            # doc/dovecot-for-tests.md: the active check is on by default and
             # the user name attribute defaults to "email".
             with open(self.oauth2_conf_path, 'w') as f:
                 f.write('introspection_url = http://127.0.0.1:%d/introspect\n'

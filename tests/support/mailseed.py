@@ -5,7 +5,7 @@ APPEND sends the caller's bytes unchanged (imaplib's own append() rewrites
 every CR and LF into CRLF, which would hide the bare-LF fixture from a
 non-normalising upstream).  The exact bytes a POP3 client must receive are
 what the upstream returns for UID FETCH BODY.PEEK[] (see
-dovecot-for-tests.md: Dovecot stores bare LF as CRLF, so its BODY[] is CRLF
+doc/dovecot-for-tests.md: Dovecot stores bare LF as CRLF, so its BODY[] is CRLF
 text and RFC822.SIZE is exact).
 """
 

@@ -86,7 +86,7 @@ test_maildrop_pieces_out_of_order(void **state)
 
 	(void)state;
 	pop3_maildrop_init(&md, 1);
-	/* FETCH items in pieces and out of order (imap-mapping sec. 5). */
+	/* FETCH items in pieces and out of order (doc/imap-mapping.md sec. 5). */
 	assert_int_equal(pop3_maildrop_put(&md, 7, 700, 0), 0);
 	assert_int_equal(pop3_maildrop_put(&md, 7, 0, POP3_MSG_SEEN), 0);
 	assert_int_equal(pop3_maildrop_put(&md, 3, 300, 0), 0);

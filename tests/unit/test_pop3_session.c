@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_pop3_session.c - unit tests for proto/pop3_session.c: every command in
- * every state, with exact reply bytes, against pop3-conformance.md items,
+ * every state, with exact reply bytes, against doc/pop3-conformance.md items,
  * SASL AUTH exchanges (section 5) included.
  */
 #include <errno.h>
@@ -24,7 +24,7 @@
 
 /* Output buffer limit for the fixture: far above any reply here. */
 #define TEST_OUT_MAX_OCTETS	(1024 * 1024)
-/* imap-mapping sec. 7.1 example UIDVALIDITY (hex 499602d2). */
+/* doc/imap-mapping.md sec. 7.1 example UIDVALIDITY (hex 499602d2). */
 #define TEST_UIDVALIDITY	1234567890u
 
 struct fixture {
@@ -1016,7 +1016,7 @@ test_retr_top_steps(void **state)
 	fx_expect(&f, "-ERR [SYS/TEMP] Message could not be retrieved\r\n");
 	assert_false(f.s.step_pending);
 
-	/* RSET drops RETRIEVED: no \Seen for it (imap-mapping sec. 10). */
+	/* RSET drops RETRIEVED: no \Seen for it (doc/imap-mapping.md sec. 10). */
 	fx_reply(&f, "RSET", "+OK\r\n");
 	assert_int_equal(f.s.maildrop.msgs[1].flags, 0);
 	fx_deinit(&f);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_pop3_uidl.c - unit tests for proto/pop3_uidl.c: the server presets of
- * imap-mapping sec. 7.1, worst-case lengths, and rejected templates.
+ * doc/imap-mapping.md sec. 7.1, worst-case lengths, and rejected templates.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 
 #include "pop3_uidl.h"
 
-/* imap-mapping sec. 7.1 worked example. */
+/* doc/imap-mapping.md sec. 7.1 worked example. */
 #define TEST_UID		5
 #define TEST_UIDVALIDITY	1234567890u
 
@@ -82,7 +82,7 @@ test_uidl_formats(void **state)
 	test_format("{uid:010x}", UINT32_MAX, 1, "00ffffffff");
 	test_format("{uid}", UINT32_MAX, 1, "4294967295");
 	test_format("{uid:08x}", UINT32_MAX, 1, "ffffffff");
-	/* Hex is always lowercase (imap-mapping sec. 7.1 pitfalls). */
+	/* Hex is always lowercase (doc/imap-mapping.md sec. 7.1). */
 	test_format("{uidvalidity:x}{uid}", 1, 0xDEADBEEF, "deadbeef1");
 }
 
