@@ -6,6 +6,7 @@
 # between, the Debian package is built, installed and checked.
 # Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_FUZZ=1,
 # SKIP_PACKAGE=1, POPGATE_NO_SKIP=0 (let a test skip instead of failing).
+# First of all, tests/check_citations.sh: every cited note and section exists.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,9 @@ POPGATE_NO_SKIP=${POPGATE_NO_SKIP:-1}
 export POPGATE_NO_SKIP
 
 section() { printf '\n==== %s ====\n' "$*"; }
+
+section "citations"
+sh tests/check_citations.sh
 
 section "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
