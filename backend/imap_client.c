@@ -199,6 +199,13 @@ imap_client_command(struct imap_client *c, enum imap_cmd_kind kind,
 bool
 imap_has_cap(struct imap_client *c, const char *name)
 {
+	struct mailimap_connection_info	*info = c->imap->imap_connection_info;
+
+	/* "[CAPABILITY]" with no names leaves libetpan 1.9.4 a list that is
+	 * NULL, which mailimap_has_extension() walks anyway. */
+	if (info == NULL || info->imap_capability == NULL ||
+	    info->imap_capability->cap_list == NULL)
+		return false;
 	return mailimap_has_extension(c->imap, (char *)name) != 0;
 }
 
