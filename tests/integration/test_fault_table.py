@@ -250,7 +250,11 @@ class FaultTable(unittest.TestCase):
         pg = GATEWAYS[case['gw']]
         FAKE.faults.update(copy.deepcopy(case['faults']))
         self.addCleanup(FAKE.faults.clear)
+        t1 = time.monotonic()
         o = self.session(pg, before)
+        bound = COMMAND_TIMEOUT * 2 + SLACK
+        self.assertLess(time.monotonic() - t1, bound, 'the session took longer than '
+                        'two command timeouts and %ds' % SLACK)
         # LOGOUT may reach the fake after the client saw QUIT's answer.
         self.assertTrue(harness.wait_until(lambda: any(
             l.startswith('* fault') and case['evidence'] in l for _, l in FAKE.log), SLACK),
