@@ -15,24 +15,11 @@
 
 #include <libetpan/libetpan.h>
 
+#include "fuzz_libetpan.h"
 #include "imap_frame.h"
 #include "imap_stream.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-const char *__lsan_default_suppressions(void);
-
-/*
- * libetpan 1.9.4's parser leaks small structs on some malformed input (for
- * example a bad BODY[section] spec: mailimap_section_spec_new). Those leaks
- * are libetpan's, bounded by one failed response per upstream connection
- * (the client closes on a parse error); they are suppressed here so the
- * fuzzer keeps looking for crashes and memory errors.
- */
-__attribute__((visibility("default"))) const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libetpan.so\n";
-}
 
 /* Small limits so the fuzzer reaches them. */
 #define FUZZ_MAX_LINE	256
