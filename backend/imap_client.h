@@ -58,9 +58,6 @@ enum imap_tls_mode {
 	IMAP_TLS_STARTTLS,	/* imap+starttls://: strict, never cleartext */
 };
 
-/* imap_upstream_mechs(): set once any capability list has been read. */
-#define IMAP_MECHS_KNOWN	(1u << 31)
-
 struct imap_client_config {
 	const char	*host;		/* borrowed; outlives the client */
 	const char	*port;
@@ -120,6 +117,13 @@ struct imap_client_callbacks {
 	 * while uid was being fetched was dropped. */
 	void	(*body_dropped)(void *arg, uint32_t uid, uint32_t got,
 		    const char *why);
+	/* Optional: the SASL mechanisms of this client's upstream, as
+	 * (1u << enum sasl_mech), each time a capability list is read over
+	 * a trusted channel (TLS, or any with imap://) before login (login
+	 * and probe alike). XOAUTH2 and OAUTHBEARER come from AUTH=...;
+	 * PLAIN and LOGIN mean it takes a password at all (LOGIN without
+	 * LOGINDISABLED, or AUTH=PLAIN). Must not close the client. */
+	void	(*caps)(void *arg, unsigned int mechs);
 	/* Optional: deletions a cut commit left unfinished in this mailbox,
 	 * asked once SELECT has answered. true hands over a malloc'd list
 	 * of n ascending UIDs recorded under *uidvalidity; the client then
@@ -158,20 +162,14 @@ void	imap_client_login_sasl(struct imap_client *c, const char *mech,
 /* Connects (with TLS as configured), reads the capabilities (greeting code
  * or CAPABILITY; with STARTTLS those read after the handshake), sends
  * LOGOUT and ends in login_done(IMAP_OK or an error, NULL, detail). The
- * gateway uses it at start to learn the upstream's SASL mechanisms. */
+ * gateway uses it at start to learn each upstream's SASL mechanisms
+ * (the caps() callback). */
 void	imap_client_probe(struct imap_client *c);
 /* After the TLS handshake: protocol version and cipher for the logs
  * (borrowed, valid while the client lives); false if the connection is
  * not TLS, or not yet. */
 bool	imap_client_tls_info(const struct imap_client *c, const char **version,
 	    const char **cipher);
-/* Process-wide: (1u << enum sasl_mech) for the mechanisms the upstream
- * announced in the last capability list read over a trusted channel (TLS,
- * or any with imap://) before login. XOAUTH2 and OAUTHBEARER come from
- * AUTH=...; PLAIN and LOGIN mean the upstream takes a password at all
- * (LOGIN without LOGINDISABLED, or AUTH=PLAIN). IMAP_MECHS_KNOWN is set
- * once a list was read; 0 before. Updated by every login and probe. */
-unsigned int imap_upstream_mechs(void);
 /* Streams message uid (size: the snapshot size). For TOP (is_top) the
  * first windows are small and one at a time; the caller ends the transfer
  * with imap_client_fetch_stop() once it has enough. ahead_uid/ahead_size

@@ -6,7 +6,6 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +19,6 @@
 
 static void imap_client_send_select(struct imap_client *c);
 static void imap_client_snapshot_next(struct imap_client *c);
-
-/* imap_upstream_mechs(): written by every login and probe on any worker
- * loop, read by the POP3 side for CAPA and AUTH. */
-static atomic_uint imap_mechs;
-
-unsigned int
-imap_upstream_mechs(void)
-{
-	return atomic_load_explicit(&imap_mechs, memory_order_relaxed);
-}
 
 void
 imap_client_wipe_password(struct imap_client *c)
@@ -61,14 +50,16 @@ imap_client_forget_caps(struct imap_client *c)
 	}
 }
 
-/* Publishes what the upstream accepts, from a list that is trusted: read
- * over TLS, or over an imap:// link configured as cleartext. */
+/* Tells the gateway what this upstream accepts, from a list that is
+ * trusted: read over TLS, or over an imap:// link configured as cleartext.
+ * The gateway keeps it per upstream (one process serves several). */
 static void
 imap_mechs_update(struct imap_client *c)
 {
-	unsigned int	m = IMAP_MECHS_KNOWN;
+	unsigned int	m = 0;
 
-	if (c->config.tls_mode != IMAP_TLS_NONE && !c->tls_up)
+	if (c->cb->caps == NULL ||
+	    (c->config.tls_mode != IMAP_TLS_NONE && !c->tls_up))
 		return;
 	if (mailimap_has_authentication(c->imap, "XOAUTH2"))
 		m |= 1u << SASL_MECH_XOAUTH2;
@@ -77,7 +68,7 @@ imap_mechs_update(struct imap_client *c)
 	if (!imap_has_cap(c, "LOGINDISABLED") ||
 	    mailimap_has_authentication(c->imap, "PLAIN"))
 		m |= 1u << SASL_MECH_PLAIN | 1u << SASL_MECH_LOGIN;
-	atomic_store_explicit(&imap_mechs, m, memory_order_relaxed);
+	c->cb->caps(c->arg, m);
 }
 
 /* Records a command whose text is already in wq (credentials, built by

@@ -736,6 +736,7 @@ session_on_failed(void *arg, enum imap_fail_class why)
 
 static const struct imap_client_callbacks session_callbacks = {
 	.login_done = session_on_login,
+	.caps = session_login_caps,
 	.lock = session_on_lock,
 	.body_begin = session_on_body_begin,
 	.body_data = session_on_body_data,

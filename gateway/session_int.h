@@ -141,6 +141,8 @@ enum imap_result session_login_result(struct session *s, enum imap_result r,
 /* True if the login goes on (a refused token is being replaced). */
 bool	session_login_retry(struct session *s, enum imap_result r);
 void	session_login_cleanup(struct session *s);
+/* The client's caps() callback: what the session's upstream offers. */
+void	session_login_caps(void *arg, unsigned int mechs);
 
 /* session.c */
 /* A login failed (locally or upstream): metrics, log, delay, reply. */

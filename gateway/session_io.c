@@ -12,9 +12,9 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "sasl.h"
 #include "session_int.h"
 #include "tls_channel.h"
+#include "upstream_caps.h"
 #include "worker.h"
 
 /* ---- output ---- */
@@ -192,7 +192,7 @@ void
 session_update_policy(struct session *s)
 {
 	struct pop3_options	*o = &s->pop3.opt;
-	unsigned int		 upstream = imap_upstream_mechs();
+	unsigned int		 listed, accepted;
 	bool			 allowed;
 
 	allowed = s->tls_ready || s->listener->plaintext_auth ||
@@ -201,19 +201,17 @@ session_update_policy(struct session *s)
 	    s->tls_profile != NULL;
 	o->tls_active = s->tls != NULL;
 	o->user_allowed = allowed;
-	/* PLAIN and LOGIN become IMAP LOGIN or AUTHENTICATE PLAIN, which
-	 * works unless the upstream is known to take no password at all;
-	 * the bearer mechanisms are relayed as they are, so the upstream
-	 * must have them (until it was first seen, offer none of them). */
+	/* PLAIN and LOGIN become IMAP LOGIN or AUTHENTICATE PLAIN; the
+	 * bearer mechanisms are relayed as they are, so the upstream must
+	 * have them. The user, and so the upstream, is not known yet:
+	 * upstream_caps_sasl() says what every route can take. */
 	o->sasl_mechs = 0;
+	o->sasl_unlisted = 0;
 	if (!allowed)
 		return;
-	if (!(upstream & IMAP_MECHS_KNOWN) ||
-	    (upstream & ((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))))
-		o->sasl_mechs = (1u << SASL_MECH_PLAIN) |
-		    (1u << SASL_MECH_LOGIN);
-	o->sasl_mechs |= upstream & ((1u << SASL_MECH_XOAUTH2) |
-	    (1u << SASL_MECH_OAUTHBEARER));
+	upstream_caps_sasl(s->config, s->gen->relayable, &listed, &accepted);
+	o->sasl_mechs = listed;
+	o->sasl_unlisted = accepted & ~listed;
 }
 
 /* The handshake just completed: log what was negotiated (an admin lists

