@@ -9,7 +9,9 @@ offers other mechanisms: "x" XOAUTH2 and OAUTHBEARER, "o" OAUTHBEARER only.
   LOGIN, OAUTHBEARER), whichever upstream a login read last;
 * AUTH XOAUTH2 for a user routed to x is relayed to x as XOAUTH2 even right
   after a login to o; for a user routed to o it is refused, and o never
-  sees an AUTHENTICATE; OAUTHBEARER reaches each user's own upstream.
+  sees an AUTHENTICATE; OAUTHBEARER reaches each user's own upstream;
+* a reload that points o at another server probes it (and only it), and
+  CAPA follows what the new server offers.
 
 popgate runs two workers, so the sessions of one test may land on
 different loops: the cache is one for the process.
@@ -17,6 +19,7 @@ different loops: the cache is one for the process.
 
 import base64
 import os
+import signal
 import sys
 import unittest
 
@@ -70,20 +73,25 @@ def probed(pg):
     return {e.get('upstream') for e in harness.log_events(pg.log_text(), 'upstream-probe')}
 
 
-def gateway():
-    """popgate, two workers, routing x.example to x and o.example to o;
-    returns once the start-up probe of both upstreams is logged (or, so
-    that the tests say what is wrong, after 10 s without)."""
-    text = harness.popgate_conf([
+def conf(o_port):
+    """Two workers, x.example routed to x, o.example to o (at o_port)."""
+    return harness.popgate_conf([
         ('global', {'workers': 2}),
         ('listener pop3', {'address': '127.0.0.1:{port}'}),
         ('upstream', {'command_timeout': 5}),   # for every upstream
         ('upstream x', {'url': 'imap://127.0.0.1:%d' % FAKES['x'].port}),
-        ('upstream o', {'url': 'imap://127.0.0.1:%d' % FAKES['o'].port}),
+        ('upstream o', {'url': 'imap://127.0.0.1:%d' % o_port}),
         ('routes', {'x.example': 'x', 'o.example': 'o'}),
         ('session', {'auth_failure_delay': '0ms'}),
     ])
-    pg = FIX.pop3_server(config_text=text, upstream_port=FAKES['x'].port)
+
+
+def gateway():
+    """popgate in front of x and o; returns once the start-up probe of
+    both upstreams is logged (or, so that the tests say what is wrong,
+    after 10 s without)."""
+    pg = FIX.pop3_server(config_text=conf(FAKES['o'].port),
+                         upstream_port=FAKES['x'].port)
     harness.wait_until(lambda: probed(pg) >= {'x', 'o'}, 10)
     return pg
 
@@ -204,6 +212,47 @@ class PerUpstream(CapsCase):
                 self.assertEqual([(a['mech'], a['user'], a['ok']) for a in mine.auths],
                                  [('OAUTHBEARER', user, True)])
                 self.assertEqual(theirs.auths, [])
+
+
+@harness.skip_unless_popgate('popgate upstream capability cache')
+class Reload(CapsCase):
+    """A reload that points o at another server: what the old one offered
+    is not kept for the new one, which is probed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = gateway()
+
+    def test_reload_reads_the_new_server_of_o(self):
+        o2 = FakeImapd(users={O_USER: PASSWORDS[O_USER]}, messages=corpus('o2'),
+                       tokens={TOKENS[O_USER]: O_USER})
+        self.addCleanup(o2.stop)
+        o2.start()
+        o2.faults['caps_pre'] = CAPS['x']
+        self.assertEqual(self.sasl_line(), COMMON)
+        mark = len(self.pg.log_text())
+        with open(self.pg.conf_path, 'w') as f:
+            f.write(conf(o2.port).replace('{port}', str(self.pg.port)))
+        self.pg.proc.send_signal(signal.SIGHUP)
+
+        def new_probes():
+            return harness.log_events(self.pg.log_text()[mark:], 'upstream-probe')
+        self.assertTrue(harness.wait_until(
+            lambda: any(e['upstream'] == 'o' for e in new_probes()), 10),
+            self.pg.log_tail())
+        # Only o moved: x is known and not asked again.
+        self.assertEqual([e['upstream'] for e in new_probes()], ['o'])
+        # Each worker switches on its own loop: wait for both.
+        both = ['PLAIN', 'LOGIN', 'XOAUTH2', 'OAUTHBEARER']
+        self.assertTrue(harness.wait_until(
+            lambda: all(self.sasl_line() == both for _ in range(4)), 10),
+            self.pg.log_tail())
+        c, st = self.auth('XOAUTH2', O_USER)
+        self.assertTrue(st.startswith('+OK'), st)
+        self.assertTrue(c.quit().startswith('+OK'))
+        self.assertEqual([(a['mech'], a['user'], a['ok']) for a in o2.auths],
+                         [('XOAUTH2', O_USER, True)])
+        self.assertEqual(FAKES['o'].auths, [])
 
 
 if __name__ == '__main__':
