@@ -129,6 +129,7 @@ struct imap_fetch {
 	uint64_t	 pend_origin;
 	unsigned int	 pend_count;	/* body items in this response */
 	bool		 pend_plain;	/* BODY[] (no section part) */
+	bool		 pend_direct;	/* passed on as parsed: UID came first */
 	bool		 foreign;	/* dropped data for something else */
 	bool		 broken;	/* delivery failed; fail the client */
 };

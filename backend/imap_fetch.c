@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "imap_client_int.h"
+#include "imap_fetch_line.h"
 
 static void imap_client_fetch_pump(struct imap_client *c);
 
@@ -28,15 +29,37 @@ imap_client_body_begin(struct imap_client *c)
 	c->cb->body_begin(c->arg);
 }
 
+static void imap_body_deliver(struct imap_client *c, const char *bytes,
+    size_t len, uint64_t origin);
+
 /*
  * Body data counts only for the UID, section and offset in flight. A FETCH
  * response may name its UID after the body literal (RFC 3501 sec. 7.4.2
  * fixes no order of the items), and libetpan hands the literal over in
- * pieces from a buffer of its own while it parses. So the body handler
- * keeps the octets aside (at most one response's literal, which the framer
- * bounds) and imap_msg_att_handler(), called once the whole response is
- * parsed, delivers them or drops them.
+ * pieces from a buffer of its own while it parses. Usually the line that
+ * opens the literal already shows our UID first (imap_fetch_line.h): then
+ * the pieces go straight to the client. Otherwise they are kept aside (at
+ * most one response's literal, which the framer bounds) and
+ * imap_msg_att_handler(), called once the whole response is parsed,
+ * delivers them or drops them.
  */
+static bool
+imap_body_direct(const struct imap_client *c, const char *bytes)
+{
+	const MMAPString	*b = c->imap->imap_stream_buffer;
+	size_t			 end;
+	uint32_t		 uid, origin;
+
+	if (b == NULL)
+		return false;
+	/* The literal's first piece either follows its opening line in
+	 * libetpan's buffer or comes from elsewhere after the whole line. */
+	end = bytes >= b->str && bytes <= b->str + b->len ?
+	    (size_t)(bytes - b->str) : b->len;
+	return imap_fetch_line_uid(b->str, end, &uid, &origin) &&
+	    uid == c->fetch.uid && origin == c->fetch.pend_origin;
+}
+
 static bool
 imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
     const char *bytes, size_t len, void *arg)
@@ -59,10 +82,15 @@ imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
 		f->pend_origin = section->sec_origin_octet;
 		f->pend_plain = section->sec_section == NULL ||
 		    section->sec_section->sec_spec == NULL;
+		f->pend_direct = f->pend_plain && imap_body_direct(c, bytes);
 		buf_reset(&c->fetch_pend);
 	}
 	if (f->pend_count > 1 || !f->pend_plain)
 		return true;
+	if (f->pend_direct) {
+		imap_body_deliver(c, bytes, len, f->pend_origin);
+		return !f->broken;
+	}
 	if (buf_append(&c->fetch_pend, bytes, len) != 0) {
 		c->fail_detail = "body literal too large";
 		return false;
@@ -122,8 +150,10 @@ imap_msg_att_handler(struct mailimap_msg_att *att, void *arg)
 	struct imap_fetch	*f = &c->fetch;
 	uint32_t		 uid;
 	unsigned int		 count = f->pend_count;
+	bool			 direct = f->pend_direct;
 
 	f->pend_count = 0;
+	f->pend_direct = false;
 	f->pend_section = NULL;
 	if (count == 0 || !f->active || f->eof || f->broken ||
 	    c->stale_chunks > 0) {
@@ -131,7 +161,14 @@ imap_msg_att_handler(struct mailimap_msg_att *att, void *arg)
 		return;		/* no body (a flag update), or not ours now */
 	}
 	uid = imap_msg_att_uid(att);
-	if (uid == f->uid && count == 1 && f->pend_plain) {
+	if (direct && uid != f->uid) {
+		/* Cannot happen if the line check holds; if it ever does,
+		 * the transfer ends without its terminator. */
+		c->fail_detail = "body UID differs from its opening line";
+		f->broken = true;
+	} else if (direct && count == 1) {
+		/* delivered as it came */
+	} else if (!direct && uid == f->uid && count == 1 && f->pend_plain) {
 		imap_body_deliver(c, c->fetch_pend.data, c->fetch_pend.len,
 		    f->pend_origin);
 	} else {

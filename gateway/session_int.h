@@ -99,10 +99,10 @@ struct session {
 	bool			 reading;
 	bool			 upstream_lost;
 	bool			 body_begun;
+	uint64_t		 body_size;	/* what LIST announced (RETR) */
 	const char		*end_reason;
 	struct buf		 in;
 	struct buf		 out;
-	uint64_t		 body_size;	/* what LIST announced (RETR) */
 	struct buf		 writing_buf;
 	size_t			 writing_off;	/* already sent by uv_try_write */
 	uint64_t		 stall_bytes_out; /* at the last timer check */

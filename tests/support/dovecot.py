@@ -355,6 +355,11 @@ class Dovecot:
         self._prepare_dirs()
         with open(self.conf_path, 'w') as f:
             f.write(self._config())
+        self._spawn()
+        return self
+
+    def _spawn(self):
+        """Run the master on the configuration written, and wait for it."""
         out = open(os.path.join(self.workdir, 'dovecot.stderr'), 'ab')
         try:
             self.proc = subprocess.Popen(
@@ -369,7 +374,13 @@ class Dovecot:
         except BaseException:
             self.stop()
             raise
-        return self
+
+    def restart(self, down=0.0):
+        """Stop, stay down `down` seconds, then start again on the same
+        ports, configuration and maildirs (an upstream restart)."""
+        self.stop()
+        time.sleep(down)
+        self._spawn()
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
