@@ -136,6 +136,9 @@ record_sequence(void)
 	metrics_tls_handshake(1, metrics_tls_version_from_name("TLSv1.3"));
 	metrics_tls_failed(0);
 	metrics_upstream_error(METRICS_UPSTREAM_TIMEOUT);
+	metrics_upstream_error(METRICS_UPSTREAM_FOREIGN_BODY);
+	metrics_commit_resumed(METRICS_RESUME_STALE);
+	metrics_commit_resumed(METRICS_RESUME_COUNT);	/* ignored */
 	metrics_latency(METRICS_LATENCY_CONNECT, 500);
 	metrics_latency(METRICS_LATENCY_CONNECT, 1000);	/* le is inclusive */
 	metrics_latency(METRICS_LATENCY_CONNECT, 1001);
@@ -181,6 +184,9 @@ test_render_known_sequence(void **state)
 		{ "popgate_logins_total{method=\"xoauth2\",result=\"auth\"}",
 		    "1" },
 		{ "popgate_upstream_errors_total{class=\"timeout\"}", "1" },
+		{ "popgate_upstream_errors_total{class=\"foreign_body\"}",
+		    "1" },
+		{ "popgate_commits_resumed_total{result=\"stale\"}", "1" },
 	};
 	static const char *const buckets[][2] = {
 		{ "0.001", "2" }, { "0.0025", "3" }, { "0.005", "3" },
@@ -224,14 +230,14 @@ test_render_known_sequence(void **state)
 	/*
 	 * Exactly these series: per listener 17 (active, total, 4 refusal
 	 * reasons, 2 byte counts, retr and top, deleted, 5 TLS versions, TLS
-	 * failures), 36 logins (6 methods, APOP included, by 6 results), 5
-	 * upstream errors, 3 histograms of 15
+	 * failures), 36 logins (6 methods, APOP included, by 6 results), 7
+	 * upstream errors, 3 resumed-commit results, 3 histograms of 15
 	 * buckets plus sum and count, build info. Non-zero: the table above
 	 * and the connect histogram's 15 buckets, sum and count.
 	 */
 	samples = count_lines(text, false, &comments);
-	assert_int_equal(samples, 2 * 17 + 36 + 5 + 3 * 17 + 1);
-	assert_int_equal(comments, 2 * 13);
+	assert_int_equal(samples, 2 * 17 + 36 + 7 + 3 + 3 * 17 + 1);
+	assert_int_equal(comments, 2 * 14);
 	nonzero_samples = count_lines(text, true, &comments);
 	assert_int_equal(nonzero_samples, sizeof(nonzero) / sizeof(nonzero[0])
 	    + 17);
@@ -269,8 +275,8 @@ test_render_no_listeners(void **state)
 	metrics_session_start(0);	/* no name: counted, not shown */
 	text = render();
 	assert_int_equal(count_lines(text, false, &comments),
-	    36 + 5 + 3 * 17 + 1);
-	assert_int_equal(comments, 2 * 13);
+	    36 + 7 + 3 + 3 * 17 + 1);
+	assert_int_equal(comments, 2 * 14);
 	free(text);
 }
 
