@@ -304,7 +304,8 @@ imap_client_track_expunges(struct imap_client *c)
 			continue;
 		if (c->phase == IMAP_PHASE_COMMIT)
 			continue;	/* our own UID EXPUNGE */
-		if (c->phase >= IMAP_PHASE_READY && c->cb->expunged != NULL)
+		if (c->phase >= IMAP_PHASE_READY && !c->close_requested &&
+		    c->cb->expunged != NULL)	/* no callback after close */
 			c->cb->expunged(c->arg, uid);
 	}
 }
