@@ -929,7 +929,7 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 		}
 		break;
 	case IMAP_PHASE_COMMIT:
-		if (c->close_requested)
+		if (c->close_requested && !c->commit.after_close)
 			break;
 		if (c->commit.resume)	/* still logging in */
 			c->cb->login_done(c->arg, result == IMAP_OK ?
@@ -1010,6 +1010,14 @@ imap_client_close(struct imap_client *c, const struct pop3_maildrop *md)
 	if (c->close_requested)
 		return;
 	c->fetch.active = false;	/* no body callback after this */
+	if (c->phase == IMAP_PHASE_COMMIT && !c->commit.resume) {
+		/* RFC 1939 sec. 6: QUIT was received, so the UPDATE state
+		 * runs to its end even when the client has gone; its own
+		 * timeouts bound it, and commit_done() still reports it. */
+		c->close_requested = true;
+		c->commit.after_close = true;
+		return;
+	}
 	if (c->phase == IMAP_PHASE_READY && c->ncmds == 0 && !c->read_eof) {
 		/* doc/imap-mapping.md sec. 10, 18: \Seen of what was
 		 * read, then LOGOUT; never \Deleted, EXPUNGE or CLOSE. */

@@ -100,6 +100,8 @@ struct imap_client_callbacks {
 	size_t	(*client_backlog)(void *arg);
 	/* Someone else expunged this message (untagged EXPUNGE). */
 	void	(*expunged)(void *arg, uint32_t uid);
+	/* Also after imap_client_close() for a commit already under way:
+	 * the one callback besides closed() that may come then. */
 	void	(*commit_done)(void *arg, enum imap_result result,
 		    const char *detail);
 	/* The upstream connection failed while no request was running. */

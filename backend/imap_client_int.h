@@ -150,6 +150,7 @@ struct imap_commit {
 	uint32_t	 survivors;	/* verify: our uids still present */
 	bool		 foreign_deleted;/* without UIDPLUS: others' \Deleted */
 	bool		 resume;	/* finishing a cut commit at login */
+	bool		 after_close;	/* runs on after imap_client_close() */
 	bool		 failed;
 	const char	*detail;
 };

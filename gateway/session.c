@@ -143,7 +143,9 @@ session_close(struct session *s, const char *reason)
 	    s->upstream != NULL ? s->upstream->port : "-", s->dele_committed);
 	metrics_session_end(session_listener_index(s), s->bytes_in,
 		    s->bytes_out, n->retr, n->top, s->dele_committed);
-	session_release_lock(s);
+	/* A QUIT commit still running keeps the mailbox until it ends. */
+	if (!s->committing)
+		session_release_lock(s);
 	session_login_cleanup(s);
 	if (s->addr_counted) {
 		addrlimit_release((struct sockaddr *)&s->peer_addr);
@@ -667,12 +669,18 @@ session_on_commit(void *arg, enum imap_result result, const char *detail)
 	struct session		*s = arg;
 	struct pop3_step	 step;
 
-	log_info("commit", "sid=%s user=%s result=%s dele=%u reason=\"%s\"",
+	log_info("commit", "sid=%s user=%s result=%s dele=%u reason=\"%s\"%s",
 	    s->id, s->user, imap_result_name(result), s->pop3.count.dele,
-	    detail);
+	    detail, s->closing ? " client=gone" : "");
 	if (result == IMAP_OK) {
 		s->dele_committed = s->pop3.count.dele;
 		pending_clear(s->lock_identity);
+	}
+	s->committing = false;
+	if (s->closing) {
+		/* QUIT's UPDATE finished after the client hung up. */
+		session_release_lock(s);
+		return;
 	}
 	step = pop3_commit_done(&s->pop3, result == IMAP_OK, &s->out);
 	session_release_lock(s);
@@ -702,8 +710,10 @@ session_on_imap_closed(void *arg, struct imap_client *c)
 		s->upstream_lost = true;
 	}
 	s->imap_alive--;
-	if (s->closing)
+	if (s->closing) {
+		session_release_lock(s);
 		session_free_if_unused(s);
+	}
 }
 
 static void
@@ -822,6 +832,7 @@ session_start_commit(struct session *s)
 		return;
 	}
 	s->step_pending = true;
+	s->committing = true;
 	session_record_pending(s);
 	imap_client_commit(s->imap, &s->pop3.maildrop);
 }

@@ -99,6 +99,7 @@ struct session {
 	bool			 reading;
 	bool			 upstream_lost;
 	bool			 body_begun;
+	bool			 committing;	/* QUIT's commit under way */
 	uint64_t		 body_size;	/* what LIST announced (RETR) */
 	const char		*end_reason;
 	struct buf		 in;

@@ -164,6 +164,26 @@ class Delete(DeleteBase):
             time.sleep(0.3)
             self.assertIntact(range(N))
 
+    def test_b2_quit_then_hang_up_still_commits(self):
+        """RFC 1939 sec. 6: once QUIT is received the UPDATE state runs,
+        whether or not the client waits for the answer."""
+        for how in ('close', 'reset'):
+            keep = [i for i in range(N) if self.uids[i] in self.side_uids()]
+            c = self.pop3()
+            gone = keep[0]
+            self.assertTrue(c.cmd('DELE %d' % (keep.index(gone) + 1)).startswith('+OK'))
+            c.sock.sendall(b'QUIT\r\n')
+            if how == 'close':
+                c.close()
+            else:
+                c.abort()
+            # Seen from IMAP directly, not by a new POP3 login that
+            # could finish a cut commit itself.
+            self.assertTrue(harness.wait_until(
+                lambda: self.uids[gone] not in self.side_uids(), 10),
+                '%s after QUIT: UID %d still there' % (how, self.uids[gone]))
+            self.assertIntact(keep[1:])
+
     def test_c_rset_undeletes(self):
         c = self.pop3()
         before = (c.stat(), c.list(), c.uidl())
