@@ -24,6 +24,8 @@ section() { printf '\n==== %s ====\n' "$*"; }
 
 section "citations"
 sh tests/check_citations.sh
+section "layers (DESIGN.md sec. 1)"
+python3 tests/check_layers.py
 
 section "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
