@@ -26,6 +26,7 @@ section "citations"
 sh tests/check_citations.sh
 section "layers (DESIGN.md sec. 1)"
 python3 tests/check_layers.py
+python3 tests/design_tree.py --check
 
 section "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
