@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_oauth2_json.c - libFuzzer target for gateway/oauth2_json.c. Byte 0
- * picks what the rest goes to: the token answer parser, the device
+ * fuzz_oauth2_json.c - libFuzzer target for gateway/oauth2/oauth2_json.c.
+ * Byte 0 picks what the rest goes to: the token answer parser, the device
  * answer parser, the form encoder, or the log escaper (byte 1 then sizes
  * the output buffer). Oracles: no crash, no leak; a parsed answer holds
  * only bounded, NUL-free, printable values (tokens as oauth2_token_ok()

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_oauth2_json.c - gateway/oauth2_json.c: token answers (types,
- * defaults, bounds, duplicates, error objects), device authorization
+ * test_oauth2_json.c - gateway/oauth2/oauth2_json.c: token answers
+ * (types, defaults, bounds, duplicates, error objects), device authorization
  * answers (Google's verification_url, interval default and bounds), form
  * encoding, log escaping and fingerprints; and gateway/http_client.c's
  * URL rule (https anywhere, http only to loopback).
