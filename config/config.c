@@ -15,11 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <syslog.h>
 #include <unistd.h>
 
-#define CONFIG_MAX_COUNT	1000000
-#define CONFIG_MAX_WORKERS	256
 /* A partial fetch of 16 KiB .. 4 MiB; the framer's group limit is 8 MiB. */
 #define CONFIG_MIN_CHUNK	(16 * 1024)
 #define CONFIG_MAX_CHUNK	(4 * 1024 * 1024)
@@ -49,17 +46,10 @@ config_defaults(struct config *c)
 	const char	*error;
 
 	memset(c, 0, sizeof(*c));
-	c->workers = 0;
-	c->log_level = CONFIG_LOG_INFO;
-	c->log_facility = LOG_MAIL;
+	/* [global]: config/keys.c */
+	config_keys_defaults(c);
 	c->seen_on_retr = true;
 	c->fetch_ahead = true;
-	snprintf(c->state_directory, sizeof(c->state_directory),
-	    "/var/lib/popgate");
-	c->oauth2_refresh_margin_ms = 60 * 1000;
-	c->oauth2_retry_min_ms = 1000;
-	c->oauth2_retry_max_ms = 300 * 1000;
-	c->oauth2_http_timeout_ms = 15 * 1000;
 	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
 	    POP3_UIDL_DEFAULT_TEMPLATE);
 	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
@@ -73,12 +63,6 @@ config_defaults(struct config *c)
 	c->login_max_octets = 64 * 1024;
 	c->auth_failure_delay_ms = 2 * 1000;
 	c->auth_failure_delay_max_ms = 15 * 1000;
-	c->max_sessions = 10000;
-	/* Above what one device or one gateway-sized NAT needs, far below
-	 * what would starve everyone else. */
-	c->max_sessions_per_address = 64;
-	c->max_connection_rate_per_address = 0;
-	c->drain_timeout_ms = 30 * 1000;
 	c->fetch_chunk_octets = 256 * 1024;
 	c->fetch_window = 3;
 }
@@ -346,154 +330,16 @@ config_set_seconds(unsigned int *field_ms, const char *value,
 }
 
 static int
-config_set_facility(struct config *c, const char *value, char *err,
-    size_t errlen)
-{
-	static const struct {
-		const char	*name;
-		int		 facility;
-	} names[] = {
-		{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON },
-		{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
-		{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
-		{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
-		{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
-	};
-	size_t	i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(value, names[i].name) == 0) {
-			c->log_facility = names[i].facility;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "log_facility must be mail, daemon or "
-	    "local0..local7");
-	return -EINVAL;
-}
-
-/* A count from min to CONFIG_MAX_COUNT; for the per-address limits 0
- * means no limit. */
-static int
-config_set_count(unsigned int *field, const char *key, const char *value,
-    unsigned long min, char *err, size_t errlen)
-{
-	unsigned long	v;
-
-	if (config_parse_uint(value, min, CONFIG_MAX_COUNT, &v) != 0) {
-		snprintf(err, errlen, "%s must be %lu..%d%s", key, min,
-		    CONFIG_MAX_COUNT, min == 0 ? " (0: no limit)" : "");
-		return -EINVAL;
-	}
-	*field = (unsigned int)v;
-	return 0;
-}
-
-static int
 config_set_global(struct config *c, const char *key, const char *value,
     char *err, size_t errlen)
 {
-	unsigned long	v;
+	const struct config_key	*k;
 
-	if (strcmp(key, "workers") == 0) {
-		if (config_parse_uint(value, 0, CONFIG_MAX_WORKERS, &v) != 0) {
-			snprintf(err, errlen, "workers must be 0..%d (0 = CPUs)",
-			    CONFIG_MAX_WORKERS);
-			return -EINVAL;
-		}
-		c->workers = (unsigned int)v;
-		return 0;
-	}
-	if (strcmp(key, "log_level") == 0) {
-		static const char *names[] = { "debug", "info", "warn", "error" };
-		unsigned int	 i;
-
-		for (i = 0; i < 4; i++) {
-			if (strcasecmp(value, names[i]) == 0) {
-				c->log_level = (enum config_log_level)i;
-				return 0;
-			}
-		}
-		snprintf(err, errlen, "log_level must be debug, info, warn or "
-		    "error");
+	if ((k = config_key_find("global", key)) == NULL) {
+		snprintf(err, errlen, "unknown key \"%.40s\" in [global]", key);
 		return -EINVAL;
 	}
-	if (strcmp(key, "max_sessions") == 0)
-		return config_set_count(&c->max_sessions, key, value, 1, err,
-		    errlen);
-	if (strcmp(key, "max_sessions_per_address") == 0)
-		return config_set_count(&c->max_sessions_per_address, key, value,
-		    0, err, errlen);
-	if (strcmp(key, "max_connection_rate_per_address") == 0)
-		return config_set_count(&c->max_connection_rate_per_address, key,
-		    value, 0, err, errlen);
-	if (strcmp(key, "user") == 0 || strcmp(key, "group") == 0) {
-		char	*field = key[0] == 'u' ? c->user : c->group;
-
-		if (strlen(value) >= sizeof(c->user) ||
-		    strpbrk(value, " \t:/") != NULL) {
-			snprintf(err, errlen, "bad %s name \"%.60s\"", key, value);
-			return -EINVAL;
-		}
-		snprintf(field, sizeof(c->user), "%s", value);
-		return 0;
-	}
-	if (strcmp(key, "allow_root") == 0) {
-		if (config_parse_bool(value, &c->allow_root) != 0) {
-			snprintf(err, errlen, "allow_root must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "log_target") == 0) {
-		if (strcmp(value, "stderr") == 0)
-			c->log_syslog = false;
-		else if (strcmp(value, "syslog") == 0)
-			c->log_syslog = true;
-		else {
-			snprintf(err, errlen, "log_target must be stderr or syslog");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "log_facility") == 0)
-		return config_set_facility(c, value, err, errlen);
-	if (strcmp(key, "metrics_address") == 0) {
-		if (*value == '\0') {
-			c->metrics_addrlen = 0;
-			return 0;
-		}
-		if (config_parse_address(value, &c->metrics_addr,
-		    &c->metrics_addrlen) != 0) {
-			snprintf(err, errlen, "bad metrics_address \"%.80s\" "
-			    "(want IP:PORT or [IPv6]:PORT)", value);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "oauth2_refresh_margin") == 0)
-		return config_set_duration(&c->oauth2_refresh_margin_ms, value,
-		    0, 3600, err, errlen);
-	if (strcmp(key, "oauth2_retry_min") == 0)
-		return config_set_duration(&c->oauth2_retry_min_ms, value, 10,
-		    3600, err, errlen);
-	if (strcmp(key, "oauth2_retry_max") == 0)
-		return config_set_duration(&c->oauth2_retry_max_ms, value, 10,
-		    24 * 3600, err, errlen);
-	if (strcmp(key, "oauth2_http_timeout") == 0)
-		return config_set_duration(&c->oauth2_http_timeout_ms, value,
-		    100, 600, err, errlen);
-	if (strcmp(key, "accounts_file") == 0)
-		return config_set_path(c->accounts_file, sizeof(c->accounts_file),
-		    value, err, errlen);
-	if (strcmp(key, "state_directory") == 0)
-		return config_set_path(c->state_directory,
-		    sizeof(c->state_directory), value, err, errlen);
-	if (strcmp(key, "drain_timeout") == 0)
-		return config_set_duration(&c->drain_timeout_ms, value, 0,
-		    CONFIG_MAX_TIMEOUT_S, err, errlen);
-	snprintf(err, errlen, "unknown key \"%.40s\" in [global]", key);
-	return -EINVAL;
+	return config_key_set(c, k, value, err, errlen);
 }
 
 /* "ADDR/BITS, ADDR, ..." into nets (at most CONFIG_MAX_NETWORKS). */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "pop3_uidl.h"
@@ -271,5 +272,60 @@ const struct config_oauth2 *config_find_oauth2(const struct config *c,
 const struct config_upstream *config_route(const struct config *c,
 	    const char *user);
 const char *config_provider_name(enum config_provider p);
+
+/*
+ * config/keys.c: one row per setting, as Dovecot's DEF() tables. Rows of
+ * [global] are parsed from the table; rows of other sections (type OTHER)
+ * only name a command-line option, set through config_set(). Section "cli"
+ * rows are the command line's own (-c, -t, -V, -h, --plaintext-auth).
+ */
+enum config_key_type {
+	CONFIG_KEY_OTHER,	/* parsed by its section's own code */
+	CONFIG_KEY_UINT,	/* unsigned int, min..max */
+	CONFIG_KEY_DURATION,	/* unsigned int ms, min ms .. max s */
+	CONFIG_KEY_BOOL,
+	CONFIG_KEY_PATH,	/* char[max], not empty */
+	CONFIG_KEY_NAME,	/* char[max]: a user or group name */
+	CONFIG_KEY_ENUM,	/* int, one of names */
+	CONFIG_KEY_TARGET,	/* log_target: stderr or syslog */
+	CONFIG_KEY_ADDRESS,	/* metrics_address: IP:PORT or "" (off) */
+};
+
+struct config_key_name {
+	const char	*name;
+	int		 value;
+};
+
+struct config_key {
+	const char		*section;
+	const char		*key;
+	enum config_key_type	 type;
+	size_t			 offset;	/* in struct config */
+	unsigned long		 min, max;	/* ranges, or the field's size */
+	const struct config_key_name *names;	/* ENUM */
+	bool			 nocase;	/* ENUM: names in any case */
+	const char		*note;	/* after a range's error; ENUM: choices */
+	const char		*def;	/* default, as written; NULL: zero */
+	/* The command line: --option (and -short_opt) sets section/key to
+	 * its argument, or to fixed for a flag (arg NULL). */
+	const char		*option;
+	char			 short_opt;
+	const char		*arg;	/* in --help: "ADDR:PORT" */
+	const char		*fixed;
+	const char		*listener_tls;	/* listeners: tls = this */
+	const char		*help;	/* --help text, lines split by \n */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+/* A row parsed from the table (not OTHER), or NULL. */
+const struct config_key *config_key_find(const char *section,
+	    const char *key);
+int	config_key_set(struct config *c, const struct config_key *k,
+	    const char *value, char *err, size_t errlen);
+/* Sets the defaults of the table's rows. */
+void	config_keys_defaults(struct config *c);
+/* The option lines of --help, in table order. */
+void	config_keys_help(FILE *fp);
 
 #endif

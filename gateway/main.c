@@ -66,101 +66,60 @@ main_usage(FILE *fp)
 "       popgate [-t] --listen ADDR:PORT --upstream imap://HOST:PORT [options]\n"
 "\n"
 "POP3-to-IMAP gateway: serves POP3 clients from an upstream IMAP mailbox.\n"
-"\n"
-"  -c, --config FILE        read settings from an INI file\n"
-"  -t, --test               check the configuration and exit\n"
-"  -l, --listen ADDR:PORT   POP3 listener (repeatable), e.g. 127.0.0.1:110;\n"
-"                           offers STLS when --cert and --key are given\n"
-"      --listen-tls ADDR:PORT  POP3S listener, implicit TLS (RFC 8314)\n"
-"      --cert FILE          certificate chain (PEM) of the \"default\" profile\n"
-"      --key FILE           its private key (PEM)\n"
-"      --plaintext-auth     allow USER/PASS and AUTH PLAIN/LOGIN without TLS\n"
-"                           from anywhere, not only from loopback\n"
-"  -u, --upstream URL       upstream IMAP server: imaps://HOST[:993],\n"
-"                           imap+starttls://HOST[:143] or imap://HOST[:143]\n"
-"      --upstream-ca FILE   CA certificates (PEM) for the upstream's certificate\n"
-"  -w, --workers N          event loops (default: number of CPUs)\n"
-"      --mailbox NAME       maildrop folder (default INBOX)\n"
-"      --uidl-template T    UIDL format (default {uid:08x}{uidvalidity:08x})\n"
-"      --no-seen            do not flag retrieved messages \\Seen\n"
-"      --idle-timeout S     POP3 autologout in seconds (default 600)\n"
-"      --login-timeout S    time allowed in AUTHORIZATION (default 600)\n"
-"      --connect-timeout S  upstream connect timeout (default 30)\n"
-"      --command-timeout S  upstream command timeout (default 120)\n"
-"      --auth-failure-delay D  delay of the first failed login's reply, doubled\n"
-"                           per failure from the same address (default 2s)\n"
-"      --log-level LEVEL    debug, info, warn or error (default info)\n"
-"      --user NAME          started as root: become NAME after binding\n"
-"      --group NAME         ... and this group (default: NAME's group)\n"
-"      --allow-root         keep running as root (not recommended)\n"
-"      --metrics ADDR:PORT  Prometheus text endpoint (GET /metrics)\n"
-"  -V, --version            print the version and exit\n"
-"  -h, --help               print this help and exit\n");
+"\n");
+	config_keys_help(fp);
 }
 
-/* Options that set a configuration key: the long option's val indexes
- * this table (getopt's short options are plain characters, below 128). */
-struct main_key_option {
-	const char	*section;
-	const char	*key;
-	const char	*fixed;		/* value for a flag, NULL = the argument */
-	const char	*listener_tls;	/* listeners: tls = this, NULL = auto */
-};
-
+/* getopt's options come from config_keys: val is the row's index plus
+ * this (short options are plain characters, below 128). */
 #define MAIN_KEY_BASE	1000
+#define MAIN_MAX_OPTIONS	64
 
-static const struct main_key_option main_key_options[] = {
-	{ "listener", "address", NULL, NULL },
-	{ "upstream", "url", NULL, NULL },
-	{ "global", "workers", NULL, NULL },
-	{ "upstream", "mailbox", NULL, NULL },
-	{ "upstream", "uidl_template", NULL, NULL },
-	{ "upstream", "seen_on_retr", "no", NULL },
-	{ "session", "idle_timeout", NULL, NULL },
-	{ "session", "login_timeout", NULL, NULL },
-	{ "upstream", "connect_timeout", NULL, NULL },
-	{ "upstream", "command_timeout", NULL, NULL },
-	{ "global", "log_level", NULL, NULL },
-	{ "listener", "address", NULL, "implicit" },
-	{ "tls_profile default", "cert", NULL, NULL },
-	{ "tls_profile default", "key", NULL, NULL },
-	{ "upstream", "ca_file", NULL, NULL },
-	{ "cli", "plaintext_auth", "yes", NULL },
-	{ "session", "auth_failure_delay", NULL, NULL },
-	{ "global", "user", NULL, NULL },
-	{ "global", "group", NULL, NULL },
-	{ "global", "allow_root", "yes", NULL },
-	{ "global", "metrics_address", NULL, NULL },
-};
+/* Builds getopt's tables from config_keys; -1 if they do not fit. */
+static int
+main_options(struct option *opts, size_t nopts, char *shorts, size_t size)
+{
+	size_t	i, n = 0, len = 0;
 
-static const struct option main_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "test", no_argument, NULL, 't' },
-	{ "listen", required_argument, NULL, MAIN_KEY_BASE + 0 },
-	{ "upstream", required_argument, NULL, MAIN_KEY_BASE + 1 },
-	{ "workers", required_argument, NULL, MAIN_KEY_BASE + 2 },
-	{ "mailbox", required_argument, NULL, MAIN_KEY_BASE + 3 },
-	{ "uidl-template", required_argument, NULL, MAIN_KEY_BASE + 4 },
-	{ "no-seen", no_argument, NULL, MAIN_KEY_BASE + 5 },
-	{ "idle-timeout", required_argument, NULL, MAIN_KEY_BASE + 6 },
-	{ "login-timeout", required_argument, NULL, MAIN_KEY_BASE + 7 },
-	{ "connect-timeout", required_argument, NULL, MAIN_KEY_BASE + 8 },
-	{ "command-timeout", required_argument, NULL, MAIN_KEY_BASE + 9 },
-	{ "log-level", required_argument, NULL, MAIN_KEY_BASE + 10 },
-	{ "listen-tls", required_argument, NULL, MAIN_KEY_BASE + 11 },
-	{ "cert", required_argument, NULL, MAIN_KEY_BASE + 12 },
-	{ "key", required_argument, NULL, MAIN_KEY_BASE + 13 },
-	{ "upstream-ca", required_argument, NULL, MAIN_KEY_BASE + 14 },
-	{ "plaintext-auth", no_argument, NULL, MAIN_KEY_BASE + 15 },
-	{ "auth-failure-delay", required_argument, NULL, MAIN_KEY_BASE + 16 },
-	{ "user", required_argument, NULL, MAIN_KEY_BASE + 17 },
-	{ "group", required_argument, NULL, MAIN_KEY_BASE + 18 },
-	{ "allow-root", no_argument, NULL, MAIN_KEY_BASE + 19 },
-	{ "metrics", required_argument, NULL, MAIN_KEY_BASE + 20 },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
+	shorts[len++] = '+';	/* options end at the first word ("account") */
+	for (i = 0; i < config_nkeys; i++) {
+		const struct config_key	*k = &config_keys[i];
+
+		if (k->option == NULL)
+			continue;
+		if (n + 1 >= nopts || len + 3 >= size)
+			return -1;
+		opts[n].name = k->option;
+		opts[n].has_arg = k->arg != NULL ? required_argument :
+		    no_argument;
+		opts[n].flag = NULL;
+		opts[n].val = MAIN_KEY_BASE + (int)i;
+		n++;
+		if (k->short_opt != '\0') {
+			shorts[len++] = k->short_opt;
+			if (k->arg != NULL)
+				shorts[len++] = ':';
+		}
+	}
+	memset(&opts[n], 0, sizeof(opts[n]));
+	shorts[len] = '\0';
+	return 0;
+}
+
+/* The config_keys row of what getopt returned, or NULL. */
+static const struct config_key *
+main_option_key(int ch)
+{
+	size_t	i;
+
+	if (ch >= MAIN_KEY_BASE && (size_t)(ch - MAIN_KEY_BASE) < config_nkeys)
+		return &config_keys[ch - MAIN_KEY_BASE];
+	for (i = 0; ch > 0 && ch < 128 && i < config_nkeys; i++)
+		if (config_keys[i].option != NULL &&
+		    config_keys[i].short_opt == ch)
+			return &config_keys[i];
+	return NULL;
+}
 
 /* Command-line settings, applied after the file so they override it. */
 struct main_setting {
@@ -704,6 +663,8 @@ int
 main(int argc, char **argv)
 {
 	struct main_setting	 set[64];
+	struct option		 opts[MAIN_MAX_OPTIONS];
+	char			 shorts[2 * MAIN_MAX_OPTIONS];
 	struct config_ref	*ref;
 	struct config_errors	*errs;
 	const char		*file = NULL;
@@ -718,12 +679,16 @@ main(int argc, char **argv)
 	 * UV_THREADPOOL_SIZE wins.
 	 */
 	setenv("UV_THREADPOOL_SIZE", MAIN_THREADPOOL_SIZE, 0);
-	/* "+": options end at the first word ("account ..."). */
-	while ((ch = getopt_long(argc, argv, "+c:tl:u:w:Vh", main_options,
-	    NULL)) != -1) {
-		struct main_setting	s = { NULL, NULL, optarg, NULL };
+	if (main_options(opts, MAIN_MAX_OPTIONS, shorts, sizeof(shorts)) != 0)
+		abort();	/* MAIN_MAX_OPTIONS is below the table */
+	while ((ch = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		const struct config_key	*k = main_option_key(ch);
 
-		switch (ch) {
+		if (k == NULL) {
+			main_usage(stderr);
+			return 2;
+		}
+		switch (k->short_opt) {
 		case 'c':
 			file = optarg;
 			continue;
@@ -736,29 +701,18 @@ main(int argc, char **argv)
 		case 'h':
 			main_usage(stdout);
 			return 0;
-		case 'l':
-		case 'u':
-		case 'w':
-			ch = MAIN_KEY_BASE + (ch == 'l' ? 0 : ch == 'u' ? 1 : 2);
-			break;
 		default:
 			break;
 		}
-		if (ch < MAIN_KEY_BASE || (size_t)(ch - MAIN_KEY_BASE) >=
-		    sizeof(main_key_options) / sizeof(main_key_options[0])) {
-			main_usage(stderr);
-			return 2;
-		}
-		s.section = main_key_options[ch - MAIN_KEY_BASE].section;
-		s.key = main_key_options[ch - MAIN_KEY_BASE].key;
-		s.listener_tls = main_key_options[ch - MAIN_KEY_BASE].listener_tls;
-		if (main_key_options[ch - MAIN_KEY_BASE].fixed != NULL)
-			s.value = main_key_options[ch - MAIN_KEY_BASE].fixed;
 		if (nset == sizeof(set) / sizeof(set[0])) {
 			fprintf(stderr, "popgate: too many options\n");
 			return 2;
 		}
-		set[nset++] = s;
+		set[nset].section = k->section;
+		set[nset].key = k->key;
+		set[nset].value = k->fixed != NULL ? k->fixed : optarg;
+		set[nset].listener_tls = k->listener_tls;
+		nset++;
 	}
 	if (optind != argc && strcmp(argv[optind], "account") != 0) {
 		fprintf(stderr, "popgate: unexpected argument \"%s\"\n",
