@@ -763,6 +763,10 @@ imap_client_on_response(struct imap_client *c, struct imap_cmd *cmd,
 		imap_client_teardown(c);
 		break;
 	}
+	/* A commit waits for nothing else in flight; whichever answer came
+	 * last (an after-login CAPABILITY, say) moves it on. */
+	if (c->phase == IMAP_PHASE_COMMIT)
+		imap_client_commit_step(c);
 }
 
 static void
@@ -1039,6 +1043,23 @@ imap_client_close(struct imap_client *c, const struct pop3_maildrop *md)
 	}
 	if (!c->in_dispatch)
 		imap_client_teardown(c);
+}
+
+void
+imap_client_abort(struct imap_client *c)
+{
+	if (!c->close_requested || c->phase == IMAP_PHASE_CLOSING)
+		return;
+	c->commit.after_close = false;	/* no commit_done() now */
+	c->phase = IMAP_PHASE_CLOSING;
+	if (!c->in_dispatch)
+		imap_client_teardown(c);
+}
+
+bool
+imap_client_is_read_only(const struct imap_client *c)
+{
+	return c->read_only;
 }
 
 static void

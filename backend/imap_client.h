@@ -193,6 +193,11 @@ void	imap_client_commit(struct imap_client *c, const struct pop3_maildrop *md);
  * is deleted. Then closed(). md may be NULL. Also ends a client whose
  * request failed (it is already closing then). */
 void	imap_client_close(struct imap_client *c, const struct pop3_maildrop *md);
+/* After imap_client_close(): end a commit still running now, at a forced
+ * shutdown (its deletions stay for the next login). Then closed(). */
+void	imap_client_abort(struct imap_client *c);
+/* The mailbox was selected read-only: a commit cannot delete anything. */
+bool	imap_client_is_read_only(const struct imap_client *c);
 const char *imap_result_name(enum imap_result result);
 
 #endif

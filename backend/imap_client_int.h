@@ -112,7 +112,6 @@ struct imap_fetch {
 	uint64_t	size;		/* snapshot size */
 	uint64_t	next_offset;	/* next chunk to request */
 	uint64_t	received;	/* contiguous octets received */
-	uint64_t	literal_origin;	/* origin of the literal being streamed */
 	uint64_t	chunk;		/* current chunk size */
 	size_t		low_water;
 	unsigned int	inflight;
@@ -130,6 +129,7 @@ struct imap_fetch {
 	unsigned int	 pend_count;	/* body items in this response */
 	bool		 pend_plain;	/* BODY[] (no section part) */
 	bool		 pend_direct;	/* passed on as parsed: UID came first */
+	bool		 pend_first;	/* the literal's first piece is next */
 	bool		 foreign;	/* dropped data for something else */
 	bool		 broken;	/* delivery failed; fail the client */
 };

@@ -30,7 +30,7 @@ imap_client_body_begin(struct imap_client *c)
 }
 
 static void imap_body_deliver(struct imap_client *c, const char *bytes,
-    size_t len, uint64_t origin);
+    size_t len, uint64_t origin, bool first);
 
 /*
  * Body data counts only for the UID, section and offset in flight. A FETCH
@@ -69,6 +69,8 @@ imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
 
 	if (!f->active || f->eof || c->stale_chunks > 0)
 		return true;	/* a stopped TOP or a stale chunk: drop it */
+	if (f->broken)
+		return false;	/* nothing more reaches the client */
 	if (type != MAILIMAP_MSG_ATT_BODY_SECTION || section == NULL) {
 		f->pend_plain = false;	/* RFC822 or the like: not asked */
 		f->pend_count++;
@@ -83,12 +85,15 @@ imap_body_handler(int type, struct mailimap_msg_att_body_section *section,
 		f->pend_plain = section->sec_section == NULL ||
 		    section->sec_section->sec_spec == NULL;
 		f->pend_direct = f->pend_plain && imap_body_direct(c, bytes);
+		f->pend_first = true;
 		buf_reset(&c->fetch_pend);
 	}
 	if (f->pend_count > 1 || !f->pend_plain)
 		return true;
 	if (f->pend_direct) {
-		imap_body_deliver(c, bytes, len, f->pend_origin);
+		imap_body_deliver(c, bytes, len, f->pend_origin,
+		    f->pend_first);
+		f->pend_first = false;
 		return !f->broken;
 	}
 	if (buf_append(&c->fetch_pend, bytes, len) != 0) {
@@ -116,19 +121,17 @@ imap_msg_att_uid(const struct mailimap_msg_att *att)
 /* Data that checked out: it must continue where the data so far ends. */
 static void
 imap_body_deliver(struct imap_client *c, const char *bytes, size_t len,
-    uint64_t origin)
+    uint64_t origin, bool first)
 {
 	struct imap_fetch	*f = &c->fetch;
 
-	if (!f->begun || origin != f->literal_origin) {
-		/* A new literal must start where the data so far ends: the
-		 * chunks arrive in order, or the message would be garbled. */
-		if (origin != f->received) {
-			c->fail_detail = "upstream sent body chunks out of order";
-			f->broken = true;
-			return;
-		}
-		f->literal_origin = origin;
+	/* Every literal must start where the data so far ends: the chunks
+	 * arrive in order and once each, or the message would be garbled
+	 * (a repeated response would be sent twice). */
+	if (first && origin != f->received) {
+		c->fail_detail = "upstream sent body chunks out of order";
+		f->broken = true;
+		return;
 	}
 	if (!f->begun) {
 		f->begun = true;
@@ -170,7 +173,7 @@ imap_msg_att_handler(struct mailimap_msg_att *att, void *arg)
 		/* delivered as it came */
 	} else if (!direct && uid == f->uid && count == 1 && f->pend_plain) {
 		imap_body_deliver(c, c->fetch_pend.data, c->fetch_pend.len,
-		    f->pend_origin);
+		    f->pend_origin, true);
 	} else {
 		/* Another message's body, a section we did not ask for, or
 		 * no UID to tell: none of it may reach the client. */
@@ -504,14 +507,19 @@ imap_client_on_chunk(struct imap_client *c, struct imap_cmd *cmd,
 		f->eof = true;
 		goto drained;
 	}
+	if (f->foreign) {
+		/* Data for another UID took the place of ours: the transfer
+		 * cannot be vouched for, before or after its first octet. */
+		imap_client_fetch_end(c, IMAP_ERR_TEMP,
+		    "upstream sent another message's body");
+		f->eof = true;
+		goto drained;
+	}
 	if (!f->begun) {
 		/* RFC 3501 sec. 6.4.8: a non-existent UID is ignored without
-		 * error; an empty or NIL body means the same (RFC 2180). Data
-		 * for another UID instead is the upstream's fault, not a sign
-		 * that ours is gone. */
-		imap_client_fetch_end(c, f->foreign ? IMAP_ERR_TEMP :
-		    IMAP_ERR_GONE, f->foreign ? "upstream sent another "
-		    "message's body" : "message expunged by another client");
+		 * error; an empty or NIL body means the same (RFC 2180). */
+		imap_client_fetch_end(c, IMAP_ERR_GONE,
+		    "message expunged by another client");
 		f->eof = true;
 		goto drained;
 	}

@@ -60,27 +60,71 @@ pending_drop_oldest(void)
 	pending_count--;
 }
 
+/* Merges two ascending lists into out (room for na + nb); returns the
+ * count, each UID once. With b == NULL, keeps what is in a but not in
+ * drop[0..nb) instead. */
+static uint32_t
+pending_merge(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb,
+    const uint32_t *drop, uint32_t *out)
+{
+	uint32_t	i = 0, j = 0, n = 0;
+
+	if (b == NULL) {
+		for (; i < na; i++) {
+			while (j < nb && drop[j] < a[i])
+				j++;
+			if (j >= nb || drop[j] != a[i])
+				out[n++] = a[i];
+		}
+		return n;
+	}
+	while (i < na || j < nb) {
+		if (j >= nb || (i < na && a[i] < b[j]))
+			out[n++] = a[i++];
+		else if (i >= na || b[j] < a[i])
+			out[n++] = b[j++];
+		else {
+			out[n++] = a[i++];
+			j++;
+		}
+	}
+	return n;
+}
+
 bool
 pending_put(const char *identity, uint32_t uidvalidity, const uint32_t *uids,
     uint32_t n)
 {
 	struct pending_entry	*e, *old;
 	size_t			 len = strlen(identity);
+	uint32_t		 room;
 
 	e = malloc(sizeof(*e) + len + 1);
 	if (e == NULL)
 		return false;
-	e->uids = malloc((n > 0 ? n : 1) * sizeof(uint32_t));
+	memcpy(e->identity, identity, len + 1);
+	e->uidvalidity = uidvalidity;
+	pthread_mutex_lock(&pending_mutex);
+	old = pending_unlink(identity);
+	if (old != NULL && old->uidvalidity != uidvalidity) {
+		pending_free(old);	/* names other messages now */
+		old = NULL;
+	}
+	room = n + (old != NULL ? old->n : 0);
+	e->uids = malloc((room > 0 ? room : 1) * sizeof(uint32_t));
 	if (e->uids == NULL) {
+		if (old != NULL) {
+			old->next = pending_list;	/* keep what was there */
+			pending_list = old;
+			pending_count++;
+		}
+		pthread_mutex_unlock(&pending_mutex);
 		free(e);
 		return false;
 	}
-	memcpy(e->uids, uids, n * sizeof(uint32_t));
-	memcpy(e->identity, identity, len + 1);
-	e->uidvalidity = uidvalidity;
-	e->n = n;
-	pthread_mutex_lock(&pending_mutex);
-	if ((old = pending_unlink(identity)) != NULL)
+	e->n = pending_merge(uids, n, old != NULL ? old->uids : uids,
+	    old != NULL ? old->n : 0, NULL, e->uids);
+	if (old != NULL)
 		pending_free(old);
 	if (pending_count >= PENDING_MAX_MAILBOXES)
 		pending_drop_oldest();
@@ -113,6 +157,23 @@ pending_get(const char *identity, uint32_t *uidvalidity, uint32_t **uids,
 	}
 	pthread_mutex_unlock(&pending_mutex);
 	return found;
+}
+
+void
+pending_remove(const char *identity, const uint32_t *uids, uint32_t n)
+{
+	struct pending_entry	*e;
+
+	pthread_mutex_lock(&pending_mutex);
+	for (e = pending_list; e != NULL; e = e->next)
+		if (strcmp(e->identity, identity) == 0)
+			break;
+	if (e != NULL) {
+		e->n = pending_merge(e->uids, e->n, NULL, n, uids, e->uids);
+		if (e->n == 0 && pending_unlink(identity) == e)
+			pending_free(e);
+	}
+	pthread_mutex_unlock(&pending_mutex);
 }
 
 void

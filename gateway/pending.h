@@ -23,7 +23,8 @@
 #define PENDING_MAX_MAILBOXES	1024
 
 /* Records uids[0..n) (ascending) of the mailbox identity under
- * uidvalidity, replacing any older record. false if memory ran out. */
+ * uidvalidity, added to an older record under the same UIDVALIDITY (one
+ * under another is replaced). false if memory ran out. */
 bool	pending_put(const char *identity, uint32_t uidvalidity,
 	    const uint32_t *uids, uint32_t n);
 /* A copy of identity's record: *uids is malloc'd for the caller. false if
@@ -32,5 +33,8 @@ bool	pending_get(const char *identity, uint32_t *uidvalidity,
 	    uint32_t **uids, uint32_t *n);
 /* Drops identity's record, if any. */
 void	pending_clear(const char *identity);
+/* Drops uids[0..n) (ascending) from identity's record: a commit verified
+ * them gone. The record goes when nothing is left in it. */
+void	pending_remove(const char *identity, const uint32_t *uids, uint32_t n);
 
 #endif

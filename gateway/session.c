@@ -152,12 +152,27 @@ session_close(struct session *s, const char *reason)
 		s->addr_counted = false;
 	}
 	if (s->imap != NULL) {
-		/* Without QUIT nothing is deleted; \Seen may be stored. */
+		/* Without QUIT nothing is deleted; \Seen may be stored. A
+		 * QUIT's commit under way runs on (session_abort ends it). */
 		imap_client_close(s->imap, s->pop3.has_maildrop ?
 		    &s->pop3.maildrop : NULL);
+		if (s->committing)
+			s->late_commit = s->imap;
 		s->imap = NULL;
 	}
 	session_close_handles(s);
+}
+
+void
+session_abort(struct session *s)
+{
+	session_close(s, "shutdown");
+	if (s->late_commit != NULL) {
+		/* A forced stop does not wait for a hung-up client's QUIT:
+		 * its deletions are finished at the next login instead. */
+		imap_client_abort(s->late_commit);
+		s->late_commit = NULL;
+	}
 }
 
 /* ---- timers ---- */
@@ -520,11 +535,13 @@ session_body_complete(struct session *s)
 {
 	char	detail[128];
 
-	if (!s->body.is_top &&
+	if ((!s->body.is_top || !pop3_body_complete(&s->body)) &&
 	    pop3_body_final_octets(&s->body) != s->body_size) {
 		/* RFC 1939 sec. 11: LIST gives the exact size, and a client
 		 * may cut the message there; a message that ends elsewhere
-		 * is not the one that was announced. */
+		 * is not the one that was announced. A TOP that ran out of
+		 * message before its lines did has sent all of it, so the
+		 * same holds. */
 		snprintf(detail, sizeof(detail), "message is %llu octets, "
 		    "LIST announced %llu", (unsigned long long)
 		    pop3_body_final_octets(&s->body),
@@ -616,22 +633,36 @@ session_on_resumed(void *arg, enum imap_result result, uint32_t n,
 		pending_clear(s->lock_identity);
 }
 
-/* The UIDs this QUIT deletes, recorded before anything is sent, so that a
- * cut commit is finished at the next login (pending.h). */
+/* The UIDs this QUIT deletes (ascending, as the maildrop), malloc'd; NULL
+ * when there are none or memory ran out. */
+static uint32_t *
+session_marked_uids(const struct session *s, uint32_t *n)
+{
+	const struct pop3_maildrop	*md = &s->pop3.maildrop;
+	uint32_t			*uids, i;
+
+	*n = 0;
+	if (s->pop3.count.dele == 0 ||
+	    (uids = calloc(md->count, sizeof(uint32_t))) == NULL)
+		return NULL;
+	for (i = 0; i < md->count; i++)
+		if (md->msgs[i].flags & POP3_MSG_MARKED)
+			uids[(*n)++] = md->msgs[i].uid;
+	return uids;
+}
+
+/* Recorded before anything is sent, so that a cut commit is finished at
+ * the next login (pending.h). */
 static void
 session_record_pending(struct session *s)
 {
-	const struct pop3_maildrop	*md = &s->pop3.maildrop;
-	uint32_t			*uids, i, n = 0;
+	uint32_t	*uids, n;
 
-	if (!s->locked || s->pop3.count.dele == 0)
-		return;
-	if ((uids = calloc(md->count, sizeof(uint32_t))) == NULL)
-		return;
-	for (i = 0; i < md->count; i++)
-		if (md->msgs[i].flags & POP3_MSG_MARKED)
-			uids[n++] = md->msgs[i].uid;	/* ascending, as msgs */
-	if (n > 0 && !pending_put(s->lock_identity, md->uidvalidity, uids, n))
+	if (!s->locked || imap_client_is_read_only(s->imap))
+		return;		/* nothing to finish: it cannot even start */
+	uids = session_marked_uids(s, &n);
+	if (n > 0 && !pending_put(s->lock_identity,
+	    s->pop3.maildrop.uidvalidity, uids, n))
 		log_warn("commit", "sid=%s user=%s reason=\"out of memory: "
 		    "a cut commit will not be finished\"", s->id, s->user);
 	free(uids);
@@ -673,10 +704,17 @@ session_on_commit(void *arg, enum imap_result result, const char *detail)
 	    s->id, s->user, imap_result_name(result), s->pop3.count.dele,
 	    detail, s->closing ? " client=gone" : "");
 	if (result == IMAP_OK) {
+		uint32_t	*uids, n;
+
+		/* Verified gone; an older record's UIDs stay recorded. */
 		s->dele_committed = s->pop3.count.dele;
-		pending_clear(s->lock_identity);
+		uids = session_marked_uids(s, &n);
+		if (uids != NULL)	/* else the record stays: harmless */
+			pending_remove(s->lock_identity, uids, n);
+		free(uids);
 	}
 	s->committing = false;
+	s->late_commit = NULL;
 	if (s->closing) {
 		/* QUIT's UPDATE finished after the client hung up. */
 		session_release_lock(s);
@@ -710,6 +748,8 @@ session_on_imap_closed(void *arg, struct imap_client *c)
 		s->upstream_lost = true;
 	}
 	s->imap_alive--;
+	if (s->late_commit == c)
+		s->late_commit = NULL;
 	if (s->closing) {
 		session_release_lock(s);
 		session_free_if_unused(s);

@@ -16,6 +16,9 @@ void	session_accept(struct worker *w, uv_stream_t *server);
 /* Ends the session now (idempotent); reason goes to the log. Deletions are
  * never committed this way. */
 void	session_close(struct session *s, const char *reason);
+/* A forced stop (second signal, drain timeout): session_close(), and a
+ * QUIT commit still running for a client that hung up ends too. */
+void	session_abort(struct session *s);
 /* Shutdown: close now if idle, else once the current command is done. */
 void	session_shutdown(struct session *s);
 /* Next session in the worker's list (for iteration that may close). */

@@ -100,6 +100,7 @@ struct session {
 	bool			 upstream_lost;
 	bool			 body_begun;
 	bool			 committing;	/* QUIT's commit under way */
+	struct imap_client	*late_commit;	/* it, after the client left */
 	uint64_t		 body_size;	/* what LIST announced (RETR) */
 	const char		*end_reason;
 	struct buf		 in;

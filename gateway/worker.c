@@ -229,7 +229,7 @@ worker_close_sessions(struct worker *w)
 
 	for (s = w->sessions; s != NULL; s = next) {
 		next = session_next(s);
-		session_close(s, "shutdown");
+		session_abort(s);
 	}
 }
 

@@ -16,6 +16,7 @@ import imaplib
 import os
 import poplib
 import re
+import signal
 import socket
 import sys
 import time
@@ -84,6 +85,26 @@ class FakeBase(unittest.TestCase):
             self.assertTrue(c.quit().startswith('+OK'))
         finally:
             c.close()
+
+    def assert_no_flags_set(self, *uids):
+        for line in FAKE.commands():
+            self.assertNotRegex(line, r'(?i)^UID STORE\b', line)
+        for uid in uids:
+            self.assertEqual(FAKE.flags(uid), set(), 'flags set on UID %d' % uid)
+
+    def assert_cut_before_terminator(self, c, raw):
+        """+OK was sent: the data must be a prefix of the message and the
+        connection must close without the terminator."""
+        with self.assertRaises(ConnectionClosed) as cm:
+            c.read_data()
+        partial = cm.exception.partial
+        self.assertFalse(partial.endswith(b'\r\n.\r\n'), 'terminator after bad data')
+        wire = b'\r\n'.join(b'.' + l if l.startswith(b'.') else l
+                             for l in pop3_form(raw).split(b'\r\n'))
+        self.assertTrue(wire.startswith(partial),
+                        'data that is not a prefix of the message was sent: %r vs %r'
+                        % (partial[-60:], wire[:len(partial)][-60:]))
+        return partial
 
     def assert_nothing_written(self):
         for line in FAKE.commands():
@@ -209,26 +230,6 @@ class Faults(FakeBase):
         self.assert_nothing_written()
         self.assertEqual(FAKE.uids(), [1, 2, 3])
         self.assert_serves_again()
-
-    def assert_no_flags_set(self, *uids):
-        for line in FAKE.commands():
-            self.assertNotRegex(line, r'(?i)^UID STORE\b', line)
-        for uid in uids:
-            self.assertEqual(FAKE.flags(uid), set(), 'flags set on UID %d' % uid)
-
-    def assert_cut_before_terminator(self, c, raw):
-        """+OK was sent: the data must be a prefix of the message and the
-        connection must close without the terminator."""
-        with self.assertRaises(ConnectionClosed) as cm:
-            c.read_data()
-        partial = cm.exception.partial
-        self.assertFalse(partial.endswith(b'\r\n.\r\n'), 'terminator after bad data')
-        wire = b'\r\n'.join(b'.' + l if l.startswith(b'.') else l
-                             for l in pop3_form(raw).split(b'\r\n'))
-        self.assertTrue(wire.startswith(partial),
-                        'data that is not a prefix of the message was sent: %r vs %r'
-                        % (partial[-60:], wire[:len(partial)][-60:]))
-        return partial
 
     def test_body_of_another_uid_is_dropped(self):
         """UID FETCH 1 answered with UID 3's body: not one octet of it
@@ -502,6 +503,85 @@ class CommitResume(FakeBase):
         self.assertFalse(any(re.search(r'(?i)STORE|EXPUNGE', l) for l in cmds), cmds)
         self.assertEqual(FAKE.uids(), [1, 2, 3])
         self.assert_resumed('stale', 1)
+
+
+@harness.skip_unless_popgate('popgate against the fake IMAP server')
+class BodyAndCommitEdges(FakeBase):
+    """Cases a review of the body matching and the resumed commit found."""
+
+    def test_top_with_a_foreign_later_chunk_is_cut(self):
+        raw = corpus()[1]
+        FAKE.faults['foreign_body'] = {2: (3, 32768)}
+        c, st, dt = self.login_expect('+OK')
+        st = c.cmd('TOP 2 3000')
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        if st.startswith('+OK'):
+            self.assert_cut_before_terminator(c, raw)
+        else:
+            self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), 'TOP: %r' % st)
+        c.close()
+        self.assert_serves_again()
+
+    def test_a_repeated_fetch_response_is_not_sent_twice(self):
+        raws = corpus()
+        FAKE.faults['dup_body'] = {1: True, 3: True}
+        c, st, dt = self.login_expect('+OK')
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        for cmd, raw in (('TOP 1 100000', raws[0]), ('RETR 3', raws[2])):
+            st = c.cmd(cmd)
+            if st.startswith('+OK'):
+                self.assert_cut_before_terminator(c, raw)
+                c.close()
+                c, st, dt = self.login_expect('+OK')
+                c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+            else:
+                self.assertTrue(st.startswith('-ERR [SYS/TEMP]'), '%s: %r' % (cmd, st))
+        c.close()
+        self.assert_serves_again()
+
+    def test_resume_on_a_read_only_mailbox_does_not_hang(self):
+        # A cut commit leaves a record; then the mailbox opens read-only
+        # and the login OK carries no capabilities (CAPABILITY follows).
+        c, st, dt = self.login_expect('+OK')
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        c.settimeout(COMMAND_TIMEOUT + SLACK + 5)
+        FAKE.faults['garbage_on'] = {'UID EXPUNGE'}
+        try:
+            c.cmd('QUIT')
+        except ConnectionClosed:
+            pass
+        c.close()
+        FAKE.faults.clear()
+        FAKE.faults['select_readonly'] = True
+        FAKE.faults['login_caps_code'] = False
+        c, st, dt = self.login_expect('+OK', max_seconds=COMMAND_TIMEOUT + SLACK)
+        self.assertTrue(c.quit().startswith('+OK'))
+        c.close()
+        self.assertRegex(PG.log_text(), r'commit-resumed .*result=incomplete')
+        FAKE.faults.clear()
+        self.assert_serves_again()      # and the resume finishes now
+        self.assertEqual(FAKE.uids(), [2, 3])
+
+    def test_second_signal_ends_a_commit_of_a_client_that_left(self):
+        pg = FIX.pop3_server(upstream_port=FAKE.port, extra_args=[
+            '--command-timeout', '30', '--connect-timeout', '3'])
+        FAKE.faults['hang_on'] = {'UID EXPUNGE'}
+        c = POP3Strict(pg.port, timeout=10)
+        c.login(USER, PASSWORD)
+        self.assertTrue(c.cmd('DELE 1').startswith('+OK'))
+        c.sock.sendall(b'QUIT\r\n')
+        self.assertTrue(harness.wait_until(
+            lambda: any(re.match(r'(?i)^UID EXPUNGE', l) for l in FAKE.commands()), 10))
+        c.close()
+        self.assertTrue(harness.wait_until(
+            lambda: 'session-end' in pg.log_text(), 10), pg.log_tail())
+        t0 = time.monotonic()
+        os.kill(pg.pid, signal.SIGTERM)
+        self.assertTrue(harness.wait_until(lambda: 'event=shutdown' in pg.log_text(), 5))
+        rc, clean = pg.stop(sig=signal.SIGTERM, timeout=10)
+        self.assertTrue(clean)
+        self.assertLess(time.monotonic() - t0, 10, 'the commit held the process')
+        self.assertEqual(rc, 0)
 
 if __name__ == '__main__':
     harness.main()

@@ -45,6 +45,9 @@ connection / command, so a test can change them between sessions:
                          octets (or 'X's), as a confused upstream would
     size_lie             {uid: delta}: RFC822.SIZE of uid is reported delta
                          octets off; the body is served as it is
+    dup_body             {uid: True}: each FETCH response with a body of uid
+                         is sent twice
+    select_readonly      True: SELECT opens the mailbox read-only
     caps_pre / caps_post capability strings before / after login (defaults
                          CAPS_PRE / CAPS_POST); with LOGINDISABLED in
                          caps_pre, LOGIN is refused with BAD
@@ -660,6 +663,7 @@ class _Session(FaultSteps):
             self.view = list(self.srv.messages)
             nxt = self.srv.next_uid
         self.selected = True
+        readonly = readonly or bool(self.srv.faults.get('select_readonly'))
         self.readonly = readonly
         self.send('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n'
                   '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] ok\r\n'
@@ -794,6 +798,9 @@ class _Session(FaultSteps):
                 out[1] = b'UID %d' % label_uid
             out.append(b')\r\n')
             self.send(b''.join(out))
+            if self.srv.faults.get('dup_body', {}).get(m.uid) and any(
+                    i.upper().startswith('BODY') for i in items):
+                self.send(b''.join(out))
         self.send('%s OK Fetch completed.\r\n' % tag)
 
     def _store(self, tag, args):

@@ -100,7 +100,9 @@ def flags(imap, uid):
         line = item[0] if isinstance(item, tuple) else item
         if not isinstance(line, bytes):
             continue
-        if not re.search(rb'UID %d\b' % uid, line) and b'UID' in line:
+        # Another message's unsolicited FETCH (a flag change by another
+        # session) may come along, with or without its UID: only ours counts.
+        if not re.search(rb'UID %d\b' % uid, line):
             continue
         m = re.search(rb'FLAGS \(([^)]*)\)', line)
         if m:
