@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # Runs the whole test suite: release build with unit, fuzz-corpus and
 # integration tests (private Dovecot on loopback, real POP3 clients), the same
-# under ASan+UBSan, then a short libFuzzer run of every fuzz target; in
+# under ASan+UBSan, the integration files that run several workers under
+# ThreadSanitizer, then a short libFuzzer run of every fuzz target; in
 # between, the Debian package is built, installed and checked.
-# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_FUZZ=1,
-# SKIP_PACKAGE=1, POPGATE_NO_SKIP=0 (let a test skip instead of failing).
+# Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_TSAN=1,
+# SKIP_FUZZ=1, SKIP_PACKAGE=1, POPGATE_NO_SKIP=0 (let a test skip instead of
+# failing).
 # First of all, tests/check_citations.sh: every cited note and section exists.
 set -eu
 
@@ -50,6 +52,21 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    POPGATE_TEST_TIME_LIMIT=${POPGATE_TEST_TIME_LIMIT:-600} \
 	    ctest --output-on-failure -j1)
+fi
+
+if [ "${SKIP_TSAN:-0}" != 1 ]; then
+	section "ThreadSanitizer build"
+	# Worker threads share the lock, limit, metrics and token tables:
+	# only the files that run several workers (or oauth2_probe's), and
+	# only the two binaries they start.
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DPOPGATE_SANITIZE=thread >/dev/null
+	cmake --build build-tsan -j"$JOBS" --target popgate oauth2_probe
+	section "ThreadSanitizer tests"
+	tsan_files='upstream|upstream_caps|reload|accounts|oauth2_tokens|memory'
+	tsan_files="$tsan_files|metrics|auth"
+	(cd build-tsan && POPGATE_TEST_TIME_LIMIT=${POPGATE_TEST_TIME_LIMIT:-600} \
+	    ctest --output-on-failure -j1 -R "^integration/test_($tsan_files)\$")
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then

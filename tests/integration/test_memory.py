@@ -39,10 +39,11 @@ def setUpModule():
 
 
 def sanitized(binary):
-    """An ASan build has its own allocator and quarantine: its RSS says
-    nothing about glibc's arenas."""
+    """An ASan or TSan build has its own allocator (ASan a quarantine too,
+    TSan shadow memory): its RSS says nothing about glibc's arenas."""
     with open(binary, 'rb') as f:
-        return b'__asan_init' in f.read()
+        data = f.read()
+    return b'__asan_init' in data or b'__tsan_init' in data
 
 
 def rss_kib(pid):
@@ -111,7 +112,7 @@ class Burst(unittest.TestCase):
                          % (idle, peak, samples[-3:], burst_s))
         self.assertTrue(pg.running(), pg.log_tail())
         if sanitized(harness.POPGATE):
-            # The burst itself still runs under ASan (no errors, still
+            # The burst itself still runs sanitized (no errors, still
             # serving); only the allocator's figures do not apply.
             sys.stderr.write('[sanitizer build: RSS bound not applied] ')
             return
