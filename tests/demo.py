@@ -129,8 +129,10 @@ def main():
               % (gate.port, USER, PASSWORD))
         # The session-end line is written as popgate closes the
         # connection, just after the QUIT reply: give it a moment.
+        # (The readiness probe's own session-end is already there.)
         deadline = time.time() + 5
-        while 'event=session-end' not in gate.log_text() and time.time() < deadline:
+        while ('user=%s reason="quit"' % USER) not in gate.log_text() and \
+                time.time() < deadline:
             time.sleep(0.05)
         print('\npopgate log:')
         print(gate.log_text().rstrip())
