@@ -746,8 +746,7 @@ imap_client_on_response(struct imap_client *c, struct imap_cmd *cmd,
 		imap_client_probe_next(c);
 		break;
 	case IMAP_CMD_CHUNK:
-		imap_client_on_chunk(c, cmd, resp);
-		imap_client_commit_step(c);	/* QUIT may wait for a drain */
+		imap_client_on_chunk(c, cmd, resp);	/* a QUIT may wait */
 		break;
 	case IMAP_CMD_STORE_DELETED:
 	case IMAP_CMD_SEARCH_DELETED:

@@ -302,5 +302,5 @@ imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
 	default:
 		break;
 	}
-	imap_client_commit_step(c);
+	/* imap_client_on_response() moves the commit on. */
 }

@@ -744,8 +744,8 @@ imap_client_on_snapshot(struct imap_client *c, struct mailimap_response *resp)
 	uint32_t	before = c->md.count;
 
 	if (c->phase == IMAP_PHASE_COMMIT && c->commit.resume) {
-		/* Listed before our deletions were finished: taken again. */
-		imap_client_commit_step(c);
+		/* Listed before our deletions were finished: taken again
+		 * (imap_client_on_response() moves the commit on). */
 		return;
 	}
 
