@@ -69,7 +69,7 @@ imap_write_cb(uv_write_t *req, int status)
 	imap_client_flush(c);
 }
 
-/* uv_try_write() first, as gateway/session.c does: a command usually
+/* uv_try_write() first, as gateway/session/session.c does: a command usually
  * leaves at once, without a write request, callback or epoll change. */
 void
 imap_client_write_queue(struct imap_client *c, struct buf *q,

@@ -19,7 +19,7 @@ import sys
 import tokenize
 
 root = sys.argv[1]
-SCAN = ['proto', 'config', 'backend', 'gateway', 'tests', 'bench',
+SCAN = ['proto', 'config', 'net', 'backend', 'gateway', 'tests', 'bench',
         'README.md', 'DESIGN.md', 'doc']
 SKIP_DIRS = {'corpus', '__pycache__'}
 TEXT = ('.c', '.h', '.py', '.sh', '.md', '.txt', '.dict', '.cmake')

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_addrlimit.c - gateway/addrlimit.c: sessions per address, the
+ * test_addrlimit.c - gateway/limits/addrlimit.c: sessions per address, the
  * connection rate per address as a token bucket, addresses independent of
  * each other, and a full table admitting rather than refusing.
  */

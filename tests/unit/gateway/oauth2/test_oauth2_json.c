@@ -3,7 +3,7 @@
  * test_oauth2_json.c - gateway/oauth2/oauth2_json.c: token answers
  * (types, defaults, bounds, duplicates, error objects), device authorization
  * answers (Google's verification_url, interval default and bounds), form
- * encoding, log escaping and fingerprints; and gateway/http_client.c's
+ * encoding, log escaping and fingerprints; and net/http_client.c's
  * URL rule (https anywhere, http only to loopback).
  */
 #include <setjmp.h>

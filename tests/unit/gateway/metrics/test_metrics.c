@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_metrics.c - gateway/metrics.c: the exposition after a known
+ * test_metrics.c - gateway/metrics/metrics.c: the exposition after a known
  * sequence of calls (every sample, cumulative histogram buckets, escaped
  * listener names), counting from many threads, and the HTTP endpoint on a
  * private loop in a thread, driven by blocking sockets: 200, HEAD, 404,

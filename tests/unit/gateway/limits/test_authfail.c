@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_authfail.c - gateway/authfail.c: the failed-login delay grows per
+ * test_authfail.c - gateway/limits/authfail.c: the failed-login delay grows per
  * client address, is capped, is forgotten after a quiet period or a
  * successful login, and one address never slows another.
  */

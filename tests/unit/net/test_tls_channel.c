@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_tls_channel.c - unit tests for gateway/tls_channel.c: a client and a
+ * test_tls_channel.c - unit tests for net/tls_channel.c: a client and a
  * server channel pump bytes into each other in memory, against a test PKI
  * made at startup with the openssl CLI in a temporary directory.
  */
