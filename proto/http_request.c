@@ -135,7 +135,8 @@ http_head_done(const struct http_scan *s)
 
 /*
  * Feeds octet i. Returns NULL to go on, or an error reason. Sets *done
- * when the head is complete.
+ * when the head is complete. Long: one switch over the scanner's states,
+ * each case a few lines; split up, the states would be read out of order.
  */
 static const char *
 http_step(struct http_scan *s, const unsigned char *data, size_t i,

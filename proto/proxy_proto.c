@@ -307,6 +307,12 @@ proxy_v2_tlvs_ok(const unsigned char *p, size_t n, size_t avail)
 	return true;
 }
 
+/*
+ * The binary v2 header (the PROXY protocol specification, section 2.2):
+ * signature, version and command, family, length, addresses, TLVs. Long:
+ * each field is checked in wire order, one early return per refusal, which
+ * reads better than helpers passing the offset around.
+ */
 static enum proxy_result
 proxy_v2(const unsigned char *data, size_t len, struct proxy_info *info,
     const char **why)

@@ -366,6 +366,10 @@ sasl_saslname_unescape(unsigned char *p, size_t len)
 	}
 }
 
+/*
+ * Long: RFC 7628's message is a GS2 header then key=value pairs separated
+ * by ^A; the walk checks each part in order where it is found.
+ */
 int
 sasl_oauthbearer_parse(unsigned char *msg, size_t len,
     struct sasl_bearer *out)
