@@ -118,19 +118,11 @@ oauth2_device_poll(const struct config_oauth2 *src,
 	}
 }
 
-int
-oauth2_bootstrap_device(const struct config_oauth2 *src, FILE *out, char *err,
-    size_t errlen)
+/* What the device flow needs of a source, checked before any request. */
+static int
+oauth2_device_check(const struct config_oauth2 *src, char *err, size_t errlen)
 {
-	struct oauth2_device_response	*dev = NULL;
-	struct oauth2_token_response	*tok = NULL;
-	struct oauth2_error_response	 eresp;
-	enum oauth2_json_result		 r;
-	struct oauth2_form		 f;
-	char				 why[HTTP_MAX_ERROR], fp[9];
-	char				 desc[OAUTH2_LOG_TEXT];
-	long				 status;
-	int				 rc = -1;
+	char	why[HTTP_MAX_ERROR];
 
 	if (src->grant != CONFIG_OAUTH2_REFRESH_TOKEN) {
 		snprintf(err, errlen, "source %s does not use refresh tokens",
@@ -148,11 +140,21 @@ oauth2_bootstrap_device(const struct config_oauth2 *src, FILE *out, char *err,
 		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
-	if ((dev = malloc(sizeof(*dev))) == NULL ||
-	    (tok = malloc(sizeof(*tok))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto done;
-	}
+	return 0;
+}
+
+/* RFC 8628 sec. 3.1-3.2: asks for a device code into *dev. */
+static int
+oauth2_device_request(const struct config_oauth2 *src,
+    struct oauth2_device_response *dev, char *err, size_t errlen)
+{
+	struct oauth2_error_response	 eresp;
+	enum oauth2_json_result		 r;
+	struct oauth2_form		 f;
+	char				 why[HTTP_MAX_ERROR];
+	char				 desc[OAUTH2_LOG_TEXT];
+	long				 status;
+
 	/* RFC 8628 sec. 3.1: a confidential client authenticates here too. */
 	oauth2_form_init(&f);
 	oauth2_form_add(&f, "client_id", src->client_id);
@@ -163,17 +165,35 @@ oauth2_bootstrap_device(const struct config_oauth2 *src, FILE *out, char *err,
 	r = oauth2_sync_token(src, src->device_url, &f, true, NULL, dev,
 	    &eresp, &status, why, sizeof(why));
 	oauth2_form_free(&f);
-	if (r != OAUTH2_JSON_TOKEN) {
-		if (r == OAUTH2_JSON_ERROR)
-			snprintf(err, errlen, "device authorization refused: "
-			    "%s: %s", eresp.error, oauth2_escape(desc,
-			    sizeof(desc), eresp.description,
-			    strlen(eresp.description)));
-		else
-			snprintf(err, errlen, "device authorization failed: %s",
-			    why);
+	if (r == OAUTH2_JSON_TOKEN)
+		return 0;
+	if (r == OAUTH2_JSON_ERROR)
+		snprintf(err, errlen, "device authorization refused: %s: %s",
+		    eresp.error, oauth2_escape(desc, sizeof(desc),
+		    eresp.description, strlen(eresp.description)));
+	else
+		snprintf(err, errlen, "device authorization failed: %s", why);
+	return -1;
+}
+
+int
+oauth2_bootstrap_device(const struct config_oauth2 *src, FILE *out, char *err,
+    size_t errlen)
+{
+	struct oauth2_device_response	*dev = NULL;
+	struct oauth2_token_response	*tok = NULL;
+	char				 why[HTTP_MAX_ERROR], fp[9];
+	int				 rc = -1;
+
+	if (oauth2_device_check(src, err, errlen) != 0)
+		return -1;
+	if ((dev = malloc(sizeof(*dev))) == NULL ||
+	    (tok = malloc(sizeof(*tok))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
+	if (oauth2_device_request(src, dev, err, errlen) != 0)
+		goto done;
 	fprintf(out, "To let popgate use %s, open %s\nand enter the code: %s\n",
 	    src->name, dev->verification_uri, dev->user_code);
 	if (dev->verification_uri_complete[0] != '\0')
