@@ -30,6 +30,7 @@
 
 #include "accounts.h"
 #include "atomic_file.h"
+#include "auth.h"
 #include "bearer.h"
 #include "imap_client.h"
 #include "oauth2.h"
@@ -251,7 +252,7 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 		    r == -E2BIG ? " (too long)" : "");
 		return 1;
 	}
-	r = accounts_hash_new(secret, strlen(secret), hash, sizeof(hash));
+	r = auth_hash_new(secret, strlen(secret), hash, sizeof(hash));
 	explicit_bzero(secret, sizeof(secret));
 	if (r != 0) {
 		fprintf(stderr, "popgate: cannot hash the secret: %s\n",
