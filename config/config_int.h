@@ -27,6 +27,10 @@ int	config_set_seconds(unsigned int *field_ms, const char *value,
 void	config_check_file(struct config_errors *errs, const char *origin,
 	    const char *what, const char *path);
 
+/* config/accounts_hash.c: why hash (len octets, not strong) is refused,
+ * without quoting it. */
+const char *accounts_hash_why(const char *hash, size_t len);
+
 /* config/ini.c: the INI syntax, a line at most this long (CR excluded). */
 #define CONFIG_INI_MAX_LINE	4096
 
