@@ -115,7 +115,8 @@ bool	account_allows(const struct account *a, const struct sockaddr *addr);
  * sha512crypt $6$, sha256crypt $5$. DES, MD5 $1$, NT and the rest are
  * refused. The shape is checked (salt and checksum lengths, alphabet), not
  * the cost parameters: a hash whose parameters libxcrypt rejects never
- * matches.
+ * matches. Whether this libxcrypt has the method at all is
+ * auth_hash_known()'s question (gateway/auth/), asked after a load.
  */
 bool	accounts_hash_is_strong(const char *hash);
 

@@ -151,8 +151,10 @@ admin_check(const struct config *c, const char *path, const char *text,
 	if ((errs = calloc(1, sizeof(*errs))) == NULL)
 		return false;
 	if (accounts_parse(text, len, path, &a, errs) == 0 &&
-	    (acct = accounts_find(a, name)) != NULL)
+	    (acct = accounts_find(a, name)) != NULL) {
 		account_check_refs(c, acct, path, errs);
+		auth_check_hashes(a, path, errs);
+	}
 	for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 		fprintf(stderr, "popgate: %s\n", errs->text[i]);
 	ok = errs->count == 0;

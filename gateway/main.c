@@ -25,6 +25,7 @@
 #include "worker.h"
 #include "accounts.h"
 #include "admin.h"
+#include "auth.h"
 #include "oauth2.h"
 
 #define MAIN_MAX_WORKERS	256
@@ -350,6 +351,7 @@ main_load_accounts(const struct config *c, struct config_errors *errs)
 		return NULL;
 	for (i = 0; i < accounts_count(a); i++)
 		account_check_refs(c, accounts_at(a, i), c->accounts_file, errs);
+	auth_check_hashes(a, c->accounts_file, errs);
 	if (errs->count > 0) {
 		accounts_free(a);
 		return NULL;

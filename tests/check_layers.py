@@ -17,7 +17,7 @@ LIBS = {'uv.h': 'libuv', 'openssl/': 'openssl', 'curl/': 'curl',
 # Folder: (project folders it may include, libraries it may include).
 ALLOWED = {
     'proto': ({'proto'}, set()),
-    'config': ({'config', 'proto'}, {'libxcrypt'}),
+    'config': ({'config', 'proto'}, set()),
     'backend': ({'backend', 'proto'}, {'libetpan', 'libuv', 'openssl'}),
     'gateway': ({'gateway', 'backend', 'config', 'proto'},
                 {'libuv', 'openssl', 'curl', 'jansson', 'libxcrypt'}),

@@ -98,6 +98,28 @@ auth_check_apop(const struct account *a, const char *timestamp,
 	return ok;
 }
 
+bool
+auth_hash_known(const char *hash)
+{
+	int	r = crypt_checksalt(hash);
+
+	return r != CRYPT_SALT_INVALID && r != CRYPT_SALT_METHOD_DISABLED;
+}
+
+void
+auth_check_hashes(const struct accounts *a, const char *origin,
+    struct config_errors *errs)
+{
+	const struct account	*acct;
+	size_t			 i;
+
+	for (i = 0; (acct = accounts_at(a, i)) != NULL; i++)
+		if (acct->hash[0] == '$' && !auth_hash_known(acct->hash))
+			config_errors_add(errs, "%s:%u: password hash: this "
+			    "libxcrypt does not have its method", origin,
+			    acct->line);
+}
+
 int
 auth_hash_new(const char *secret, size_t len, char *out, size_t outlen)
 {
@@ -126,7 +148,7 @@ auth_hash_new(const char *secret, size_t len, char *out, size_t outlen)
 		r = errno != 0 ? -errno : -EINVAL;
 	else if ((n = strlen(got)) >= outlen)
 		r = -ERANGE;
-	else if (!accounts_hash_is_strong(got))
+	else if (!accounts_hash_is_strong(got) || !auth_hash_known(got))
 		r = -EINVAL;	/* not what $y$ makes: refuse to hand it out */
 	else
 		memcpy(out, got, n + 1);

@@ -38,6 +38,17 @@ void	auth_check_dummy(const char *secret, size_t len);
 bool	auth_check_apop(const struct account *a, const char *timestamp,
 	    const char *digest_hex);
 /*
+ * True if this libxcrypt has hash's method enabled (sha256crypt counts as
+ * legacy there, and is fine; a build may disable methods). The shape is
+ * accounts_hash_is_strong()'s.
+ */
+bool	auth_hash_known(const char *hash);
+/* Records "ORIGIN:LINE: password hash: ..." for each account of a whose
+ * hash has a method this libxcrypt does not have: no password would ever
+ * match it. */
+void	auth_check_hashes(const struct accounts *a, const char *origin,
+	    struct config_errors *errs);
+/*
  * A new yescrypt hash (default cost, salt from the system's random source)
  * of secret (len octets, no NUL, not empty) into out. Returns 0, -EINVAL,
  * -ERANGE (outlen too small; 128 is plenty) or -errno from libxcrypt.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_auth.c - gateway/auth/: new hashes, crypt(3) checks with their
- * dummy path for locked accounts, and APOP digests (RFC 1939 sec. 7).
+ * dummy path for locked accounts, APOP digests (RFC 1939 sec. 7), and
+ * the methods libxcrypt has.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -139,6 +140,24 @@ test_apop(void **state)
 	accounts_free(a);
 }
 
+/* The methods this libxcrypt has; every account of a file checked. */
+static void
+test_hash_known(void **state)
+{
+	struct accounts		*a;
+	struct config_errors	 errs;
+
+	(void)state;
+	assert_true(auth_hash_known(H_BCRYPT));
+	assert_true(auth_hash_known(H_SHA512));
+	assert_false(auth_hash_known("$zz$nothing$here"));
+	assert_int_equal(parse("b " H_BCRYPT " user=u token=t\n"
+	    "l ! user=u token=t\n", &a, &errs), 0);
+	auth_check_hashes(a, "t.accounts", &errs);
+	assert_int_equal(errs.count, 0);
+	accounts_free(a);
+}
+
 int
 main(void)
 {
@@ -146,6 +165,7 @@ main(void)
 		cmocka_unit_test(test_check_secret),
 		cmocka_unit_test(test_locked),
 		cmocka_unit_test(test_apop),
+		cmocka_unit_test(test_hash_known),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
