@@ -204,12 +204,61 @@ accounts_set_string(struct accounts_parser *p, const char *key, char *field,
 	field[n] = '\0';
 }
 
+/* The decoded value (n octets in p->value) of the option bit. */
+static void
+accounts_option_value(struct accounts_parser *p, unsigned int bit,
+    const char *key, size_t n)
+{
+	struct account	*acct = p->acct;
+
+	switch (bit) {
+	case ACCOUNTS_OPT_UPSTREAM:
+		if (n > 0 && !config_name_ok(p->value, CONFIG_MAX_NAME)) {
+			accounts_error(p, "upstream= must be an upstream name "
+			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
+			return;
+		}
+		memcpy(acct->upstream, p->value, n + 1);
+		break;
+	case ACCOUNTS_OPT_USER:
+		/* It is framed by ^A in XOAUTH2 and OAUTHBEARER. */
+		if (accounts_has_control(p->value, n)) {
+			accounts_error(p, "user=: control characters are not "
+			    "allowed");
+			return;
+		}
+		accounts_set_string(p, key, acct->user, sizeof(acct->user),
+		    p->value, n, 1);
+		break;
+	case ACCOUNTS_OPT_PASSWORD:
+		acct->cred = ACCOUNT_CRED_PASSWORD;
+		accounts_set_string(p, key, acct->password,
+		    sizeof(acct->password), p->value, n, 1);
+		break;
+	case ACCOUNTS_OPT_TOKEN:
+		acct->cred = ACCOUNT_CRED_TOKEN;
+		if (!config_name_ok(p->value, CONFIG_MAX_NAME)) {
+			accounts_error(p, "token= must be an oauth2 name "
+			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
+			return;
+		}
+		memcpy(acct->token, p->value, n + 1);
+		break;
+	case ACCOUNTS_OPT_NETWORKS:
+		accounts_set_networks(p, p->value, n);
+		break;
+	case ACCOUNTS_OPT_APOP:
+		accounts_set_string(p, key, acct->apop, sizeof(acct->apop),
+		    p->value, n, 1);
+		break;
+	}
+}
+
 /* One key=value field; *seen collects the option bits. */
 static void
 accounts_option(struct accounts_parser *p, const char *f, size_t flen,
     unsigned int field, unsigned int *seen)
 {
-	struct account	*acct = p->acct;
 	const char	*eq = memchr(f, '=', flen), *key = NULL;
 	size_t		 klen, i;
 	ssize_t		 n;
@@ -250,47 +299,7 @@ accounts_option(struct accounts_parser *p, const char *f, size_t flen,
 		    key);
 		return;
 	}
-	switch (bit) {
-	case ACCOUNTS_OPT_UPSTREAM:
-		if (n > 0 && !config_name_ok(p->value, CONFIG_MAX_NAME)) {
-			accounts_error(p, "upstream= must be an upstream name "
-			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
-			return;
-		}
-		memcpy(acct->upstream, p->value, (size_t)n + 1);
-		break;
-	case ACCOUNTS_OPT_USER:
-		/* It is framed by ^A in XOAUTH2 and OAUTHBEARER. */
-		if (accounts_has_control(p->value, (size_t)n)) {
-			accounts_error(p, "user=: control characters are not "
-			    "allowed");
-			return;
-		}
-		accounts_set_string(p, key, acct->user, sizeof(acct->user),
-		    p->value, (size_t)n, 1);
-		break;
-	case ACCOUNTS_OPT_PASSWORD:
-		acct->cred = ACCOUNT_CRED_PASSWORD;
-		accounts_set_string(p, key, acct->password,
-		    sizeof(acct->password), p->value, (size_t)n, 1);
-		break;
-	case ACCOUNTS_OPT_TOKEN:
-		acct->cred = ACCOUNT_CRED_TOKEN;
-		if (!config_name_ok(p->value, CONFIG_MAX_NAME)) {
-			accounts_error(p, "token= must be an oauth2 name "
-			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
-			return;
-		}
-		memcpy(acct->token, p->value, (size_t)n + 1);
-		break;
-	case ACCOUNTS_OPT_NETWORKS:
-		accounts_set_networks(p, p->value, (size_t)n);
-		break;
-	case ACCOUNTS_OPT_APOP:
-		accounts_set_string(p, key, acct->apop, sizeof(acct->apop),
-		    p->value, (size_t)n, 1);
-		break;
-	}
+	accounts_option_value(p, bit, key, (size_t)n);
 }
 
 /* FNV-1a: the names come from the administrator's file, and a lookup of
@@ -326,13 +335,70 @@ accounts_slot(const struct accounts *a, const char *name, size_t len)
 	return i;
 }
 
+/* The HASH field (hlen octets at hash) into p->acct. */
+static void
+accounts_set_hash(struct accounts_parser *p, const char *hash, size_t hlen)
+{
+	struct account	*acct = p->acct;
+
+	if (hlen == 0)
+		accounts_error(p, "missing password hash field");
+	else if (hlen == 1 && (*hash == '!' || *hash == '*'))
+		acct->hash[0] = *hash;
+	else if (hlen == 1 && *hash == '-')
+		acct->hash[0] = '\0';
+	else {
+		if (hlen < sizeof(acct->hash)) {
+			memcpy(acct->hash, hash, hlen);
+			acct->hash[hlen] = '\0';
+		}
+		if (hlen >= sizeof(acct->hash) ||
+		    !accounts_hash_is_strong(acct->hash)) {
+			accounts_error(p, "password hash: %s",
+			    accounts_hash_why(hash, hlen));
+			memset(acct->hash, 0, sizeof(acct->hash));
+		}
+	}
+}
+
+/*
+ * p->acct, whose name is namelen octets, into the set. Names are checked
+ * for duplicates even on a line with other errors, so one pass reports
+ * everything.
+ */
+static void
+accounts_insert(struct accounts_parser *p, size_t namelen)
+{
+	struct account	*acct = p->acct;
+	size_t		 slot;
+
+	slot = accounts_slot(p->a, acct->name, namelen);
+	if (p->a->slots[slot] != 0) {
+		accounts_error(p, "duplicate account name (first on line %u)",
+		    p->a->list[p->a->slots[slot] - 1].line);
+		return;
+	}
+	if (p->a->count == ACCOUNTS_MAX_ACCOUNTS) {
+		if (!p->too_many)
+			accounts_error(p, "more than %d accounts",
+			    ACCOUNTS_MAX_ACCOUNTS);
+		p->too_many = true;
+		return;
+	}
+	p->a->list[p->a->count] = *acct;
+	if (acct->apop[0] != '\0')
+		p->a->any_apop = true;
+	p->a->count++;
+	p->a->slots[slot] = (uint32_t)p->a->count;
+}
+
 /* One line that is neither blank nor a comment, s[0] not blank. */
 static void
 accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 {
 	struct account	*acct = p->acct;
 	const char	*end = s + len, *f, *hash;
-	size_t		 flen, hlen, i, slot;
+	size_t		 flen, hlen, i;
 	unsigned int	 seen = 0, field;
 
 	for (i = 0; i < len; i++) {
@@ -363,24 +429,7 @@ accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 	while (f < end && !accounts_is_blank(*f))
 		f++;
 	hlen = (size_t)(f - hash);
-	if (hlen == 0)
-		accounts_error(p, "missing password hash field");
-	else if (hlen == 1 && (*hash == '!' || *hash == '*'))
-		acct->hash[0] = *hash;
-	else if (hlen == 1 && *hash == '-')
-		acct->hash[0] = '\0';
-	else {
-		if (hlen < sizeof(acct->hash)) {
-			memcpy(acct->hash, hash, hlen);
-			acct->hash[hlen] = '\0';
-		}
-		if (hlen >= sizeof(acct->hash) ||
-		    !accounts_hash_is_strong(acct->hash)) {
-			accounts_error(p, "password hash: %s",
-			    accounts_hash_why(hash, hlen));
-			memset(acct->hash, 0, sizeof(acct->hash));
-		}
-	}
+	accounts_set_hash(p, hash, hlen);
 
 	/* key=value ... */
 	for (field = 3;; field++) {
@@ -403,26 +452,7 @@ accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 	if (hlen == 1 && *hash == '-' && !(seen & ACCOUNTS_OPT_APOP))
 		accounts_error(p, "hash \"-\" (APOP only) without apop=");
 
-	/* Names are checked for duplicates even on a line with other
-	 * errors, so one pass reports everything. */
-	slot = accounts_slot(p->a, acct->name, flen);
-	if (p->a->slots[slot] != 0) {
-		accounts_error(p, "duplicate account name (first on line %u)",
-		    p->a->list[p->a->slots[slot] - 1].line);
-		return;
-	}
-	if (p->a->count == ACCOUNTS_MAX_ACCOUNTS) {
-		if (!p->too_many)
-			accounts_error(p, "more than %d accounts",
-			    ACCOUNTS_MAX_ACCOUNTS);
-		p->too_many = true;
-		return;
-	}
-	p->a->list[p->a->count] = *acct;
-	if (acct->apop[0] != '\0')
-		p->a->any_apop = true;
-	p->a->count++;
-	p->a->slots[slot] = (uint32_t)p->a->count;
+	accounts_insert(p, flen);
 }
 
 /*
