@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * accounts.c - the device accounts file: parsed line by line into one
- * array in file order plus an open-addressing table of names; password
- * checks through libxcrypt, APOP digests through OpenSSL.
+ * array in file order plus an open-addressing table of names. The checks
+ * of the secrets it holds are gateway/auth/'s.
  */
 #include "accounts.h"
 #include "config_int.h"
@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
-#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,21 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-/*
- * The dummy check's hash: yescrypt at libxcrypt's default cost (j9T, what
- * accounts_hash_new() makes) of a random phrase nobody kept.
- */
-#define ACCOUNTS_DUMMY_HASH \
-	"$y$j9T$yd4T5mqsJEBe5gFuMfM3R1$Sj08CZSW4cGxKKcJd4l8ZoKyI85QhdlA32cNdoRsQPD"
-
-/* Checksum lengths in crypt's base-64 alphabet. */
-#define ACCOUNTS_SUM_256	43	/* yescrypt, scrypt, sha256crypt */
-#define ACCOUNTS_SUM_512	86	/* sha512crypt */
-#define ACCOUNTS_BCRYPT_OCTETS	60
 
 #define ACCOUNTS_OPTIONS	"upstream, user, password, token, networks, apop"
 
@@ -95,142 +79,6 @@ static bool
 accounts_is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool
-accounts_is_b64(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '.' || c == '/';
-}
-
-/* n octets at s, all of crypt's base-64 alphabet. */
-static bool
-accounts_all_b64(const char *s, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (!accounts_is_b64(s[i]))
-			return false;
-	return true;
-}
-
-/* "PARAMS$SALT$SUM" (yescrypt) or "SETTING$SUM" (scrypt) after the prefix:
- * nfields non-empty base-64 fields, the last one sumlen long. */
-static bool
-accounts_hash_fields(const char *s, unsigned int nfields, size_t sumlen)
-{
-	const char	*end;
-	size_t		 n;
-
-	for (; nfields > 1; nfields--) {
-		if ((end = strchr(s, '$')) == NULL)
-			return false;
-		n = (size_t)(end - s);
-		if (n == 0 || !accounts_all_b64(s, n))
-			return false;
-		s = end + 1;
-	}
-	n = strlen(s);
-	return n == sumlen && accounts_all_b64(s, n);
-}
-
-/* sha-crypt after "$5$" or "$6$": ["rounds=N$"] SALT "$" SUM. */
-static bool
-accounts_hash_sha(const char *s, size_t sumlen)
-{
-	const char	*end;
-	size_t		 n;
-
-	if (strncmp(s, "rounds=", 7) == 0) {
-		s += 7;
-		n = strspn(s, "0123456789");
-		if (n == 0 || n > 9 || s[0] == '0' || s[n] != '$')
-			return false;
-		s += n + 1;
-	}
-	if ((end = strchr(s, '$')) == NULL)
-		return false;
-	n = (size_t)(end - s);
-	/* Longer salts are cut to 16 by crypt: refuse what cannot match. */
-	if (n > 16 || !accounts_all_b64(s, n))
-		return false;
-	s = end + 1;
-	n = strlen(s);
-	return n == sumlen && accounts_all_b64(s, n);
-}
-
-/* "$2b$NN$" then 22 octets of salt and 31 of checksum. */
-static bool
-accounts_hash_bcrypt(const char *h)
-{
-	unsigned int	cost;
-
-	if (strlen(h) != ACCOUNTS_BCRYPT_OCTETS)
-		return false;
-	if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9' ||
-	    h[6] != '$')
-		return false;
-	cost = (unsigned int)(h[4] - '0') * 10 + (unsigned int)(h[5] - '0');
-	if (cost < 4 || cost > 31)
-		return false;
-	return accounts_all_b64(h + 7, ACCOUNTS_BCRYPT_OCTETS - 7);
-}
-
-bool
-accounts_hash_is_strong(const char *hash)
-{
-	bool	shape;
-	int	r;
-
-	if (hash == NULL || strlen(hash) >= sizeof(((struct account *)0)->hash))
-		return false;
-	if (strncmp(hash, "$y$", 3) == 0)
-		shape = accounts_hash_fields(hash + 3, 3, ACCOUNTS_SUM_256);
-	else if (strncmp(hash, "$gy$", 4) == 0)
-		shape = accounts_hash_fields(hash + 4, 3, ACCOUNTS_SUM_256);
-	else if (strncmp(hash, "$7$", 3) == 0)
-		/* N (1), r (5), p (5), then the salt. */
-		shape = accounts_hash_fields(hash + 3, 2, ACCOUNTS_SUM_256) &&
-		    strchr(hash + 3, '$') - (hash + 3) >= 11;
-	else if (strncmp(hash, "$2b$", 4) == 0 ||
-	    strncmp(hash, "$2y$", 4) == 0 || strncmp(hash, "$2a$", 4) == 0)
-		shape = accounts_hash_bcrypt(hash);
-	else if (strncmp(hash, "$6$", 3) == 0)
-		shape = accounts_hash_sha(hash + 3, ACCOUNTS_SUM_512);
-	else if (strncmp(hash, "$5$", 3) == 0)
-		shape = accounts_hash_sha(hash + 3, ACCOUNTS_SUM_256);
-	else
-		shape = false;
-	if (!shape)
-		return false;
-	/* And libxcrypt must know the method (sha256crypt counts as
-	 * legacy there; a build may disable methods). */
-	r = crypt_checksalt(hash);
-	return r != CRYPT_SALT_INVALID && r != CRYPT_SALT_METHOD_DISABLED;
-}
-
-/* Why hash (not strong) is refused, without quoting it. */
-static const char *
-accounts_hash_why(const char *hash, size_t len)
-{
-	if (len >= 3 && strncmp(hash, "$1$", 3) == 0)
-		return "MD5 ($1$) hashes are too weak";
-	if (len >= 3 && strncmp(hash, "$3$", 3) == 0)
-		return "NT ($3$) hashes are too weak";
-	if ((len == 13 && accounts_all_b64(hash, len)) ||
-	    (len == 20 && hash[0] == '_' && accounts_all_b64(hash + 1, 19)))
-		return "DES hashes are too weak";
-	if (len >= 3 && (strncmp(hash, "$y$", 3) == 0 ||
-	    strncmp(hash, "$7$", 3) == 0 || strncmp(hash, "$6$", 3) == 0 ||
-	    strncmp(hash, "$5$", 3) == 0 ||
-	    (len >= 4 && (strncmp(hash, "$gy$", 4) == 0 ||
-	    strncmp(hash, "$2b$", 4) == 0 || strncmp(hash, "$2y$", 4) == 0 ||
-	    strncmp(hash, "$2a$", 4) == 0))))
-		return "malformed or truncated hash";
-	return "not a hash of an accepted scheme (yescrypt, scrypt, bcrypt, "
-	    "sha512crypt, sha256crypt), \"!\", \"*\" or \"-\"";
 }
 
 static int
@@ -356,12 +204,61 @@ accounts_set_string(struct accounts_parser *p, const char *key, char *field,
 	field[n] = '\0';
 }
 
+/* The decoded value (n octets in p->value) of the option bit. */
+static void
+accounts_option_value(struct accounts_parser *p, unsigned int bit,
+    const char *key, size_t n)
+{
+	struct account	*acct = p->acct;
+
+	switch (bit) {
+	case ACCOUNTS_OPT_UPSTREAM:
+		if (n > 0 && !config_name_ok(p->value, CONFIG_MAX_NAME)) {
+			accounts_error(p, "upstream= must be an upstream name "
+			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
+			return;
+		}
+		memcpy(acct->upstream, p->value, n + 1);
+		break;
+	case ACCOUNTS_OPT_USER:
+		/* It is framed by ^A in XOAUTH2 and OAUTHBEARER. */
+		if (accounts_has_control(p->value, n)) {
+			accounts_error(p, "user=: control characters are not "
+			    "allowed");
+			return;
+		}
+		accounts_set_string(p, key, acct->user, sizeof(acct->user),
+		    p->value, n, 1);
+		break;
+	case ACCOUNTS_OPT_PASSWORD:
+		acct->cred = ACCOUNT_CRED_PASSWORD;
+		accounts_set_string(p, key, acct->password,
+		    sizeof(acct->password), p->value, n, 1);
+		break;
+	case ACCOUNTS_OPT_TOKEN:
+		acct->cred = ACCOUNT_CRED_TOKEN;
+		if (!config_name_ok(p->value, CONFIG_MAX_NAME)) {
+			accounts_error(p, "token= must be an oauth2 name "
+			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
+			return;
+		}
+		memcpy(acct->token, p->value, n + 1);
+		break;
+	case ACCOUNTS_OPT_NETWORKS:
+		accounts_set_networks(p, p->value, n);
+		break;
+	case ACCOUNTS_OPT_APOP:
+		accounts_set_string(p, key, acct->apop, sizeof(acct->apop),
+		    p->value, n, 1);
+		break;
+	}
+}
+
 /* One key=value field; *seen collects the option bits. */
 static void
 accounts_option(struct accounts_parser *p, const char *f, size_t flen,
     unsigned int field, unsigned int *seen)
 {
-	struct account	*acct = p->acct;
 	const char	*eq = memchr(f, '=', flen), *key = NULL;
 	size_t		 klen, i;
 	ssize_t		 n;
@@ -402,47 +299,7 @@ accounts_option(struct accounts_parser *p, const char *f, size_t flen,
 		    key);
 		return;
 	}
-	switch (bit) {
-	case ACCOUNTS_OPT_UPSTREAM:
-		if (n > 0 && !config_name_ok(p->value, CONFIG_MAX_NAME)) {
-			accounts_error(p, "upstream= must be an upstream name "
-			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
-			return;
-		}
-		memcpy(acct->upstream, p->value, (size_t)n + 1);
-		break;
-	case ACCOUNTS_OPT_USER:
-		/* It is framed by ^A in XOAUTH2 and OAUTHBEARER. */
-		if (accounts_has_control(p->value, (size_t)n)) {
-			accounts_error(p, "user=: control characters are not "
-			    "allowed");
-			return;
-		}
-		accounts_set_string(p, key, acct->user, sizeof(acct->user),
-		    p->value, (size_t)n, 1);
-		break;
-	case ACCOUNTS_OPT_PASSWORD:
-		acct->cred = ACCOUNT_CRED_PASSWORD;
-		accounts_set_string(p, key, acct->password,
-		    sizeof(acct->password), p->value, (size_t)n, 1);
-		break;
-	case ACCOUNTS_OPT_TOKEN:
-		acct->cred = ACCOUNT_CRED_TOKEN;
-		if (!config_name_ok(p->value, CONFIG_MAX_NAME)) {
-			accounts_error(p, "token= must be an oauth2 name "
-			    "(1..%d of A-Z a-z 0-9 _ . -)", CONFIG_MAX_NAME - 1);
-			return;
-		}
-		memcpy(acct->token, p->value, (size_t)n + 1);
-		break;
-	case ACCOUNTS_OPT_NETWORKS:
-		accounts_set_networks(p, p->value, (size_t)n);
-		break;
-	case ACCOUNTS_OPT_APOP:
-		accounts_set_string(p, key, acct->apop, sizeof(acct->apop),
-		    p->value, (size_t)n, 1);
-		break;
-	}
+	accounts_option_value(p, bit, key, (size_t)n);
 }
 
 /* FNV-1a: the names come from the administrator's file, and a lookup of
@@ -478,13 +335,70 @@ accounts_slot(const struct accounts *a, const char *name, size_t len)
 	return i;
 }
 
+/* The HASH field (hlen octets at hash) into p->acct. */
+static void
+accounts_set_hash(struct accounts_parser *p, const char *hash, size_t hlen)
+{
+	struct account	*acct = p->acct;
+
+	if (hlen == 0)
+		accounts_error(p, "missing password hash field");
+	else if (hlen == 1 && (*hash == '!' || *hash == '*'))
+		acct->hash[0] = *hash;
+	else if (hlen == 1 && *hash == '-')
+		acct->hash[0] = '\0';
+	else {
+		if (hlen < sizeof(acct->hash)) {
+			memcpy(acct->hash, hash, hlen);
+			acct->hash[hlen] = '\0';
+		}
+		if (hlen >= sizeof(acct->hash) ||
+		    !accounts_hash_is_strong(acct->hash)) {
+			accounts_error(p, "password hash: %s",
+			    accounts_hash_why(hash, hlen));
+			memset(acct->hash, 0, sizeof(acct->hash));
+		}
+	}
+}
+
+/*
+ * p->acct, whose name is namelen octets, into the set. Names are checked
+ * for duplicates even on a line with other errors, so one pass reports
+ * everything.
+ */
+static void
+accounts_insert(struct accounts_parser *p, size_t namelen)
+{
+	struct account	*acct = p->acct;
+	size_t		 slot;
+
+	slot = accounts_slot(p->a, acct->name, namelen);
+	if (p->a->slots[slot] != 0) {
+		accounts_error(p, "duplicate account name (first on line %u)",
+		    p->a->list[p->a->slots[slot] - 1].line);
+		return;
+	}
+	if (p->a->count == ACCOUNTS_MAX_ACCOUNTS) {
+		if (!p->too_many)
+			accounts_error(p, "more than %d accounts",
+			    ACCOUNTS_MAX_ACCOUNTS);
+		p->too_many = true;
+		return;
+	}
+	p->a->list[p->a->count] = *acct;
+	if (acct->apop[0] != '\0')
+		p->a->any_apop = true;
+	p->a->count++;
+	p->a->slots[slot] = (uint32_t)p->a->count;
+}
+
 /* One line that is neither blank nor a comment, s[0] not blank. */
 static void
 accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 {
 	struct account	*acct = p->acct;
 	const char	*end = s + len, *f, *hash;
-	size_t		 flen, hlen, i, slot;
+	size_t		 flen, hlen, i;
 	unsigned int	 seen = 0, field;
 
 	for (i = 0; i < len; i++) {
@@ -515,24 +429,7 @@ accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 	while (f < end && !accounts_is_blank(*f))
 		f++;
 	hlen = (size_t)(f - hash);
-	if (hlen == 0)
-		accounts_error(p, "missing password hash field");
-	else if (hlen == 1 && (*hash == '!' || *hash == '*'))
-		acct->hash[0] = *hash;
-	else if (hlen == 1 && *hash == '-')
-		acct->hash[0] = '\0';
-	else {
-		if (hlen < sizeof(acct->hash)) {
-			memcpy(acct->hash, hash, hlen);
-			acct->hash[hlen] = '\0';
-		}
-		if (hlen >= sizeof(acct->hash) ||
-		    !accounts_hash_is_strong(acct->hash)) {
-			accounts_error(p, "password hash: %s",
-			    accounts_hash_why(hash, hlen));
-			memset(acct->hash, 0, sizeof(acct->hash));
-		}
-	}
+	accounts_set_hash(p, hash, hlen);
 
 	/* key=value ... */
 	for (field = 3;; field++) {
@@ -555,26 +452,7 @@ accounts_parse_line(struct accounts_parser *p, const char *s, size_t len)
 	if (hlen == 1 && *hash == '-' && !(seen & ACCOUNTS_OPT_APOP))
 		accounts_error(p, "hash \"-\" (APOP only) without apop=");
 
-	/* Names are checked for duplicates even on a line with other
-	 * errors, so one pass reports everything. */
-	slot = accounts_slot(p->a, acct->name, flen);
-	if (p->a->slots[slot] != 0) {
-		accounts_error(p, "duplicate account name (first on line %u)",
-		    p->a->list[p->a->slots[slot] - 1].line);
-		return;
-	}
-	if (p->a->count == ACCOUNTS_MAX_ACCOUNTS) {
-		if (!p->too_many)
-			accounts_error(p, "more than %d accounts",
-			    ACCOUNTS_MAX_ACCOUNTS);
-		p->too_many = true;
-		return;
-	}
-	p->a->list[p->a->count] = *acct;
-	if (acct->apop[0] != '\0')
-		p->a->any_apop = true;
-	p->a->count++;
-	p->a->slots[slot] = (uint32_t)p->a->count;
+	accounts_insert(p, flen);
 }
 
 /*
@@ -818,121 +696,6 @@ account_allows(const struct account *a, const struct sockaddr *addr)
 		return true;
 	return addr != NULL &&
 	    config_network_contains(a->networks, a->nnetworks, addr);
-}
-
-/*
- * crypt_rn(secret, hash) == hash, in constant time. A secret crypt cannot
- * take (a NUL in it, too long) is hashed as "" so it costs the same, and
- * never matches.
- */
-static bool
-accounts_crypt_match(const char *secret, size_t len, const char *hash)
-{
-	struct crypt_data	*cd;
-	const char		*got;
-	size_t			 hlen = strlen(hash);
-	bool			 usable, match = false;
-
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		return false;
-	usable = secret != NULL && len < sizeof(cd->input) &&
-	    memchr(secret, '\0', len) == NULL;
-	if (usable)
-		memcpy(cd->input, secret, len);
-	got = crypt_rn(cd->input, hash, cd, (int)sizeof(*cd));
-	if (got != NULL && strlen(got) == hlen)
-		match = CRYPTO_memcmp(got, hash, hlen) == 0;
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
-	return usable && match;
-}
-
-bool
-account_check_secret(const struct account *a, const char *secret,
-    size_t len)
-{
-	if (a->hash[0] == '\0' || strcmp(a->hash, "!") == 0 ||
-	    strcmp(a->hash, "*") == 0) {
-		accounts_check_dummy(secret, len);
-		return false;
-	}
-	return accounts_crypt_match(secret, len, a->hash);
-}
-
-void
-accounts_check_dummy(const char *secret, size_t len)
-{
-	(void)accounts_crypt_match(secret, len, ACCOUNTS_DUMMY_HASH);
-}
-
-bool
-account_check_apop(const struct account *a, const char *timestamp,
-    const char *digest_hex)
-{
-	unsigned char	 want[16], got[EVP_MAX_MD_SIZE];
-	unsigned int	 glen = 0, i;
-	EVP_MD_CTX	*ctx;
-	bool		 ok;
-	int		 hi, lo;
-
-	if (a->apop[0] == '\0' || timestamp == NULL || digest_hex == NULL ||
-	    strnlen(digest_hex, 33) != 32)
-		return false;
-	for (i = 0; i < 16; i++) {
-		if ((hi = accounts_hex(digest_hex[2 * i])) < 0 ||
-		    (lo = accounts_hex(digest_hex[2 * i + 1])) < 0)
-			return false;
-		want[i] = (unsigned char)(hi << 4 | lo);
-	}
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return false;
-	/* RFC 1939 sec. 7: MD5 of the greeting's timestamp, then the
-	 * secret. EVP so a FIPS build fails cleanly instead of aborting. */
-	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
-	    EVP_DigestUpdate(ctx, a->apop, strlen(a->apop)) == 1 &&
-	    EVP_DigestFinal_ex(ctx, got, &glen) == 1 && glen == 16;
-	EVP_MD_CTX_free(ctx);
-	ok = ok && CRYPTO_memcmp(got, want, 16) == 0;
-	explicit_bzero(got, sizeof(got));
-	return ok;
-}
-
-int
-accounts_hash_new(const char *secret, size_t len, char *out, size_t outlen)
-{
-	struct crypt_data	*cd;
-	char			 setting[CRYPT_GENSALT_OUTPUT_SIZE];
-	const char		*got;
-	size_t			 n;
-	int			 r = 0;
-
-	if (secret == NULL || len == 0 || memchr(secret, '\0', len) != NULL)
-		return -EINVAL;
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		return -ENOMEM;
-	if (len >= sizeof(cd->input)) {
-		free(cd);
-		return -EINVAL;
-	}
-	memcpy(cd->input, secret, len);
-	errno = 0;
-	/* Count 0: libxcrypt's default cost; NULL: its own random salt. */
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
-	    (int)sizeof(setting)) == NULL)
-		r = errno != 0 ? -errno : -EINVAL;
-	else if ((got = crypt_rn(cd->input, setting, cd,
-	    (int)sizeof(*cd))) == NULL)
-		r = errno != 0 ? -errno : -EINVAL;
-	else if ((n = strlen(got)) >= outlen)
-		r = -ERANGE;
-	else if (!accounts_hash_is_strong(got))
-		r = -EINVAL;	/* not what $y$ makes: refuse to hand it out */
-	else
-		memcpy(out, got, n + 1);
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
-	return r;
 }
 
 const struct config_upstream *

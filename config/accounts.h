@@ -110,39 +110,13 @@ bool	accounts_any_apop(const struct accounts *a);
  */
 bool	account_allows(const struct account *a, const struct sockaddr *addr);
 /*
- * crypt_rn() of secret against a->hash, compared in constant time.
- * CPU-heavy (tens of ms for yescrypt): callers run it off the event loop.
- * False for an empty hash, "!" or "*" (after the cost of a dummy check, so
- * a locked account answers as slowly as any other), and for a secret with
- * a NUL octet in it. Thread-safe; its 32 KiB of crypt state is on the heap.
- */
-bool	account_check_secret(const struct account *a, const char *secret,
-	    size_t len);
-/* Same cost as a real check against a default-cost yescrypt hash, and
- * always false: used for unknown names so the answer takes as long. */
-void	accounts_check_dummy(const char *secret, size_t len);
-/*
- * APOP (RFC 1939 sec. 7): digest_hex is exactly 32 hex digits (either
- * case); true if it equals MD5(timestamp || a->apop), compared in constant
- * time. False when the account has no APOP secret, or when MD5 is not
- * available (an OpenSSL FIPS configuration).
- */
-bool	account_check_apop(const struct account *a, const char *timestamp,
-	    const char *digest_hex);
-/*
- * A new yescrypt hash (default cost, salt from the system's random source)
- * of secret (len octets, no NUL, not empty) into out. Returns 0, -EINVAL,
- * -ERANGE (outlen too small; 128 is plenty) or -errno from libxcrypt.
- */
-int	accounts_hash_new(const char *secret, size_t len, char *out,
-	    size_t outlen);
-/*
  * True if hash is a complete crypt(3) hash of a scheme popgate accepts:
  * yescrypt $y$, gost-yescrypt $gy$, scrypt $7$, bcrypt $2b$ $2y$ $2a$,
  * sha512crypt $6$, sha256crypt $5$. DES, MD5 $1$, NT and the rest are
  * refused. The shape is checked (salt and checksum lengths, alphabet), not
  * the cost parameters: a hash whose parameters libxcrypt rejects never
- * matches.
+ * matches. Whether this libxcrypt has the method at all is
+ * auth_hash_known()'s question (gateway/auth/), asked after a load.
  */
 bool	accounts_hash_is_strong(const char *hash);
 

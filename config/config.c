@@ -43,28 +43,8 @@ config_errors_add(struct config_errors *errs, const char *fmt, ...)
 void
 config_defaults(struct config *c)
 {
-	const char	*error;
-
 	memset(c, 0, sizeof(*c));
-	/* [global]: config/keys.c */
-	config_keys_defaults(c);
-	c->seen_on_retr = true;
-	c->fetch_ahead = true;
-	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s",
-	    POP3_UIDL_DEFAULT_TEMPLATE);
-	if (pop3_uidl_compile(&c->uidl, c->uidl_text, &error) != 0)
-		abort();	/* the built-in default must compile */
-	c->connect_timeout_ms = 30 * 1000;
-	c->command_timeout_ms = 120 * 1000;
-	/* RFC 1939 sec. 3: an autologout timer MUST be at least 10 minutes. */
-	c->idle_timeout_ms = 10 * 60 * 1000;
-	c->login_timeout_ms = 10 * 60 * 1000;
-	/* A few AUTH exchanges with long tokens; not an endless stream. */
-	c->login_max_octets = 64 * 1024;
-	c->auth_failure_delay_ms = 2 * 1000;
-	c->auth_failure_delay_max_ms = 15 * 1000;
-	c->fetch_chunk_octets = 256 * 1024;
-	c->fetch_window = 3;
+	config_keys_defaults(c, CONFIG_SCOPE_CONFIG);
 }
 
 int
@@ -159,28 +139,6 @@ config_set_path(char *field, size_t size, const char *value, char *err,
 	}
 	snprintf(field, size, "%s", value);
 	return 0;
-}
-
-static int
-config_parse_version(const char *value, enum config_tls_version *out)
-{
-	static const struct {
-		const char		*name;
-		enum config_tls_version	 v;
-	} names[] = {
-		{ "TLSv1", CONFIG_TLS_1_0 }, { "TLSv1.0", CONFIG_TLS_1_0 },
-		{ "TLSv1.1", CONFIG_TLS_1_1 }, { "TLSv1.2", CONFIG_TLS_1_2 },
-		{ "TLSv1.3", CONFIG_TLS_1_3 },
-	};
-	size_t	i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(value, names[i].name) == 0) {
-			*out = names[i].v;
-			return 0;
-		}
-	}
-	return -EINVAL;
 }
 
 int
@@ -321,27 +279,6 @@ bad:
 	return -EINVAL;
 }
 
-int
-config_set_seconds(unsigned int *field_ms, const char *value,
-    unsigned long min_s, char *err, size_t errlen)
-{
-	return config_set_duration(field_ms, value, min_s * 1000,
-	    CONFIG_MAX_TIMEOUT_S, err, errlen);
-}
-
-static int
-config_set_global(struct config *c, const char *key, const char *value,
-    char *err, size_t errlen)
-{
-	const struct config_key	*k;
-
-	if ((k = config_key_find("global", key)) == NULL) {
-		snprintf(err, errlen, "unknown key \"%.40s\" in [global]", key);
-		return -EINVAL;
-	}
-	return config_key_set(c, k, value, err, errlen);
-}
-
 /* "ADDR/BITS, ADDR, ..." into nets (at most CONFIG_MAX_NETWORKS). */
 static int
 config_set_networks(const char *key, const char *value,
@@ -377,218 +314,126 @@ config_set_networks(const char *key, const char *value,
 	return 0;
 }
 
-static int
-config_set_listener_tls(struct config_listener *l, const char *key,
-    const char *value, char *err, size_t errlen)
+int
+config_listener_trusted(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	if (strcmp(key, "tls") == 0) {
-		if (strcasecmp(value, "none") == 0)
-			l->tls = CONFIG_LISTENER_TLS_NONE;
-		else if (strcasecmp(value, "starttls") == 0)
-			l->tls = CONFIG_LISTENER_TLS_STARTTLS;
-		else if (strcasecmp(value, "implicit") == 0)
-			l->tls = CONFIG_LISTENER_TLS_IMPLICIT;
-		else {
-			snprintf(err, errlen, "tls must be none, starttls or "
-			    "implicit");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "tls_profile") == 0) {
-		if (*value == '\0' || strlen(value) >= sizeof(l->tls_profile)) {
-			snprintf(err, errlen, "bad tls_profile name");
-			return -EINVAL;
-		}
-		snprintf(l->tls_profile, sizeof(l->tls_profile), "%s", value);
-		return 0;
-	}
-	if (strcmp(key, "plaintext_auth") == 0) {
-		if (config_parse_bool(value, &l->plaintext_auth) != 0) {
-			snprintf(err, errlen, "plaintext_auth must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "trusted_networks") == 0) {
-		l->trusted_set = true;
-		return config_set_networks(key, value, l->trusted, &l->ntrusted,
-		    err, errlen);
-	}
-	if (strcmp(key, "proxy_protocol") == 0) {
-		if (config_parse_bool(value, &l->proxy_protocol) != 0) {
-			snprintf(err, errlen, "proxy_protocol must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "proxy_networks") == 0)
-		return config_set_networks(key, value, l->proxy_from,
-		    &l->nproxy_from, err, errlen);
-	snprintf(err, errlen, "unknown key \"%.40s\" in [listener %s]", key,
-	    l->name);
-	return -EINVAL;
+	struct config_listener	*l = base;
+
+	return config_set_networks(key, value, l->trusted, &l->ntrusted, err,
+	    errlen);
 }
 
-static int
-config_set_listener(struct config *c, const char *name, const char *key,
-    const char *value, char *err, size_t errlen)
+int
+config_listener_proxy_from(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	struct config_listener	*l = NULL;
+	struct config_listener	*l = base;
+
+	return config_set_networks(key, value, l->proxy_from, &l->nproxy_from,
+	    err, errlen);
+}
+
+int
+config_listener_profile(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct config_listener	*l = base;
+
+	(void)key;
+	if (*value == '\0' || strlen(value) >= sizeof(l->tls_profile)) {
+		snprintf(err, errlen, "bad tls_profile name");
+		return -EINVAL;
+	}
+	snprintf(l->tls_profile, sizeof(l->tls_profile), "%s", value);
+	return 0;
+}
+
+/* The address as written stays for the log and for reload's compare. */
+int
+config_listener_address(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct config_listener	*l = base;
+
+	(void)key;
+	if (strlen(value) >= sizeof(l->address) ||
+	    config_parse_address(value, &l->addr, &l->addrlen) != 0) {
+		snprintf(err, errlen, "bad address \"%.80s\" (want "
+		    "IP:PORT or [IPv6]:PORT)", value);
+		return -EINVAL;
+	}
+	snprintf(l->address, sizeof(l->address), "%s", value);
+	return 0;
+}
+
+int
+config_metrics_address(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct config	*c = base;
+
+	(void)key;
+	if (*value == '\0') {
+		c->metrics_addrlen = 0;
+		return 0;
+	}
+	if (config_parse_address(value, &c->metrics_addr,
+	    &c->metrics_addrlen) != 0) {
+		snprintf(err, errlen, "bad metrics_address \"%.80s\" "
+		    "(want IP:PORT or [IPv6]:PORT)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+config_uidl_template(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct config	*c = base;
+	const char	*error;
+
+	(void)key;
+	if (strlen(value) >= sizeof(c->uidl_text) ||
+	    pop3_uidl_compile(&c->uidl, value, &error) != 0) {
+		snprintf(err, errlen, "bad uidl_template: %s",
+		    strlen(value) >= sizeof(c->uidl_text) ? "too long" : error);
+		return -EINVAL;
+	}
+	snprintf(c->uidl_text, sizeof(c->uidl_text), "%s", value);
+	return 0;
+}
+
+static void *
+config_listener_section(struct config *c, const char *name, char *err,
+    size_t errlen)
+{
+	struct config_listener	*l;
 	unsigned int		 i;
 
 	for (i = 0; i < c->nlisteners; i++)
 		if (strcmp(c->listeners[i].name, name) == 0)
-			l = &c->listeners[i];
-	if (l == NULL) {
-		if (c->nlisteners == CONFIG_MAX_LISTENERS) {
-			snprintf(err, errlen, "too many listeners (max %d)",
-			    CONFIG_MAX_LISTENERS);
-			return -EINVAL;
-		}
-		if (strlen(name) >= sizeof(l->name)) {
-			snprintf(err, errlen, "listener name too long");
-			return -EINVAL;
-		}
-		l = &c->listeners[c->nlisteners++];
-		memset(l, 0, sizeof(*l));
-		snprintf(l->name, sizeof(l->name), "%s", name);
-		l->apop = true;
+			return &c->listeners[i];
+	if (c->nlisteners == CONFIG_MAX_LISTENERS) {
+		snprintf(err, errlen, "too many listeners (max %d)",
+		    CONFIG_MAX_LISTENERS);
+		return NULL;
 	}
-	if (strcmp(key, "apop") == 0) {
-		if (config_parse_bool(value, &l->apop) != 0) {
-			snprintf(err, errlen, "apop must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
+	if (strlen(name) >= sizeof(l->name)) {
+		snprintf(err, errlen, "listener name too long");
+		return NULL;
 	}
-	if (strcmp(key, "address") == 0) {
-		if (strlen(value) >= sizeof(l->address) ||
-		    config_parse_address(value, &l->addr, &l->addrlen) != 0) {
-			snprintf(err, errlen, "bad address \"%.80s\" (want "
-			    "IP:PORT or [IPv6]:PORT)", value);
-			return -EINVAL;
-		}
-		snprintf(l->address, sizeof(l->address), "%s", value);
-		return 0;
-	}
-	return config_set_listener_tls(l, key, value, err, errlen);
+	l = &c->listeners[c->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	config_keys_defaults(l, CONFIG_SCOPE_LISTENER);
+	return l;
 }
 
-/*
- * [upstream NAME]: the server; [upstream] is the one named "default" and
- * also holds what every upstream session shares (how messages are fetched
- * and named).
- */
-static int
-config_set_upstream(struct config *c, const char *name, const char *key,
-    const char *value, char *err, size_t errlen)
-{
-	const char		*error;
-	unsigned long		 v;
-	int			 r;
-
-	if ((r = config_set_upstream_server(c, name, key, value, err,
-	    errlen)) <= 0)
-		return r;
-	if (strcmp(name, "default") != 0) {
-		snprintf(err, errlen, "unknown key \"%.40s\" in [upstream %s]%s",
-		    key, name, strcmp(key, "seen_on_retr") == 0 ||
-		    strcmp(key, "uidl_template") == 0 ||
-		    strncmp(key, "fetch_", 6) == 0 ||
-		    strstr(key, "_timeout") != NULL ?
-		    " (it belongs in [upstream], for every upstream)" : "");
-		return -EINVAL;
-	}
-	if (strcmp(key, "seen_on_retr") == 0) {
-		if (config_parse_bool(value, &c->seen_on_retr) != 0) {
-			snprintf(err, errlen, "seen_on_retr must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "fetch_ahead") == 0) {
-		if (config_parse_bool(value, &c->fetch_ahead) != 0) {
-			snprintf(err, errlen, "fetch_ahead must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "uidl_template") == 0) {
-		if (strlen(value) >= sizeof(c->uidl_text) ||
-		    pop3_uidl_compile(&c->uidl, value, &error) != 0) {
-			snprintf(err, errlen, "bad uidl_template: %s",
-			    strlen(value) >= sizeof(c->uidl_text) ?
-			    "too long" : error);
-			return -EINVAL;
-		}
-		snprintf(c->uidl_text, sizeof(c->uidl_text), "%s", value);
-		return 0;
-	}
-	if (strcmp(key, "connect_timeout") == 0)
-		return config_set_seconds(&c->connect_timeout_ms, value, 1, err,
-		    errlen);
-	if (strcmp(key, "command_timeout") == 0)
-		return config_set_seconds(&c->command_timeout_ms, value, 1, err,
-		    errlen);
-	if (strcmp(key, "fetch_chunk") == 0) {
-		if (config_parse_uint(value, CONFIG_MIN_CHUNK, CONFIG_MAX_CHUNK,
-		    &v) != 0) {
-			snprintf(err, errlen, "fetch_chunk must be %d..%d octets",
-			    CONFIG_MIN_CHUNK, CONFIG_MAX_CHUNK);
-			return -EINVAL;
-		}
-		c->fetch_chunk_octets = (unsigned int)v;
-		return 0;
-	}
-	if (strcmp(key, "fetch_window") == 0) {
-		if (config_parse_uint(value, 1, CONFIG_MAX_WINDOW, &v) != 0) {
-			snprintf(err, errlen, "fetch_window must be 1..%d",
-			    CONFIG_MAX_WINDOW);
-			return -EINVAL;
-		}
-		c->fetch_window = (unsigned int)v;
-		return 0;
-	}
-	snprintf(err, errlen, "unknown key \"%.40s\" in [upstream]", key);
-	return -EINVAL;
-}
-
-static int
-config_set_session(struct config *c, const char *key, const char *value,
-    char *err, size_t errlen)
-{
-	unsigned long	v;
-
-	if (strcmp(key, "idle_timeout") == 0)
-		return config_set_seconds(&c->idle_timeout_ms, value, 1, err,
-		    errlen);
-	if (strcmp(key, "login_timeout") == 0)
-		return config_set_seconds(&c->login_timeout_ms, value, 1, err,
-		    errlen);
-	if (strcmp(key, "login_max_octets") == 0) {
-		if (config_parse_uint(value, CONFIG_MIN_LOGIN_OCTETS,
-		    CONFIG_MAX_LOGIN_OCTETS, &v) != 0) {
-			snprintf(err, errlen, "login_max_octets must be %d..%d "
-			    "octets", CONFIG_MIN_LOGIN_OCTETS,
-			    CONFIG_MAX_LOGIN_OCTETS);
-			return -EINVAL;
-		}
-		c->login_max_octets = (unsigned int)v;
-		return 0;
-	}
-	if (strcmp(key, "auth_failure_delay") == 0)
-		return config_set_duration(&c->auth_failure_delay_ms, value, 0,
-		    CONFIG_MAX_AUTH_DELAY_S, err, errlen);
-	if (strcmp(key, "auth_failure_delay_max") == 0)
-		return config_set_duration(&c->auth_failure_delay_max_ms, value,
-		    0, CONFIG_MAX_AUTH_DELAY_S, err, errlen);
-	snprintf(err, errlen, "unknown key \"%.40s\" in [session]", key);
-	return -EINVAL;
-}
-
-static struct config_tls_profile *
-config_profile(struct config *c, const char *name, char *err, size_t errlen)
+static void *
+config_profile_section(struct config *c, const char *name, char *err,
+    size_t errlen)
 {
 	struct config_tls_profile	*p;
 
@@ -603,53 +448,92 @@ config_profile(struct config *c, const char *name, char *err, size_t errlen)
 	p = &c->profiles[c->nprofiles++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	/* RFC 8314 sec. 4.1: TLS 1.2 or later unless a profile opts down. */
-	p->min_version = CONFIG_TLS_1_2;
-	p->max_version = CONFIG_TLS_ANY;
+	config_keys_defaults(p, CONFIG_SCOPE_PROFILE);
+	/* OpenSSL's own level: no value of the key says that. */
 	p->security_level = -1;
 	return p;
 }
 
-static int
-config_set_profile(struct config *c, const char *name, const char *key,
-    const char *value, char *err, size_t errlen)
+static void *
+config_plain_section(struct config *c, const char *name, char *err,
+    size_t errlen)
 {
-	struct config_tls_profile	*p;
-	unsigned long			 v;
+	(void)name;
+	(void)err;
+	(void)errlen;
+	return c;
+}
 
-	if ((p = config_profile(c, name, err, errlen)) == NULL)
-		return -EINVAL;
-	if (strcmp(key, "cert") == 0)
-		return config_set_path(p->cert, sizeof(p->cert), value, err,
-		    errlen);
-	if (strcmp(key, "key") == 0)
-		return config_set_path(p->key, sizeof(p->key), value, err,
-		    errlen);
-	if (strcmp(key, "ciphers") == 0)
-		return config_set_path(p->ciphers, sizeof(p->ciphers), value,
-		    err, errlen);
-	if (strcmp(key, "ciphersuites") == 0)
-		return config_set_path(p->ciphersuites, sizeof(p->ciphersuites),
-		    value, err, errlen);
-	if (strcmp(key, "min_version") == 0 || strcmp(key, "max_version") == 0) {
-		if (config_parse_version(value, key[1] == 'i' ?
-		    &p->min_version : &p->max_version) != 0) {
-			snprintf(err, errlen, "%s must be TLSv1, TLSv1.1, TLSv1.2 "
-			    "or TLSv1.3", key);
-			return -EINVAL;
+/*
+ * The sections, by their first word. A named section's struct is made on
+ * its first key (early) even if the key turns out unknown; [upstream]'s
+ * only for a key of the server itself, as its other keys are shared by
+ * every upstream and live in struct config.
+ */
+enum config_naming {
+	CONFIG_UNNAMED,		/* [session] */
+	CONFIG_NAME_OPTIONAL,	/* [upstream] is [upstream default] */
+	CONFIG_NAME_REQUIRED,	/* [oauth2 NAME] */
+};
+
+static const struct config_section {
+	const char		*word;
+	enum config_naming	 naming;
+	bool			 early;
+	void			*(*section)(struct config *, const char *,
+				    char *, size_t);
+} config_sections[] = {
+	{ "global", CONFIG_UNNAMED, false, config_plain_section },
+	{ "listener", CONFIG_NAME_OPTIONAL, true, config_listener_section },
+	{ "upstream", CONFIG_NAME_OPTIONAL, false, config_upstream_section },
+	{ "routes", CONFIG_UNNAMED, false, config_plain_section },
+	{ "oauth2", CONFIG_NAME_REQUIRED, true, config_oauth2_section },
+	{ "session", CONFIG_UNNAMED, false, config_plain_section },
+	{ "tls_profile", CONFIG_NAME_REQUIRED, true, config_profile_section },
+};
+
+/* The section of a header and the name in it ("default" when optional
+ * and absent; NULL for an unnamed section). */
+static const struct config_section *
+config_section_find(const char *header, const char **name)
+{
+	const struct config_section	*s;
+	size_t				 i, n;
+
+	for (i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]);
+	    i++) {
+		s = &config_sections[i];
+		n = strlen(s->word);
+		if (strncmp(header, s->word, n) != 0)
+			continue;
+		if (header[n] == '\0' && s->naming != CONFIG_NAME_REQUIRED) {
+			*name = s->naming == CONFIG_UNNAMED ? NULL : "default";
+			return s;
 		}
-		return 0;
-	}
-	if (strcmp(key, "security_level") == 0) {
-		if (config_parse_uint(value, 0, 5, &v) != 0) {
-			snprintf(err, errlen, "security_level must be 0..5");
-			return -EINVAL;
+		if (header[n] == ' ' && header[n + 1] != '\0' &&
+		    s->naming != CONFIG_UNNAMED) {
+			*name = header + n + 1;
+			return s;
 		}
-		p->security_level = (int)v;
-		return 0;
 	}
-	snprintf(err, errlen, "unknown key \"%.40s\" in [tls_profile %s]", key,
-	    name);
+	return NULL;
+}
+
+/* [upstream] keys given in [upstream NAME] are pointed to their place. */
+static int
+config_unknown_key(const struct config_section *s, const char *name,
+    const char *key, char *err, size_t errlen)
+{
+	const struct config_key	*k = config_key_find(s->word, key);
+	bool			 upstream = s->section == config_upstream_section;
+
+	if (name == NULL || (upstream && strcmp(name, "default") == 0))
+		snprintf(err, errlen, "unknown key \"%.40s\" in [%s]", key,
+		    s->word);
+	else
+		snprintf(err, errlen, "unknown key \"%.40s\" in [%s %s]%s", key,
+		    s->word, name, upstream && k != NULL ?
+		    " (it belongs in [upstream], for every upstream)" : "");
 	return -EINVAL;
 }
 
@@ -657,33 +541,48 @@ int
 config_set(struct config *c, const char *section, const char *key,
     const char *value, char *err, size_t errlen)
 {
-	if (strcmp(section, "global") == 0)
-		return config_set_global(c, key, value, err, errlen);
-	if (strncmp(section, "listener", 8) == 0 &&
-	    (section[8] == '\0' || section[8] == ' '))
-		return config_set_listener(c, section[8] == ' ' ?
-		    section + 9 : "default", key, value, err, errlen);
-	if (strcmp(section, "upstream") == 0)
-		return config_set_upstream(c, "default", key, value, err,
-		    errlen);
-	if (strncmp(section, "upstream ", 9) == 0 && section[9] != '\0')
-		return config_set_upstream(c, section + 9, key, value, err,
-		    errlen);
-	if (strcmp(section, "routes") == 0)
-		return config_set_route(c, key, value, err, errlen);
-	if (strncmp(section, "oauth2 ", 7) == 0 && section[7] != '\0')
-		return config_set_oauth2(c, section + 7, key, value, err,
-		    errlen);
-	if (strcmp(section, "session") == 0)
-		return config_set_session(c, key, value, err, errlen);
-	if (strncmp(section, "tls_profile ", 12) == 0 && section[12] != '\0')
-		return config_set_profile(c, section + 12, key, value, err,
-		    errlen);
-	if (*section == '\0')
-		snprintf(err, errlen, "key \"%.40s\" outside any section", key);
-	else
-		snprintf(err, errlen, "unknown section [%.60s]", section);
-	return -EINVAL;
+	const struct config_section	*s;
+	const struct config_key		*k;
+	const char			*name;
+	void				*base = NULL;
+
+	if ((s = config_section_find(section, &name)) == NULL) {
+		if (*section == '\0')
+			snprintf(err, errlen, "key \"%.40s\" outside any "
+			    "section", key);
+		else
+			snprintf(err, errlen, "unknown section [%.60s]",
+			    section);
+		return -EINVAL;
+	}
+	if (s->early && (base = s->section(c, name, err, errlen)) == NULL)
+		return -EINVAL;
+	k = config_key_find(s->word, key);
+	/* A shared [upstream] key belongs to [upstream] only. */
+	if (k == NULL || (k->scope == CONFIG_SCOPE_CONFIG && name != NULL &&
+	    strcmp(name, "default") != 0))
+		return config_unknown_key(s, name, key, err, errlen);
+	if (k->scope == CONFIG_SCOPE_CONFIG)
+		base = c;
+	else if (base == NULL &&
+	    (base = s->section(c, name, err, errlen)) == NULL)
+		return -EINVAL;
+	return config_key_set(base, k, key, value, err, errlen);
+}
+
+/* "tls_profile" alone is no header: an option means the "default" one. */
+int
+config_set_option(struct config *c, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	char		 header[64];
+	const char	*name;
+
+	if (config_section_find(section, &name) == NULL) {
+		snprintf(header, sizeof(header), "%s default", section);
+		section = header;
+	}
+	return config_set(c, section, key, value, err, errlen);
 }
 
 /*

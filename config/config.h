@@ -237,8 +237,9 @@ void	config_errors_add(struct config_errors *errs, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Fills in every default. */
 void	config_defaults(struct config *c);
-/* Sets one key; section is "global", "listener NAME", "upstream" or
- * "session". Returns 0, or -EINVAL with a message in err. */
+/* Sets one key; section is as in the file: "global", "listener NAME",
+ * "upstream NAME", "tls_profile NAME", ... Returns 0, or -EINVAL with a
+ * message in err. */
 int	config_set(struct config *c, const char *section, const char *key,
 	    const char *value, char *err, size_t errlen);
 /* Reads an INI file over the defaults already in c. Every error is recorded
@@ -274,21 +275,36 @@ const struct config_upstream *config_route(const struct config *c,
 const char *config_provider_name(enum config_provider p);
 
 /*
- * config/keys.c: one row per setting, as Dovecot's DEF() tables. Rows of
- * [global] are parsed from the table; rows of other sections (type OTHER)
- * only name a command-line option, set through config_set(). Section "cli"
- * rows are the command line's own (-c, -t, -V, -h, --plaintext-auth).
+ * config/keys.c: one row per setting of every section, as Dovecot's DEF()
+ * tables: its section and key, its type, where it goes (offset in the
+ * struct of its scope), its range and default, and its command-line option
+ * with its --help line. The table drives INI parsing, the defaults of
+ * struct config and of each section as it is made, getopt and --help.
+ * Section "cli" rows are the command line's own (-c, -t, -V, -h,
+ * --plaintext-auth); a row of type OTHER is a second option for a key
+ * another row parses (--listen-tls).
  */
 enum config_key_type {
-	CONFIG_KEY_OTHER,	/* parsed by its section's own code */
+	CONFIG_KEY_OTHER,	/* not parsed: an option only */
 	CONFIG_KEY_UINT,	/* unsigned int, min..max */
 	CONFIG_KEY_DURATION,	/* unsigned int ms, min ms .. max s */
 	CONFIG_KEY_BOOL,
 	CONFIG_KEY_PATH,	/* char[max], not empty */
+	CONFIG_KEY_TEXT,	/* char[max], not empty, one line */
 	CONFIG_KEY_NAME,	/* char[max]: a user or group name */
 	CONFIG_KEY_ENUM,	/* int, one of names */
 	CONFIG_KEY_TARGET,	/* log_target: stderr or syslog */
-	CONFIG_KEY_ADDRESS,	/* metrics_address: IP:PORT or "" (off) */
+	CONFIG_KEY_FUNC,	/* parse() does it */
+};
+
+/* Which struct a row's offset is in: struct config, or the listener,
+ * upstream, TLS profile or token source its section names. */
+enum config_scope {
+	CONFIG_SCOPE_CONFIG,
+	CONFIG_SCOPE_LISTENER,
+	CONFIG_SCOPE_UPSTREAM,
+	CONFIG_SCOPE_PROFILE,
+	CONFIG_SCOPE_OAUTH2,
 };
 
 struct config_key_name {
@@ -296,16 +312,26 @@ struct config_key_name {
 	int		 value;
 };
 
+/* A custom parser: base is the struct of the row's scope, key the key as
+ * written (for [routes], where the key is data). */
+typedef int	(*config_key_fn)(void *base, const char *key,
+		    const char *value, char *err, size_t errlen);
+
 struct config_key {
-	const char		*section;
-	const char		*key;
+	const char		*section;	/* its first word */
+	const char		*key;		/* NULL: any key (FUNC) */
 	enum config_key_type	 type;
-	size_t			 offset;	/* in struct config */
+	enum config_scope	 scope;
+	size_t			 offset;	/* in the struct of scope */
 	unsigned long		 min, max;	/* ranges, or the field's size */
 	const struct config_key_name *names;	/* ENUM */
 	bool			 nocase;	/* ENUM: names in any case */
 	const char		*note;	/* after a range's error; ENUM: choices */
 	const char		*def;	/* default, as written; NULL: zero */
+	config_key_fn		 parse;		/* FUNC */
+	/* A bool set when the file or command line gives the key (not by
+	 * its default); 0: none (offset 0 is never such a flag). */
+	size_t			 given;
 	/* The command line: --option (and -short_opt) sets section/key to
 	 * its argument, or to fixed for a flag (arg NULL). */
 	const char		*option;
@@ -318,14 +344,19 @@ struct config_key {
 
 extern const struct config_key config_keys[];
 extern const size_t config_nkeys;
-/* A row parsed from the table (not OTHER), or NULL. */
+/* The row that parses key in a section of this first word, or NULL. */
 const struct config_key *config_key_find(const char *section,
 	    const char *key);
-int	config_key_set(struct config *c, const struct config_key *k,
+/* Sets the row's field in base (the struct of its scope). */
+int	config_key_set(void *base, const struct config_key *k, const char *key,
 	    const char *value, char *err, size_t errlen);
-/* Sets the defaults of the table's rows. */
-void	config_keys_defaults(struct config *c);
+/* Sets the defaults of the rows of scope in base. */
+void	config_keys_defaults(void *base, enum config_scope scope);
 /* The option lines of --help, in table order. */
 void	config_keys_help(FILE *fp);
+/* config_set() for a command-line option: a section that needs a name
+ * (tls_profile) gets "default", as [upstream] and [listener] do. */
+int	config_set_option(struct config *c, const char *section,
+	    const char *key, const char *value, char *err, size_t errlen);
 
 #endif

@@ -31,9 +31,6 @@
 #define CONFIG_GOOGLE_DEVICE	"https://oauth2.googleapis.com/device/code"
 #define CONFIG_GOOGLE_SCOPE	"https://mail.google.com/"
 
-/* Command token sources: a bound on how long the program may run. */
-#define CONFIG_MAX_COMMAND_S	300
-
 static const char *const config_provider_names[] = {
 	[CONFIG_PROVIDER_GENERIC] = "generic",
 	[CONFIG_PROVIDER_MICROSOFT365] = "microsoft365",
@@ -61,16 +58,6 @@ config_parse_provider(const char *value, enum config_provider *out)
 	return -EINVAL;
 }
 
-static void
-config_upstream_defaults(struct config_upstream *u, const char *name)
-{
-	memset(u, 0, sizeof(*u));
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	u->verify = true;
-	u->passthrough = true;
-	snprintf(u->mailbox, sizeof(u->mailbox), "INBOX");
-}
-
 /* Section names are the words of the config: no spaces, no quotes. */
 bool
 config_name_ok(const char *name, size_t size)
@@ -85,7 +72,7 @@ config_name_ok(const char *name, size_t size)
 	return true;
 }
 
-struct config_upstream *
+void *
 config_upstream_section(struct config *c, const char *name, char *err,
     size_t errlen)
 {
@@ -105,7 +92,9 @@ config_upstream_section(struct config *c, const char *name, char *err,
 		return NULL;
 	}
 	u = &c->upstreams[c->nupstreams++];
-	config_upstream_defaults(u, name);
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	config_keys_defaults(u, CONFIG_SCOPE_UPSTREAM);
 	return u;
 }
 
@@ -185,91 +174,29 @@ bad:
 	return -EINVAL;
 }
 
-static int
-config_set_server_key(struct config_upstream *u, const char *key,
-    const char *value, char *err, size_t errlen)
+int
+config_upstream_url(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	if (strcmp(key, "url") == 0)
-		return config_parse_url(u, value, err, errlen);
-	if (strcmp(key, "provider") == 0) {
-		if (config_parse_provider(value, &u->provider) != 0) {
-			snprintf(err, errlen, "provider must be generic, "
-			    "microsoft365 or google");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "ca_file") == 0)
-		return config_set_path(u->ca_file, sizeof(u->ca_file), value,
-		    err, errlen);
-	if (strcmp(key, "client_cert") == 0)
-		return config_set_path(u->client_cert, sizeof(u->client_cert),
-		    value, err, errlen);
-	if (strcmp(key, "client_key") == 0)
-		return config_set_path(u->client_key, sizeof(u->client_key),
-		    value, err, errlen);
-	if (strcmp(key, "verify") == 0) {
-		if (config_parse_bool(value, &u->verify) != 0) {
-			snprintf(err, errlen, "verify must be yes or no");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "passthrough") == 0) {
-		if (config_parse_bool(value, &u->passthrough) != 0) {
-			snprintf(err, errlen, "passthrough must be yes or no");
-			return -EINVAL;
-		}
-		u->passthrough_set = true;
-		return 0;
-	}
-	if (strcmp(key, "sasl") == 0) {
-		if (strcasecmp(value, "auto") == 0)
-			u->bearer = CONFIG_BEARER_AUTO;
-		else if (strcasecmp(value, "xoauth2") == 0)
-			u->bearer = CONFIG_BEARER_XOAUTH2;
-		else if (strcasecmp(value, "oauthbearer") == 0)
-			u->bearer = CONFIG_BEARER_OAUTHBEARER;
-		else {
-			snprintf(err, errlen, "sasl must be auto, xoauth2 or "
-			    "oauthbearer");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "mailbox") == 0) {
-		if (*value == '\0' || strlen(value) >= sizeof(u->mailbox) ||
-		    strpbrk(value, "\"\\\r\n") != NULL) {
-			snprintf(err, errlen, "bad mailbox name");
-			return -EINVAL;
-		}
-		snprintf(u->mailbox, sizeof(u->mailbox), "%s", value);
-		return 0;
-	}
-	snprintf(err, errlen, "unknown key \"%.40s\" in [upstream %s]", key,
-	    u->name);
-	return -EINVAL;
+	(void)key;
+	return config_parse_url(base, value, err, errlen);
 }
 
+/* The name goes into a quoted IMAP string: no quotes, no line ends. */
 int
-config_set_upstream_server(struct config *c, const char *name,
-    const char *key, const char *value, char *err, size_t errlen)
+config_upstream_mailbox(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	static const char *const	 keys[] = {
-		"url", "provider", "ca_file", "client_cert", "client_key",
-		"verify", "passthrough", "sasl", "mailbox",
-	};
-	struct config_upstream		*u;
-	size_t				 i;
+	struct config_upstream	*u = base;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (strcmp(key, keys[i]) == 0)
-			break;
-	if (i == sizeof(keys) / sizeof(keys[0]))
-		return 1;
-	if ((u = config_upstream_section(c, name, err, errlen)) == NULL)
+	(void)key;
+	if (*value == '\0' || strlen(value) >= sizeof(u->mailbox) ||
+	    strpbrk(value, "\"\\\r\n") != NULL) {
+		snprintf(err, errlen, "bad mailbox name");
 		return -EINVAL;
-	return config_set_server_key(u, key, value, err, errlen);
+	}
+	snprintf(u->mailbox, sizeof(u->mailbox), "%s", value);
+	return 0;
 }
 
 /* Lower-cases src into dst (size octets). */
@@ -286,9 +213,10 @@ config_lower(char *dst, size_t size, const char *src)
 }
 
 int
-config_set_route(struct config *c, const char *key, const char *value,
-    char *err, size_t errlen)
+config_route_set(void *base, const char *key, const char *value, char *err,
+    size_t errlen)
 {
+	struct config		*c = base;
 	struct config_route	*r;
 	const char		*match = key, *at;
 	unsigned int		 i;
@@ -329,7 +257,7 @@ config_set_route(struct config *c, const char *key, const char *value,
 	return 0;
 }
 
-static struct config_oauth2 *
+void *
 config_oauth2_section(struct config *c, const char *name, char *err,
     size_t errlen)
 {
@@ -350,35 +278,23 @@ config_oauth2_section(struct config *c, const char *name, char *err,
 	o = &c->oauth2[c->noauth2++];
 	memset(o, 0, sizeof(*o));
 	snprintf(o->name, sizeof(o->name), "%s", name);
-	o->command_timeout_ms = 10 * 1000;
-	o->command_lifetime_s = 300;
+	config_keys_defaults(o, CONFIG_SCOPE_OAUTH2);
 	return o;
-}
-
-static int
-config_set_text(char *field, size_t size, const char *key, const char *value,
-    char *err, size_t errlen)
-{
-	if (*value == '\0' || strlen(value) >= size ||
-	    strpbrk(value, "\r\n") != NULL) {
-		snprintf(err, errlen, "%s must be 1..%zu octets on one line", key,
-		    size - 1);
-		return -EINVAL;
-	}
-	snprintf(field, size, "%s", value);
-	return 0;
 }
 
 /* A secret from a file (first line), so the config itself may stay
  * readable; the file is read here, at load time, before any privilege
  * drop. */
-static int
-config_read_secret_file(char *field, size_t size, const char *path,
+int
+config_oauth2_secret_file(void *base, const char *key, const char *path,
     char *err, size_t errlen)
 {
-	FILE	*fp;
-	size_t	 n;
+	struct config_oauth2	*o = base;
+	char			*field = o->client_secret;
+	size_t			 size = sizeof(o->client_secret), n;
+	FILE			*fp;
 
+	(void)key;
 	if ((fp = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "client_secret_file %.200s: %s", path,
 		    strerror(errno));
@@ -400,120 +316,74 @@ config_read_secret_file(char *field, size_t size, const char *path,
 }
 
 /* "tenant" lives in the token source but only shapes its URLs. */
-static int
-config_set_oauth2_urls(struct config_oauth2 *o, const char *key,
-    const char *value, char *err, size_t errlen)
+int
+config_oauth2_tenant(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	char	 url[CONFIG_MAX_URL];
-	int	 n;
+	struct config_oauth2	*o = base;
+	char			 url[CONFIG_MAX_URL];
+	int			 n;
 
-	if (strcmp(key, "token_url") == 0)
-		return config_set_text(o->token_url, sizeof(o->token_url), key,
-		    value, err, errlen);
-	if (strcmp(key, "device_url") == 0)
-		return config_set_text(o->device_url, sizeof(o->device_url),
-		    key, value, err, errlen);
-	if (strcmp(key, "tenant") == 0) {
-		if (!config_name_ok(value, 128)) {
-			snprintf(err, errlen, "bad tenant (a domain or an id)");
-			return -EINVAL;
-		}
-		n = snprintf(url, sizeof(url), CONFIG_MS365_LOGIN
-		    "%s/oauth2/v2.0/token", value);
-		if (n < 0 || (size_t)n >= sizeof(url))
-			return -EINVAL;
-		if (o->token_url[0] == '\0')
-			snprintf(o->token_url, sizeof(o->token_url), "%s", url);
-		n = snprintf(url, sizeof(url), CONFIG_MS365_LOGIN
-		    "%s/oauth2/v2.0/devicecode", value);
-		if (n < 0 || (size_t)n >= sizeof(url))
-			return -EINVAL;
-		if (o->device_url[0] == '\0')
-			snprintf(o->device_url, sizeof(o->device_url), "%s", url);
-		return 0;
+	(void)key;
+	if (!config_name_ok(value, 128)) {
+		snprintf(err, errlen, "bad tenant (a domain or an id)");
+		return -EINVAL;
 	}
-	return 1;
+	n = snprintf(url, sizeof(url), CONFIG_MS365_LOGIN
+	    "%s/oauth2/v2.0/token", value);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return -EINVAL;
+	if (o->token_url[0] == '\0')
+		snprintf(o->token_url, sizeof(o->token_url), "%s", url);
+	n = snprintf(url, sizeof(url), CONFIG_MS365_LOGIN
+	    "%s/oauth2/v2.0/devicecode", value);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return -EINVAL;
+	if (o->device_url[0] == '\0')
+		snprintf(o->device_url, sizeof(o->device_url), "%s", url);
+	return 0;
 }
 
+/* Google's endpoints are fixed; Microsoft's need the tenant. */
 int
-config_set_oauth2(struct config *c, const char *name, const char *key,
-    const char *value, char *err, size_t errlen)
+config_oauth2_provider(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
 {
-	struct config_oauth2	*o;
+	struct config_oauth2	*o = base;
 	enum config_provider	 p;
-	int			 r;
 
-	if ((o = config_oauth2_section(c, name, err, errlen)) == NULL)
+	(void)key;
+	if (config_parse_provider(value, &p) != 0) {
+		snprintf(err, errlen, "provider must be generic, "
+		    "microsoft365 or google");
 		return -EINVAL;
-	if ((r = config_set_oauth2_urls(o, key, value, err, errlen)) <= 0)
-		return r;
-	if (strcmp(key, "grant") == 0) {
-		if (strcmp(value, "refresh_token") == 0)
-			o->grant = CONFIG_OAUTH2_REFRESH_TOKEN;
-		else if (strcmp(value, "client_credentials") == 0)
-			o->grant = CONFIG_OAUTH2_CLIENT_CREDENTIALS;
-		else if (strcmp(value, "command") == 0)
-			o->grant = CONFIG_OAUTH2_COMMAND;
-		else {
-			snprintf(err, errlen, "grant must be refresh_token, "
-			    "client_credentials or command");
-			return -EINVAL;
-		}
-		return 0;
 	}
-	if (strcmp(key, "provider") == 0) {
-		if (config_parse_provider(value, &p) != 0) {
-			snprintf(err, errlen, "provider must be generic, "
-			    "microsoft365 or google");
-			return -EINVAL;
-		}
-		/* Google's endpoints are fixed; Microsoft's need the tenant. */
-		if (p == CONFIG_PROVIDER_GOOGLE) {
-			if (o->token_url[0] == '\0')
-				snprintf(o->token_url, sizeof(o->token_url),
-				    "%s", CONFIG_GOOGLE_TOKEN);
-			if (o->device_url[0] == '\0')
-				snprintf(o->device_url, sizeof(o->device_url),
-				    "%s", CONFIG_GOOGLE_DEVICE);
-		}
-		o->provider = p;
-		return 0;
+	if (p == CONFIG_PROVIDER_GOOGLE) {
+		if (o->token_url[0] == '\0')
+			snprintf(o->token_url, sizeof(o->token_url), "%s",
+			    CONFIG_GOOGLE_TOKEN);
+		if (o->device_url[0] == '\0')
+			snprintf(o->device_url, sizeof(o->device_url), "%s",
+			    CONFIG_GOOGLE_DEVICE);
 	}
-	if (strcmp(key, "client_id") == 0)
-		return config_set_text(o->client_id, sizeof(o->client_id), key,
-		    value, err, errlen);
-	if (strcmp(key, "client_secret") == 0)
-		return config_set_text(o->client_secret,
-		    sizeof(o->client_secret), key, value, err, errlen);
-	if (strcmp(key, "client_secret_file") == 0)
-		return config_read_secret_file(o->client_secret,
-		    sizeof(o->client_secret), value, err, errlen);
-	if (strcmp(key, "scope") == 0)
-		return config_set_text(o->scope, sizeof(o->scope), key, value,
-		    err, errlen);
-	if (strcmp(key, "refresh_token_file") == 0)
-		return config_set_path(o->refresh_token_file,
-		    sizeof(o->refresh_token_file), value, err, errlen);
-	if (strcmp(key, "command") == 0)
-		return config_set_text(o->command, sizeof(o->command), key,
-		    value, err, errlen);
-	if (strcmp(key, "command_timeout") == 0)
-		return config_set_duration(&o->command_timeout_ms, value, 100,
-		    CONFIG_MAX_COMMAND_S, err, errlen);
-	if (strcmp(key, "command_lifetime") == 0) {
-		unsigned int	ms;
+	o->provider = p;
+	return 0;
+}
 
-		if (config_set_duration(&ms, value, 1000, CONFIG_MAX_TIMEOUT_S,
-		    err, errlen) != 0)
-			return -EINVAL;
-		o->command_lifetime_s = ms / 1000;
-		return 0;
-	}
-	if (strcmp(key, "ca_file") == 0)
-		return config_set_path(o->ca_file, sizeof(o->ca_file), value,
-		    err, errlen);
-	snprintf(err, errlen, "unknown key \"%.40s\" in [oauth2 %s]", key, name);
-	return -EINVAL;
+/* How long a command's token is used when it says nothing: seconds. */
+int
+config_oauth2_lifetime(void *base, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	struct config_oauth2	*o = base;
+	unsigned int		 ms;
+
+	(void)key;
+	if (config_set_duration(&ms, value, 1000, CONFIG_MAX_TIMEOUT_S, err,
+	    errlen) != 0)
+		return -EINVAL;
+	o->command_lifetime_s = ms / 1000;
+	return 0;
 }
 
 const struct config_upstream *

@@ -30,6 +30,7 @@
 
 #include "accounts.h"
 #include "atomic_file.h"
+#include "auth.h"
 #include "bearer.h"
 #include "imap_client.h"
 #include "oauth2.h"
@@ -150,8 +151,10 @@ admin_check(const struct config *c, const char *path, const char *text,
 	if ((errs = calloc(1, sizeof(*errs))) == NULL)
 		return false;
 	if (accounts_parse(text, len, path, &a, errs) == 0 &&
-	    (acct = accounts_find(a, name)) != NULL)
+	    (acct = accounts_find(a, name)) != NULL) {
 		account_check_refs(c, acct, path, errs);
+		auth_check_hashes(a, path, errs);
+	}
 	for (i = 0; i < errs->count && i < CONFIG_MAX_ERRORS; i++)
 		fprintf(stderr, "popgate: %s\n", errs->text[i]);
 	ok = errs->count == 0;
@@ -251,7 +254,7 @@ admin_add(const struct config_ref *ref, int argc, char **argv)
 		    r == -E2BIG ? " (too long)" : "");
 		return 1;
 	}
-	r = accounts_hash_new(secret, strlen(secret), hash, sizeof(hash));
+	r = auth_hash_new(secret, strlen(secret), hash, sizeof(hash));
 	explicit_bzero(secret, sizeof(secret));
 	if (r != 0) {
 		fprintf(stderr, "popgate: cannot hash the secret: %s\n",

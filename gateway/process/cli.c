@@ -83,7 +83,7 @@ cli_set(struct config *c, const char *section, const char *key,
 {
 	char	err[CONFIG_MAX_ERROR_TEXT - 32];
 
-	if (config_set(c, section, key, value, err, sizeof(err)) == 0)
+	if (config_set_option(c, section, key, value, err, sizeof(err)) == 0)
 		return 0;
 	config_errors_add(errs, "command line: %s", err);
 	return -EINVAL;
@@ -105,7 +105,7 @@ cli_apply(struct config *c, const struct cli_setting *set, unsigned int n,
 	int		rc = 0;
 
 	for (i = 0; i < n; i++) {
-		if (strcmp(set[i].section, "tls_profile default") == 0)
+		if (strcmp(set[i].section, "tls_profile") == 0)
 			cert = true;
 		if (strcmp(set[i].section, "cli") == 0)
 			plaintext = true;

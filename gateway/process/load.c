@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "notify.h"
@@ -76,6 +77,7 @@ load_accounts(const struct config *c, struct config_errors *errs)
 		return NULL;
 	for (i = 0; i < accounts_count(a); i++)
 		account_check_refs(c, accounts_at(a, i), c->accounts_file, errs);
+	auth_check_hashes(a, c->accounts_file, errs);
 	if (errs->count > 0) {
 		accounts_free(a);
 		return NULL;

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "accounts.h"
+#include "auth.h"
 #include "bearer.h"
 #include "imap_client.h"
 #include "log.h"
@@ -59,9 +60,9 @@ session_check_work(uv_work_t *req)
 	struct session_check	*k = req->data;
 
 	if (k->account != NULL)
-		k->ok = account_check_secret(k->account, k->secret, k->len);
+		k->ok = auth_check_secret(k->account, k->secret, k->len);
 	else
-		accounts_check_dummy(k->secret, k->len);
+		auth_check_dummy(k->secret, k->len);
 }
 
 /* The local outcome: on to the upstream, or the AUTH failure every
@@ -306,7 +307,7 @@ session_login_apop(struct session *s, const struct pop3_step *step)
 
 	if (s->gen->accounts != NULL)
 		a = accounts_find(s->gen->accounts, step->user);
-	if (a == NULL || !account_check_apop(a, s->apop_ts, step->password) ||
+	if (a == NULL || !auth_check_apop(a, s->apop_ts, step->password) ||
 	    !account_allows(a, (struct sockaddr *)&s->peer_addr)) {
 		session_login_failed(s, IMAP_ERR_AUTH, a == NULL ?
 		    "unknown account" : "wrong APOP digest or client network");

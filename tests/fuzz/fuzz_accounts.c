@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "accounts.h"
+#include "auth.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -114,10 +115,10 @@ fuzz_check_account(const struct accounts *set, size_t i,
 
 	if (i < FUZZ_APOP_CHECKS) {
 		fuzz_apop_digest(a->apop, hex);
-		FUZZ_CHECK(account_check_apop(a, FUZZ_TIMESTAMP, hex) ==
+		FUZZ_CHECK(auth_check_apop(a, FUZZ_TIMESTAMP, hex) ==
 		    (a->apop[0] != '\0'));
 		hex[31] = hex[31] == '0' ? '1' : '0';
-		FUZZ_CHECK(!account_check_apop(a, FUZZ_TIMESTAMP, hex));
+		FUZZ_CHECK(!auth_check_apop(a, FUZZ_TIMESTAMP, hex));
 	}
 }
 
