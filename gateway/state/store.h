@@ -60,6 +60,9 @@
 /* Why the last request failed, for the caller's log line. */
 #define STORE_MAX_DETAIL		160
 
+/* For a session, every result but OK and NOT_FOUND means -ERR
+ * [SYS/TEMP], a log line with store_result_name() and the stats'
+ * last_error, and dropping whatever a read gave before it. */
 enum store_result {
 	STORE_OK = 0,
 	STORE_PENDING,		/* accepted: the callback will come */
@@ -200,7 +203,9 @@ enum store_result store_write(struct store_client *c,
 enum store_result store_forget(struct store_client *c,
 		    const struct store_key *key, store_done_cb *cb, void *arg,
 		    struct store_req **reqp);
-/* No callback of req will come after this; on its client's loop. */
+/* No callback of req will come after this; on its client's loop. A
+ * replace cancelled leaves the old record live (its staged rows go with
+ * the next replace or forget of the mailbox). */
 void		 store_cancel(struct store_req *req);
 
 #endif
