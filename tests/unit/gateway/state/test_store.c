@@ -576,6 +576,23 @@ test_newer_schema(void **state)
 	assert_int_equal(t_user_version(t->db), 99);
 }
 
+/* A store that failed to open tries again, at most once a second, and
+ * works once the cause is gone, without a restart. */
+static void
+test_reopen(void **state)
+{
+	struct t_env	*t = *state;
+
+	t_sql(t->db, "PRAGMA user_version = 99");
+	t_open(t, 0, 0);
+	assert_int_equal(t_ping(t), STORE_SCHEMA);
+	t_sql(t->db, "PRAGMA user_version = 0");
+	usleep((STORE_REOPEN_INTERVAL_MS + 100) * 1000);
+	assert_int_equal(t_ping(t), STORE_OK);
+	t_close(t);
+	assert_int_equal(t_user_version(t->db), 1);
+}
+
 /* An empty file, and a version-0 database, are brought to the schema. */
 static void
 test_migrate_old(void **state)
@@ -765,6 +782,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_read_only, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_old, t_setup,
 		    t_teardown),
