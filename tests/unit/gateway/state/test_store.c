@@ -761,40 +761,27 @@ test_invalid(void **state)
 	free(r);
 }
 
+#define T(f)	cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_write_read, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_upsert_remove, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_replace, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_forget, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_persist, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_read_stopped, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_read_changed, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_read_only, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_reopen, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_old, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_full, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_close_outstanding, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_cancel, t_setup,
-		    t_teardown),
-		cmocka_unit_test_setup_teardown(test_invalid, t_setup,
-		    t_teardown),
+		T(test_write_read),
+		T(test_upsert_remove),
+		T(test_replace),
+		T(test_forget),
+		T(test_persist),
+		T(test_read_stopped),
+		T(test_read_changed),
+		T(test_read_only),
+		T(test_newer_schema),
+		T(test_reopen),
+		T(test_migrate_old),
+		T(test_full),
+		T(test_close_outstanding),
+		T(test_cancel),
+		T(test_invalid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
