@@ -12,7 +12,8 @@ import sys
 
 # Libraries by the include prefix that names them.
 LIBS = {'uv.h': 'libuv', 'openssl/': 'openssl', 'curl/': 'curl',
-        'jansson.h': 'jansson', 'libetpan/': 'libetpan', 'crypt.h': 'libxcrypt'}
+        'jansson.h': 'jansson', 'libetpan/': 'libetpan', 'crypt.h': 'libxcrypt',
+        'sqlite3.h': 'sqlite3'}
 
 # Folder: (project folders it may include, libraries it may include). A
 # folder listed here owns the files under it except those of a deeper
@@ -25,7 +26,7 @@ ALLOWED = {
     'backend': ({'backend', 'net', 'proto'}, {'libetpan', 'libuv', 'openssl'}),
     G + 'util': ({G + 'util', 'config', 'proto'}, set()),
     G + 'limits': ({G + 'limits', 'net', 'config', 'proto'}, set()),
-    G + 'state': ({G + 'state', 'config', 'proto'}, set()),
+    G + 'state': ({G + 'state', 'config', 'proto'}, {'libuv', 'sqlite3'}),
     G + 'metrics': ({G + 'metrics', 'config', 'proto'}, {'libuv'}),
     G + 'auth': ({G + 'auth', 'config', 'proto'}, {'openssl', 'libxcrypt'}),
     G + 'oauth2': ({G + 'oauth2', G + 'util', 'net', 'config', 'proto'},

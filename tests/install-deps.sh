@@ -11,7 +11,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libssl-dev libetpan-dev libcmocka-dev
-libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev
+libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev libsqlite3-dev
 dovecot-imapd dovecot-pop3d curl fetchmail mpop python3 openssl procps
 debhelper dpkg-dev ssl-cert mandoc haproxy systemd util-linux mount"
 

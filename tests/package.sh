@@ -22,7 +22,7 @@ fail() { echo "FAILED: package: $*"; exit 1; }
 
 # ---- dependencies: the build's, debhelper, ssl-cert, mandoc ----
 PACKAGES="build-essential cmake pkg-config libuv1-dev libssl-dev libetpan-dev
-libinih-dev libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev
+libinih-dev libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev libsqlite3-dev
 debhelper dpkg-dev ssl-cert adduser mandoc systemd"
 missing=""
 for p in $PACKAGES; do
