@@ -189,12 +189,13 @@ test_login_done(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	imap_client_close(t->client, NULL);
 }
 
-static bool
+static void
 test_lock(void *arg, const char *identity)
 {
-	(void)arg;
+	struct test_ctx	*t = arg;
+
 	(void)identity;
-	return true;
+	imap_client_lock_done(t->client, IMAP_OK);
 }
 
 static void
