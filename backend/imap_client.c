@@ -824,7 +824,8 @@ imap_client_dispatch(struct imap_client *c)
 	struct imap_frame_ev	ev;
 
 	c->in_dispatch = true;
-	while (c->phase != IMAP_PHASE_CLOSING) {
+	/* While the lock is asked, what came stays framed for later. */
+	while (c->phase != IMAP_PHASE_CLOSING && c->phase != IMAP_PHASE_LOCK) {
 		imap_frame_next(&c->frame, &ev);
 		if (ev.type == IMAP_FRAME_NONE)
 			break;
@@ -919,6 +920,7 @@ imap_client_fail(struct imap_client *c, enum imap_result result,
 	case IMAP_PHASE_GREETING:
 	case IMAP_PHASE_STARTTLS:
 	case IMAP_PHASE_LOGIN:
+	case IMAP_PHASE_LOCK:
 	case IMAP_PHASE_SELECT:
 	case IMAP_PHASE_SNAPSHOT:
 		if (!c->close_requested)

@@ -84,8 +84,11 @@ struct imap_client_callbacks {
 	void	(*login_done)(void *arg, enum imap_result result,
 		    struct pop3_maildrop *md, const char *detail);
 	/* Asked right after authentication: may the session lock this
-	 * mailbox? identity is "user@host:port/mailbox". false gives IN_USE. */
-	bool	(*lock)(void *arg, const char *identity);
+	 * mailbox? identity is "user@host:port/mailbox" (borrowed, valid
+	 * until the answer). The answer is imap_client_lock_done(), from
+	 * within this call or later; until then no upstream answer is
+	 * acted on. NULL: no lock. */
+	void	(*lock)(void *arg, const char *identity);
 	/* Message data: begin once (the message exists), data many times,
 	 * end once. body_end with a non-OK result after body_begin means the
 	 * data was cut short: the POP3 connection must be closed without the
@@ -181,6 +184,11 @@ bool	imap_client_tls_info(const struct imap_client *c, const char **version,
 void	imap_client_fetch(struct imap_client *c, uint32_t uid, uint64_t size,
 	    bool is_top, size_t low_water, uint32_t ahead_uid,
 	    uint64_t ahead_size);
+/* The answer to the lock() callback: IMAP_OK the lock is held and the
+ * login goes on; IMAP_ERR_IN_USE another session holds it; IMAP_ERR_TEMP
+ * the lock could not be asked. Either error ends the login in login_done()
+ * with that result. Ignored once the client is closing. */
+void	imap_client_lock_done(struct imap_client *c, enum imap_result result);
 /* The POP3 side drained below its low-water mark: fetch more if waiting. */
 void	imap_client_resume(struct imap_client *c);
 /* TOP has all it needs: end the transfer. No further body callback fires

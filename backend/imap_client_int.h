@@ -69,6 +69,7 @@ enum imap_phase {
 	IMAP_PHASE_GREETING,
 	IMAP_PHASE_STARTTLS,		/* STARTTLS sent, or its handshake */
 	IMAP_PHASE_LOGIN,		/* CAPABILITY, LOGIN/AUTHENTICATE */
+	IMAP_PHASE_LOCK,		/* logged in, waiting for the lock */
 	IMAP_PHASE_SELECT,		/* CAPABILITY after login, SELECT */
 	IMAP_PHASE_SNAPSHOT,		/* UID FETCH ranges, tail probes */
 	IMAP_PHASE_READY,
@@ -238,6 +239,7 @@ struct imap_client {
 	bool			 read_only;
 	bool			 has_uidplus;
 	bool			 select_sent;	/* SELECT pipelined behind LOGIN */
+	bool			 login_caps;	/* LOGIN's OK listed them */
 
 	struct imap_fetch	 fetch;
 	struct buf		 fetch_pend;	/* see imap_fetch.pend_origin */

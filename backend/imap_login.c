@@ -465,6 +465,8 @@ imap_client_send_select(struct imap_client *c)
 	    "UID FETCH 1:%u (UID RFC822.SIZE FLAGS)", c->span);
 }
 
+static void	imap_client_locked(struct imap_client *);
+
 void
 imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 {
@@ -487,20 +489,46 @@ imap_client_on_login(struct imap_client *c, struct mailimap_response *resp)
 	 * snapshot. */
 	snprintf(c->identity, sizeof(c->identity), "%s@%s:%s/%s", c->user,
 	    host, c->config.port, c->config.mailbox);
-	if (c->cb->lock != NULL && !c->cb->lock(c->arg, c->identity)) {
-		imap_client_fail(c, IMAP_ERR_IN_USE, "mailbox locked by "
-		    "another session");
+	code = imap_resp_code(resp);
+	c->login_caps = code != NULL && code->rc_type ==
+	    MAILIMAP_RESP_TEXT_CODE_CAPABILITY_DATA;
+	if (c->cb->lock == NULL) {
+		imap_client_locked(c);
 		return;
 	}
+	/* The answer may come before lock() returns, or later: until then
+	 * the dispatch stops, so the pipelined SELECT's answer waits. */
+	c->phase = IMAP_PHASE_LOCK;
+	c->cb->lock(c->arg, c->identity);
+}
+
+/* Logged in and holding the lock: on to SELECT. */
+static void
+imap_client_locked(struct imap_client *c)
+{
 	c->phase = IMAP_PHASE_SELECT;
-	code = imap_resp_code(resp);
 	/* RFC 9051 sec. 7.2.2: capabilities may change after login; they
 	 * are read again before anything depends on them (UIDPLUS at QUIT). */
-	if (code == NULL || code->rc_type !=
-	    MAILIMAP_RESP_TEXT_CODE_CAPABILITY_DATA)
+	if (!c->login_caps)
 		imap_client_command(c, IMAP_CMD_CAPABILITY_AFTER_LOGIN,
 		    "CAPABILITY");
 	imap_client_send_select(c);
+}
+
+void
+imap_client_lock_done(struct imap_client *c, enum imap_result result)
+{
+	if (c->phase != IMAP_PHASE_LOCK)
+		return;		/* closing, or failed meanwhile */
+	if (result == IMAP_OK)
+		imap_client_locked(c);
+	else
+		imap_client_fail(c, result, result == IMAP_ERR_IN_USE ?
+		    "mailbox locked by another session" :
+		    "mailbox lock unavailable");
+	/* An answer from outside a dispatch takes up what waited for it. */
+	if (!c->in_dispatch && c->phase != IMAP_PHASE_CLOSING)
+		imap_client_dispatch(c);
 }
 
 /* Deletions a cut commit left: finished first, when the UIDVALIDITY they

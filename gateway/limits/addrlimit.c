@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addrkey.h"
@@ -29,8 +30,33 @@ struct addrlimit_entry {
 	bool		used;
 };
 
-static struct addrlimit_entry	addrlimit_table[ADDRLIMIT_SLOTS];
-static pthread_mutex_t		addrlimit_lock = PTHREAD_MUTEX_INITIALIZER;
+struct addrlimit {
+	pthread_mutex_t		lock;
+	struct addrlimit_entry	table[ADDRLIMIT_SLOTS];
+};
+
+struct addrlimit *
+addrlimit_new(void)
+{
+	struct addrlimit	*al;
+
+	if ((al = calloc(1, sizeof(*al))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&al->lock, NULL) != 0) {
+		free(al);
+		return NULL;
+	}
+	return al;
+}
+
+void
+addrlimit_free(struct addrlimit *al)
+{
+	if (al == NULL)
+		return;
+	pthread_mutex_destroy(&al->lock);
+	free(al);
+}
 
 /* An entry with no session whose bucket is full again carries nothing. */
 static bool
@@ -43,14 +69,15 @@ addrlimit_idle(const struct addrlimit_entry *e, uint64_t now_ms)
 /* The entry of key; with now_ms != 0 also a free slot for it (found is
  * then false). NULL when neither exists. */
 static struct addrlimit_entry *
-addrlimit_find(const uint8_t key[16], uint64_t now_ms, bool *found)
+addrlimit_find(struct addrlimit *al, const uint8_t key[16], uint64_t now_ms,
+    bool *found)
 {
 	struct addrlimit_entry	*e, *free_slot = NULL;
 	unsigned int		 i, at = addr_key_hash(key, ADDRLIMIT_SLOTS);
 
 	*found = false;
 	for (i = 0; i < ADDRLIMIT_PROBES; i++) {
-		e = &addrlimit_table[(at + i) % ADDRLIMIT_SLOTS];
+		e = &al->table[(at + i) % ADDRLIMIT_SLOTS];
 		if (e->used && memcmp(e->addr, key, 16) == 0) {
 			*found = true;
 			return e;
@@ -63,8 +90,8 @@ addrlimit_find(const uint8_t key[16], uint64_t now_ms, bool *found)
 }
 
 enum addrlimit_result
-addrlimit_acquire(const struct sockaddr *addr, uint64_t now_ms,
-    unsigned int max_sessions, unsigned int max_rate)
+addrlimit_acquire(struct addrlimit *al, const struct sockaddr *addr,
+    uint64_t now_ms, unsigned int max_sessions, unsigned int max_rate)
 {
 	struct addrlimit_entry	*e;
 	enum addrlimit_result	 r = ADDRLIMIT_OK;
@@ -76,10 +103,10 @@ addrlimit_acquire(const struct sockaddr *addr, uint64_t now_ms,
 		return ADDRLIMIT_UNTRACKED;
 	if (now_ms == 0)
 		now_ms = 1;	/* 0 means "lookup only" below */
-	pthread_mutex_lock(&addrlimit_lock);
-	e = addrlimit_find(key, now_ms, &found);
+	pthread_mutex_lock(&al->lock);
+	e = addrlimit_find(al, key, now_ms, &found);
 	if (e == NULL) {
-		pthread_mutex_unlock(&addrlimit_lock);
+		pthread_mutex_unlock(&al->lock);
 		return ADDRLIMIT_UNTRACKED;
 	}
 	if (!found) {
@@ -105,12 +132,12 @@ addrlimit_acquire(const struct sockaddr *addr, uint64_t now_ms,
 		else
 			e->active++;
 	}
-	pthread_mutex_unlock(&addrlimit_lock);
+	pthread_mutex_unlock(&al->lock);
 	return r;
 }
 
 void
-addrlimit_release(const struct sockaddr *addr)
+addrlimit_release(struct addrlimit *al, const struct sockaddr *addr)
 {
 	struct addrlimit_entry	*e;
 	uint8_t			 key[16];
@@ -118,15 +145,15 @@ addrlimit_release(const struct sockaddr *addr)
 
 	if (!addr_key(addr, key))
 		return;
-	pthread_mutex_lock(&addrlimit_lock);
-	e = addrlimit_find(key, 0, &found);
+	pthread_mutex_lock(&al->lock);
+	e = addrlimit_find(al, key, 0, &found);
 	if (found && e->active > 0)
 		e->active--;
-	pthread_mutex_unlock(&addrlimit_lock);
+	pthread_mutex_unlock(&al->lock);
 }
 
 unsigned int
-addrlimit_active(const struct sockaddr *addr)
+addrlimit_active(struct addrlimit *al, const struct sockaddr *addr)
 {
 	struct addrlimit_entry	*e;
 	uint8_t			 key[16];
@@ -135,10 +162,10 @@ addrlimit_active(const struct sockaddr *addr)
 
 	if (!addr_key(addr, key))
 		return 0;
-	pthread_mutex_lock(&addrlimit_lock);
-	e = addrlimit_find(key, 0, &found);
+	pthread_mutex_lock(&al->lock);
+	e = addrlimit_find(al, key, 0, &found);
 	if (found)
 		n = e->active;
-	pthread_mutex_unlock(&addrlimit_lock);
+	pthread_mutex_unlock(&al->lock);
 	return n;
 }

@@ -16,6 +16,13 @@
  * because it is full. */
 #define ADDRLIMIT_SLOTS		16384
 
+/* One table, shared by the workers it is handed to (struct shared). */
+struct addrlimit;
+
+/* NULL if memory ran out. */
+struct addrlimit *addrlimit_new(void);
+void	addrlimit_free(struct addrlimit *al);
+
 enum addrlimit_result {
 	ADDRLIMIT_OK,
 	ADDRLIMIT_TOO_MANY,	/* max_sessions sessions already open */
@@ -30,11 +37,12 @@ enum addrlimit_result {
  * The rate is a token bucket of max_rate tokens refilled at max_rate per
  * second, so a burst of max_rate connections is allowed at once.
  */
-enum addrlimit_result addrlimit_acquire(const struct sockaddr *addr,
-		    uint64_t now_ms, unsigned int max_sessions,
-		    unsigned int max_rate);
-void	addrlimit_release(const struct sockaddr *addr);
+enum addrlimit_result addrlimit_acquire(struct addrlimit *al,
+		    const struct sockaddr *addr, uint64_t now_ms,
+		    unsigned int max_sessions, unsigned int max_rate);
+void	addrlimit_release(struct addrlimit *al, const struct sockaddr *addr);
 /* Sessions addr holds now (for tests and metrics). */
-unsigned int addrlimit_active(const struct sockaddr *addr);
+unsigned int addrlimit_active(struct addrlimit *al,
+		    const struct sockaddr *addr);
 
 #endif

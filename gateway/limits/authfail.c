@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addrkey.h"
@@ -21,20 +22,46 @@ struct authfail_entry {
 	unsigned int	failures;	/* 0: the slot is free */
 };
 
-static struct authfail_entry	authfail_table[AUTHFAIL_SLOTS];
-static pthread_mutex_t		authfail_lock = PTHREAD_MUTEX_INITIALIZER;
+struct authfail {
+	pthread_mutex_t		lock;
+	struct authfail_entry	table[AUTHFAIL_SLOTS];
+};
+
+struct authfail *
+authfail_new(void)
+{
+	struct authfail	*af;
+
+	if ((af = calloc(1, sizeof(*af))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&af->lock, NULL) != 0) {
+		free(af);
+		return NULL;
+	}
+	return af;
+}
+
+void
+authfail_free(struct authfail *af)
+{
+	if (af == NULL)
+		return;
+	pthread_mutex_destroy(&af->lock);
+	free(af);
+}
 
 /* The entry for key, or the slot to take for it: free, expired or the
  * least recently used of the probe window. */
 static struct authfail_entry *
-authfail_find(const uint8_t key[16], uint64_t now_ms, bool *found)
+authfail_find(struct authfail *af, const uint8_t key[16], uint64_t now_ms,
+    bool *found)
 {
 	struct authfail_entry	*e, *victim = NULL;
 	unsigned int		 i, at = addr_key_hash(key, AUTHFAIL_SLOTS);
 
 	*found = false;
 	for (i = 0; i < AUTHFAIL_PROBES; i++) {
-		e = &authfail_table[(at + i) % AUTHFAIL_SLOTS];
+		e = &af->table[(at + i) % AUTHFAIL_SLOTS];
 		if (e->failures > 0 && memcmp(e->addr, key, 16) == 0) {
 			if (now_ms - e->last_ms > AUTHFAIL_FORGET_MS)
 				e->failures = 0;
@@ -49,8 +76,8 @@ authfail_find(const uint8_t key[16], uint64_t now_ms, bool *found)
 }
 
 unsigned int
-authfail_record(const struct sockaddr *addr, uint64_t now_ms,
-    unsigned int base_ms, unsigned int max_ms)
+authfail_record(struct authfail *af, const struct sockaddr *addr,
+    uint64_t now_ms, unsigned int base_ms, unsigned int max_ms)
 {
 	struct authfail_entry	*e;
 	uint8_t			 key[16];
@@ -60,8 +87,8 @@ authfail_record(const struct sockaddr *addr, uint64_t now_ms,
 
 	if (!addr_key(addr, key))
 		return base_ms < max_ms ? base_ms : max_ms;
-	pthread_mutex_lock(&authfail_lock);
-	e = authfail_find(key, now_ms, &found);
+	pthread_mutex_lock(&af->lock);
+	e = authfail_find(af, key, now_ms, &found);
 	if (!found) {
 		memcpy(e->addr, key, 16);
 		e->failures = 0;
@@ -71,12 +98,12 @@ authfail_record(const struct sockaddr *addr, uint64_t now_ms,
 	e->last_ms = now_ms;
 	for (i = 1; i < e->failures && delay < max_ms; i++)
 		delay *= 2;
-	pthread_mutex_unlock(&authfail_lock);
+	pthread_mutex_unlock(&af->lock);
 	return delay < max_ms ? (unsigned int)delay : max_ms;
 }
 
 void
-authfail_clear(const struct sockaddr *addr)
+authfail_clear(struct authfail *af, const struct sockaddr *addr)
 {
 	struct authfail_entry	*e;
 	uint8_t			 key[16];
@@ -84,9 +111,9 @@ authfail_clear(const struct sockaddr *addr)
 
 	if (!addr_key(addr, key))
 		return;
-	pthread_mutex_lock(&authfail_lock);
-	e = authfail_find(key, 0, &found);
+	pthread_mutex_lock(&af->lock);
+	e = authfail_find(af, key, 0, &found);
 	if (found)
 		e->failures = 0;
-	pthread_mutex_unlock(&authfail_lock);
+	pthread_mutex_unlock(&af->lock);
 }

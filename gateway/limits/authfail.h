@@ -16,14 +16,23 @@
 /* A failure is forgotten after this long without another one. */
 #define AUTHFAIL_FORGET_MS	(15 * 60 * 1000)
 
+/* One table, shared by the workers it is handed to (struct shared). */
+struct authfail;
+
+/* NULL if memory ran out. */
+struct authfail	*authfail_new(void);
+void		 authfail_free(struct authfail *af);
+
 /*
  * Records a failed login from addr at now_ms (a monotonic clock) and
  * returns how long to delay its reply: base_ms for the first failure in
  * the window, doubled per failure since, at most max_ms.
  */
-unsigned int	authfail_record(const struct sockaddr *addr, uint64_t now_ms,
+unsigned int	authfail_record(struct authfail *af,
+		    const struct sockaddr *addr, uint64_t now_ms,
 		    unsigned int base_ms, unsigned int max_ms);
 /* A successful login from addr clears its count. */
-void		authfail_clear(const struct sockaddr *addr);
+void		authfail_clear(struct authfail *af,
+		    const struct sockaddr *addr);
 
 #endif

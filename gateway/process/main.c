@@ -182,13 +182,17 @@ main_run(struct config_ref *ref, const char *file,
 	m.oauth2 = main_oauth2_start(loop, c);
 	if (m.oauth2 == NULL)
 		_exit(1);
-	worker_set_oauth2(m.oauth2);
+	if (shared_init(&m.shared) != 0) {
+		log_error("startup", "reason=\"out of memory\"");
+		_exit(1);
+	}
+	m.shared.oauth2 = m.oauth2;
 	metrics_set_oauth2(main_oauth2_status, &m);
 	uv_async_init(loop, &m.workers_done, main_on_workers_done);
 	m.workers_done.data = &m;
 	worker_set_done(&m.workers_done);
 	for (i = 0; i < n; i++) {
-		r = worker_init(&m.workers[i], i, m.current);
+		r = worker_init(&m.workers[i], i, m.current, &m.shared);
 		if (r < 0) {
 			log_error("startup", "worker=%u error=%s", i,
 			    uv_strerror(r));
@@ -228,6 +232,7 @@ main_run(struct config_ref *ref, const char *file,
 	for (i = 0; i < m.nworkers; i++)
 		worker_join(&m.workers[i]);
 	free(m.workers);
+	shared_deinit(&m.shared);
 	config_ref_release(m.current);
 	uv_loop_close(loop);
 	log_info("stopped", "workers=%u", n);

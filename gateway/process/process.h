@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "shared.h"
 #include "worker.h"
 
 /* Command-line settings, applied after the file so they override it. */
@@ -45,6 +46,7 @@ struct process {
 	unsigned int	 nset;
 	struct config_ref *current;
 	struct oauth2_mgr *oauth2;	/* token sources, on this loop */
+	struct shared	 shared;	/* handed to every worker */
 	uv_signal_t	 sigterm;
 	uv_signal_t	 sigint;
 	uv_signal_t	 sighup;

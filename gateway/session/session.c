@@ -111,13 +111,11 @@ session_close_handles(struct session *s)
 	uv_close((uv_handle_t *)&s->kick, session_handle_closed);
 }
 
+/* Lets go of the mailbox lock, or of a request for it still waiting. */
 static void
 session_release_lock(struct session *s)
 {
-	if (s->locked) {
-		lock_release(s->lock_identity);
-		s->locked = false;
-	}
+	lock_drop(s->worker->shared->lock, &s->lock);
 }
 
 void
@@ -148,7 +146,8 @@ session_close(struct session *s, const char *reason)
 		session_release_lock(s);
 	session_login_cleanup(s);
 	if (s->addr_counted) {
-		addrlimit_release((struct sockaddr *)&s->peer_addr);
+		addrlimit_release(s->worker->shared->addrlimit,
+		    (struct sockaddr *)&s->peer_addr);
 		s->addr_counted = false;
 	}
 	if (s->imap != NULL) {
@@ -440,7 +439,8 @@ session_on_login(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	result = session_login_result(s, result, &detail);
 	if (result == IMAP_OK) {
 		session_metrics_login(s, result);
-		authfail_clear((struct sockaddr *)&s->peer_addr);
+		authfail_clear(s->worker->shared->authfail,
+		    (struct sockaddr *)&s->peer_addr);
 		if (!imap_client_tls_info(s->imap, &version, &cipher))
 			version = cipher = "-";
 		log_info("login", "sid=%s peer=%s user=%s method=%s result=ok "
@@ -476,7 +476,8 @@ session_login_failed(struct session *s, enum imap_result result,
 	 * upstream outage is not the client's fault and answers at once. */
 	delay = 0;
 	if (result == IMAP_ERR_AUTH)
-		delay = authfail_record((struct sockaddr *)&s->peer_addr,
+		delay = authfail_record(s->worker->shared->authfail,
+		    (struct sockaddr *)&s->peer_addr,
 		    uv_hrtime() / 1000000, s->config->auth_failure_delay_ms,
 		    s->config->auth_failure_delay_max_ms);
 	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
@@ -492,17 +493,36 @@ session_login_failed(struct session *s, enum imap_result result,
 	uv_timer_start(&s->delay, session_delay_cb, delay, 0);
 }
 
-static bool
+/*
+ * The lock's answer, handed to the upstream client as the last thing done
+ * here: a refusal ends the login in session_on_login(), which closes the
+ * client. The in-process lock answers from within session_on_lock(), so
+ * inside the client's dispatch, where a refusal was always reported; a
+ * lock elsewhere answers on a later loop turn. A session that closed or
+ * failed meanwhile cancelled the request (session_release_lock()), so
+ * s->imap is the client that asked.
+ */
+static void
+session_lock_done(struct lock_request *req, enum lock_result result)
+{
+	struct session	*s = req->arg;
+
+	imap_client_lock_done(s->imap, result == LOCK_GRANTED ? IMAP_OK :
+	    result == LOCK_BUSY ? IMAP_ERR_IN_USE : IMAP_ERR_TEMP);
+}
+
+static void
 session_on_lock(void *arg, const char *identity)
 {
 	struct session	*s = arg;
 
-	if (strlen(identity) >= sizeof(s->lock_identity) ||
-	    !lock_acquire(identity))
-		return false;
+	if (strlen(identity) >= sizeof(s->lock_identity)) {
+		imap_client_lock_done(s->imap, IMAP_ERR_IN_USE);
+		return;
+	}
 	snprintf(s->lock_identity, sizeof(s->lock_identity), "%s", identity);
-	s->locked = true;
-	return true;
+	lock_request(s->worker->shared->lock, &s->lock, s->lock_identity,
+	    &s->worker->loop, session_lock_done, s);
 }
 
 static void
@@ -614,7 +634,8 @@ session_on_pending(void *arg, uint32_t *uidvalidity, uint32_t **uids,
 {
 	struct session	*s = arg;
 
-	return s->locked && pending_get(s->lock_identity, uidvalidity, uids, n);
+	return s->lock.state == LOCK_HELD && pending_get(
+	    s->worker->shared->pending, s->lock_identity, uidvalidity, uids, n);
 }
 
 static void
@@ -630,7 +651,7 @@ session_on_resumed(void *arg, enum imap_result result, uint32_t n,
 	    result == IMAP_ERR_PERM ? METRICS_RESUME_STALE :
 	    METRICS_RESUME_INCOMPLETE);
 	if (result != IMAP_ERR_TEMP)
-		pending_clear(s->lock_identity);
+		pending_clear(s->worker->shared->pending, s->lock_identity);
 }
 
 /* The UIDs this QUIT deletes (ascending, as the maildrop), malloc'd; NULL
@@ -658,10 +679,10 @@ session_record_pending(struct session *s)
 {
 	uint32_t	*uids, n;
 
-	if (!s->locked || imap_client_is_read_only(s->imap))
+	if (s->lock.state != LOCK_HELD || imap_client_is_read_only(s->imap))
 		return;		/* nothing to finish: it cannot even start */
 	uids = session_marked_uids(s, &n);
-	if (n > 0 && !pending_put(s->lock_identity,
+	if (n > 0 && !pending_put(s->worker->shared->pending, s->lock_identity,
 	    s->pop3.maildrop.uidvalidity, uids, n))
 		log_warn("commit", "sid=%s user=%s reason=\"out of memory: "
 		    "a cut commit will not be finished\"", s->id, s->user);
@@ -710,7 +731,8 @@ session_on_commit(void *arg, enum imap_result result, const char *detail)
 		s->dele_committed = s->pop3.count.dele;
 		uids = session_marked_uids(s, &n);
 		if (uids != NULL)	/* else the record stays: harmless */
-			pending_remove(s->lock_identity, uids, n);
+			pending_remove(s->worker->shared->pending,
+			    s->lock_identity, uids, n);
 		free(uids);
 	}
 	s->committing = false;
@@ -991,7 +1013,8 @@ session_admit(struct session *s)
 	if (worker_sessions_total() > c->max_sessions)
 		refusal = "session limit";
 	else {
-		switch (addrlimit_acquire((struct sockaddr *)&s->peer_addr,
+		switch (addrlimit_acquire(s->worker->shared->addrlimit,
+		    (struct sockaddr *)&s->peer_addr,
 		    uv_hrtime() / 1000000, c->max_sessions_per_address,
 		    c->max_connection_rate_per_address)) {
 		case ADDRLIMIT_OK:

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "config.h"
 #include "imap_client.h"
+#include "lock.h"
 #include "metrics.h"
 #include "pop3_body.h"
 #include "pop3_line.h"
@@ -90,7 +91,7 @@ struct session {
 	enum metrics_method	 method;	/* of the login in progress */
 	/* failed login waiting out its delay */
 	enum imap_result	 delayed_result;
-	bool			 locked;
+	struct lock_request	 lock;		/* the mailbox's (lock.h) */
 	bool			 closing;
 	bool			 close_after_flush;
 	bool			 draining;	/* shutdown: close when idle */

@@ -209,7 +209,8 @@ session_update_policy(struct session *s)
 	o->sasl_unlisted = 0;
 	if (!allowed)
 		return;
-	upstream_caps_sasl(s->config, s->gen->relayable, &listed, &accepted);
+	upstream_caps_sasl(s->worker->shared->caps, s->config, s->gen->relayable,
+	    &listed, &accepted);
 	o->sasl_mechs = listed;
 	o->sasl_unlisted = accepted & ~listed;
 }

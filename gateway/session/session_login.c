@@ -445,7 +445,7 @@ session_login_caps(void *arg, unsigned int mechs)
 {
 	struct session	*s = arg;
 
-	upstream_caps_set(s->config,
+	upstream_caps_set(s->worker->shared->caps, s->config,
 	    (unsigned int)(s->upstream - s->config->upstreams), mechs);
 }
 

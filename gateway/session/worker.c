@@ -113,7 +113,8 @@ worker_probe_caps(void *arg, unsigned int mechs)
 {
 	struct worker_probe	*p = arg;
 
-	upstream_caps_set(p->gen->config, p->upstream, mechs);
+	upstream_caps_set(p->worker->shared->caps, p->gen->config, p->upstream,
+	    mechs);
 }
 
 static void
@@ -125,7 +126,8 @@ worker_probe_done(void *arg, enum imap_result result,
 	unsigned int		 mechs;
 
 	(void)md;
-	mechs = upstream_caps_get(p->gen->config, p->upstream);
+	mechs = upstream_caps_get(p->worker->shared->caps, p->gen->config,
+	    p->upstream);
 	if (result == IMAP_OK)
 		log_info("upstream-probe", "upstream=%s result=ok xoauth2=%s "
 		    "oauthbearer=%s", name,
@@ -167,10 +169,12 @@ worker_start_probes(struct worker *w)
 
 	for (i = 0; i < c->nupstreams; i++) {
 		p = &w->probes[i];
-		if (p->client != NULL || upstream_caps_get(c, i) != 0)
+		if (p->client != NULL ||
+		    upstream_caps_get(w->shared->caps, c, i) != 0)
 			continue;
 		worker_imap_config(w->gen, &c->upstreams[i], &ic);
 		p->upstream = i;
+		p->worker = w;
 		p->client = imap_client_new(&w->loop, &ic,
 		    &worker_probe_callbacks, p);
 		if (p->client == NULL)
@@ -450,17 +454,9 @@ worker_reload(struct worker *w, struct config_ref *ref)
 	uv_async_send(&w->wakeup);
 }
 
-/* The process's token manager (main's loop); set before worker_init. */
-static struct oauth2_mgr	*worker_oauth2_mgr;
-
-void
-worker_set_oauth2(struct oauth2_mgr *m)
-{
-	worker_oauth2_mgr = m;
-}
-
 int
-worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
+worker_init(struct worker *w, unsigned int index, struct config_ref *ref,
+    struct shared *shared)
 {
 	const struct config	*config = ref->config;
 	unsigned int		 i;
@@ -468,6 +464,7 @@ worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 
 	memset(w, 0, sizeof(*w));
 	w->index = index;
+	w->shared = shared;
 	atomic_init(&w->stop_requested, false);
 	atomic_init(&w->stop_now, false);
 	r = uv_loop_init(&w->loop);
@@ -482,9 +479,8 @@ worker_init(struct worker *w, unsigned int index, struct config_ref *ref)
 	if (w->gen == NULL)
 		return -EINVAL;
 	/* Its async handle lives on this loop; the loop is not running yet. */
-	if (worker_oauth2_mgr != NULL &&
-	    (w->oauth2 = oauth2_client_new(worker_oauth2_mgr, &w->loop)) ==
-	    NULL)
+	if (shared->oauth2 != NULL &&
+	    (w->oauth2 = oauth2_client_new(shared->oauth2, &w->loop)) == NULL)
 		return -ENOMEM;
 	w->config = w->gen->config;
 	for (i = 0; i < config->nlisteners; i++) {

@@ -14,11 +14,13 @@
 #include <uv.h>
 
 #include "config.h"
+#include "shared.h"
 #include "tls_setup.h"
 
 struct imap_client;
 struct imap_client_config;
 struct session;
+struct worker;
 
 /* One loaded configuration, shared by every worker and released by the
  * last of them (and main) to let go of it. */
@@ -62,6 +64,7 @@ struct worker_probe {
 	struct imap_client	*client;	/* NULL: none running */
 	struct worker_gen	*gen;		/* the probe's configuration */
 	unsigned int		 upstream;	/* index in gen->config */
+	struct worker		*worker;	/* whose shared caps it fills */
 };
 
 struct worker {
@@ -84,17 +87,17 @@ struct worker {
 	atomic_bool		 stop_now;	/* second signal: close all */
 	bool			 stopping;
 	struct oauth2_client	*oauth2;	/* token requests of this loop */
+	struct shared		*shared;	/* main's, for every worker */
 };
 
 
-/* The token manager whose clients the workers get (before worker_init). */
-void	worker_set_oauth2(struct oauth2_mgr *m);
-
 /* Sets up the loop, binds the worker's sockets and loads its TLS contexts
  * (errors are logged): everything that may need privileges. Takes a
- * reference to ref. Returns 0 or a negative errno. */
+ * reference to ref. shared (main's, outliving the worker) is what its
+ * sessions share with every other worker, its token manager included.
+ * Returns 0 or a negative errno. */
 int	worker_init(struct worker *w, unsigned int index,
-	    struct config_ref *ref);
+	    struct config_ref *ref, struct shared *shared);
 /* SIGHUP, from main: builds the worker's generation for ref (taking a
  * reference), which the worker switches to on its own thread; its
  * listeners must be the ones it has. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.c - a process-wide set of locked mailbox identities: a chained hash
- * table behind one mutex, held for a lookup only.
+ * lock.c - the lock interface (lock.h) and its in-process implementation:
+ * a set of locked mailbox identities, a chained hash table behind one
+ * mutex held for a lookup only, answered at once.
  */
 #include "lock.h"
 
@@ -9,6 +10,50 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the interface ---- */
+
+void
+lock_request(struct lock *l, struct lock_request *req, const char *identity,
+    void *loop, void (*done)(struct lock_request *, enum lock_result),
+    void *arg)
+{
+	req->identity = identity;
+	req->loop = loop;
+	req->done = done;
+	req->arg = arg;
+	req->impl = NULL;
+	req->state = LOCK_WAITING;
+	l->ops->request(l, req);
+}
+
+void
+lock_answer(struct lock_request *req, enum lock_result result)
+{
+	req->state = result == LOCK_GRANTED ? LOCK_HELD : LOCK_IDLE;
+	req->done(req, result);
+}
+
+void
+lock_drop(struct lock *l, struct lock_request *req)
+{
+	enum lock_state	state = req->state;
+
+	req->state = LOCK_IDLE;
+	if (state == LOCK_WAITING)
+		l->ops->cancel(l, req);
+	else if (state == LOCK_HELD)
+		l->ops->release(l, req);
+}
+
+void
+lock_free(struct lock *l)
+{
+	if (l != NULL)
+		l->ops->free(l);
+}
+
+/* ---- in this process ---- */
 
 /* Buckets; chains grow past this, so it only bounds the average cost. */
 #define LOCK_BUCKETS	4096
@@ -18,8 +63,11 @@ struct lock_entry {
 	char			 identity[];
 };
 
-static pthread_mutex_t	 lock_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct lock_entry *lock_table[LOCK_BUCKETS];
+struct lock_local {
+	struct lock		 lock;		/* first: the interface's */
+	pthread_mutex_t		 mutex;
+	struct lock_entry	*table[LOCK_BUCKETS];
+};
 
 /* FNV-1a: identities are short and not attacker-chosen before login. */
 static size_t
@@ -34,43 +82,97 @@ lock_hash(const char *s)
 	return h % LOCK_BUCKETS;
 }
 
-bool
-lock_acquire(const char *identity)
+/* The answer comes before this returns: a lookup under the mutex is all
+ * there is to wait for, and a deferred answer would cost every login a
+ * loop turn. Callers are ready for it (lock.h). */
+static void
+lock_local_request(struct lock *l, struct lock_request *req)
 {
+	struct lock_local	*ll = (struct lock_local *)l;
 	struct lock_entry	*e;
-	size_t			 b = lock_hash(identity), len = strlen(identity);
-	bool			 taken = false;
+	size_t			 b = lock_hash(req->identity);
+	size_t			 len = strlen(req->identity);
+	enum lock_result	 result = LOCK_BUSY;
 
-	pthread_mutex_lock(&lock_mutex);
-	for (e = lock_table[b]; e != NULL; e = e->next)
-		if (strcmp(e->identity, identity) == 0)
+	pthread_mutex_lock(&ll->mutex);
+	for (e = ll->table[b]; e != NULL; e = e->next)
+		if (strcmp(e->identity, req->identity) == 0)
 			break;
 	if (e == NULL) {
 		e = malloc(sizeof(*e) + len + 1);
 		if (e != NULL) {
-			memcpy(e->identity, identity, len + 1);
-			e->next = lock_table[b];
-			lock_table[b] = e;
-			taken = true;
-		}
+			memcpy(e->identity, req->identity, len + 1);
+			e->next = ll->table[b];
+			ll->table[b] = e;
+			result = LOCK_GRANTED;
+		} else
+			result = LOCK_ERROR;
 	}
-	pthread_mutex_unlock(&lock_mutex);
-	return taken;
+	pthread_mutex_unlock(&ll->mutex);
+	lock_answer(req, result);
 }
 
-void
-lock_release(const char *identity)
+/* Nothing is ever outstanding here. */
+static void
+lock_local_cancel(struct lock *l, struct lock_request *req)
 {
-	struct lock_entry	**ep, *e;
-	size_t			  b = lock_hash(identity);
+	(void)l;
+	(void)req;
+}
 
-	pthread_mutex_lock(&lock_mutex);
-	for (ep = &lock_table[b]; (e = *ep) != NULL; ep = &e->next) {
-		if (strcmp(e->identity, identity) == 0) {
+static void
+lock_local_release(struct lock *l, struct lock_request *req)
+{
+	struct lock_local	 *ll = (struct lock_local *)l;
+	struct lock_entry	**ep, *e;
+	size_t			  b = lock_hash(req->identity);
+
+	pthread_mutex_lock(&ll->mutex);
+	for (ep = &ll->table[b]; (e = *ep) != NULL; ep = &e->next) {
+		if (strcmp(e->identity, req->identity) == 0) {
 			*ep = e->next;
 			free(e);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&lock_mutex);
+	pthread_mutex_unlock(&ll->mutex);
+}
+
+static void
+lock_local_free(struct lock *l)
+{
+	struct lock_local	*ll = (struct lock_local *)l;
+	struct lock_entry	*e;
+	size_t			 b;
+
+	for (b = 0; b < LOCK_BUCKETS; b++) {
+		while ((e = ll->table[b]) != NULL) {
+			ll->table[b] = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&ll->mutex);
+	free(ll);
+}
+
+static const struct lock_ops lock_local_ops = {
+	.request = lock_local_request,
+	.cancel = lock_local_cancel,
+	.release = lock_local_release,
+	.free = lock_local_free,
+};
+
+struct lock *
+lock_local_new(void)
+{
+	struct lock_local	*ll;
+
+	if ((ll = calloc(1, sizeof(*ll))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&ll->mutex, NULL) != 0) {
+		free(ll);
+		return NULL;
+	}
+	ll->lock.ops = &lock_local_ops;
+	return &ll->lock;
 }

@@ -18,12 +18,14 @@ struct pending_entry {
 	char			 identity[];
 };
 
-static pthread_mutex_t		 pending_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct pending_entry	*pending_list;
-static unsigned int		 pending_count;
+struct pending {
+	pthread_mutex_t		 mutex;
+	struct pending_entry	*list;		/* newest first */
+	unsigned int		 count;
+};
 
 static void
-pending_free(struct pending_entry *e)
+pending_entry_free(struct pending_entry *e)
 {
 	free(e->uids);
 	free(e);
@@ -31,14 +33,14 @@ pending_free(struct pending_entry *e)
 
 /* Unlinks identity's entry (mutex held); returns it, or NULL. */
 static struct pending_entry *
-pending_unlink(const char *identity)
+pending_unlink(struct pending *p, const char *identity)
 {
 	struct pending_entry	**ep, *e;
 
-	for (ep = &pending_list; (e = *ep) != NULL; ep = &e->next) {
+	for (ep = &p->list; (e = *ep) != NULL; ep = &e->next) {
 		if (strcmp(e->identity, identity) == 0) {
 			*ep = e->next;
-			pending_count--;
+			p->count--;
 			return e;
 		}
 	}
@@ -47,17 +49,17 @@ pending_unlink(const char *identity)
 
 /* Drops the oldest entry (the list's tail; mutex held). */
 static void
-pending_drop_oldest(void)
+pending_drop_oldest(struct pending *p)
 {
-	struct pending_entry	**ep = &pending_list;
+	struct pending_entry	**ep = &p->list;
 
 	if (*ep == NULL)
 		return;
 	while ((*ep)->next != NULL)
 		ep = &(*ep)->next;
-	pending_free(*ep);
+	pending_entry_free(*ep);
 	*ep = NULL;
-	pending_count--;
+	p->count--;
 }
 
 /* Merges two ascending lists into out (room for na + nb); returns the
@@ -92,8 +94,8 @@ pending_merge(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb,
 }
 
 bool
-pending_put(const char *identity, uint32_t uidvalidity, const uint32_t *uids,
-    uint32_t n)
+pending_put(struct pending *p, const char *identity, uint32_t uidvalidity,
+    const uint32_t *uids, uint32_t n)
 {
 	struct pending_entry	*e, *old;
 	size_t			 len = strlen(identity);
@@ -104,48 +106,48 @@ pending_put(const char *identity, uint32_t uidvalidity, const uint32_t *uids,
 		return false;
 	memcpy(e->identity, identity, len + 1);
 	e->uidvalidity = uidvalidity;
-	pthread_mutex_lock(&pending_mutex);
-	old = pending_unlink(identity);
+	pthread_mutex_lock(&p->mutex);
+	old = pending_unlink(p, identity);
 	if (old != NULL && old->uidvalidity != uidvalidity) {
-		pending_free(old);	/* names other messages now */
+		pending_entry_free(old);	/* names other messages now */
 		old = NULL;
 	}
 	room = n + (old != NULL ? old->n : 0);
 	e->uids = malloc((room > 0 ? room : 1) * sizeof(uint32_t));
 	if (e->uids == NULL) {
 		if (old != NULL) {
-			old->next = pending_list;	/* keep what was there */
-			pending_list = old;
-			pending_count++;
+			old->next = p->list;	/* keep what was there */
+			p->list = old;
+			p->count++;
 		}
-		pthread_mutex_unlock(&pending_mutex);
+		pthread_mutex_unlock(&p->mutex);
 		free(e);
 		return false;
 	}
 	e->n = pending_merge(uids, n, old != NULL ? old->uids : uids,
 	    old != NULL ? old->n : 0, NULL, e->uids);
 	if (old != NULL)
-		pending_free(old);
-	if (pending_count >= PENDING_MAX_MAILBOXES)
-		pending_drop_oldest();
-	e->next = pending_list;
-	pending_list = e;
-	pending_count++;
-	pthread_mutex_unlock(&pending_mutex);
+		pending_entry_free(old);
+	if (p->count >= PENDING_MAX_MAILBOXES)
+		pending_drop_oldest(p);
+	e->next = p->list;
+	p->list = e;
+	p->count++;
+	pthread_mutex_unlock(&p->mutex);
 	return true;
 }
 
 bool
-pending_get(const char *identity, uint32_t *uidvalidity, uint32_t **uids,
-    uint32_t *n)
+pending_get(struct pending *p, const char *identity, uint32_t *uidvalidity,
+    uint32_t **uids, uint32_t *n)
 {
 	struct pending_entry	*e;
 	bool			 found = false;
 
 	*uids = NULL;
 	*n = 0;
-	pthread_mutex_lock(&pending_mutex);
-	for (e = pending_list; e != NULL; e = e->next)
+	pthread_mutex_lock(&p->mutex);
+	for (e = p->list; e != NULL; e = e->next)
 		if (strcmp(e->identity, identity) == 0)
 			break;
 	if (e != NULL && (*uids = malloc((e->n > 0 ? e->n : 1) *
@@ -155,35 +157,65 @@ pending_get(const char *identity, uint32_t *uidvalidity, uint32_t **uids,
 		*n = e->n;
 		found = true;
 	}
-	pthread_mutex_unlock(&pending_mutex);
+	pthread_mutex_unlock(&p->mutex);
 	return found;
 }
 
 void
-pending_remove(const char *identity, const uint32_t *uids, uint32_t n)
+pending_remove(struct pending *p, const char *identity, const uint32_t *uids,
+    uint32_t n)
 {
 	struct pending_entry	*e;
 
-	pthread_mutex_lock(&pending_mutex);
-	for (e = pending_list; e != NULL; e = e->next)
+	pthread_mutex_lock(&p->mutex);
+	for (e = p->list; e != NULL; e = e->next)
 		if (strcmp(e->identity, identity) == 0)
 			break;
 	if (e != NULL) {
 		e->n = pending_merge(e->uids, e->n, NULL, n, uids, e->uids);
-		if (e->n == 0 && pending_unlink(identity) == e)
-			pending_free(e);
+		if (e->n == 0 && pending_unlink(p, identity) == e)
+			pending_entry_free(e);
 	}
-	pthread_mutex_unlock(&pending_mutex);
+	pthread_mutex_unlock(&p->mutex);
 }
 
 void
-pending_clear(const char *identity)
+pending_clear(struct pending *p, const char *identity)
 {
 	struct pending_entry	*e;
 
-	pthread_mutex_lock(&pending_mutex);
-	e = pending_unlink(identity);
-	pthread_mutex_unlock(&pending_mutex);
+	pthread_mutex_lock(&p->mutex);
+	e = pending_unlink(p, identity);
+	pthread_mutex_unlock(&p->mutex);
 	if (e != NULL)
-		pending_free(e);
+		pending_entry_free(e);
+}
+
+struct pending *
+pending_new(void)
+{
+	struct pending	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&p->mutex, NULL) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+pending_destroy(struct pending *p)
+{
+	struct pending_entry	*e;
+
+	if (p == NULL)
+		return;
+	while ((e = p->list) != NULL) {
+		p->list = e->next;
+		pending_entry_free(e);
+	}
+	pthread_mutex_destroy(&p->mutex);
+	free(p);
 }

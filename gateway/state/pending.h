@@ -10,7 +10,8 @@
  * mailbox finishes what is recorded before it lists anything, touching
  * only those UIDs and only under the same UIDVALIDITY.
  *
- * Process-wide, behind one mutex held for a copy only; kept in memory (a
+ * One record set per struct pending, handed to the workers in struct
+ * shared, behind one mutex held for a copy only; kept in memory (a
  * restart forgets it, and the messages are then listed again, as before).
  * At most PENDING_MAX_MAILBOXES records: the oldest goes first.
  */
@@ -22,19 +23,26 @@
 
 #define PENDING_MAX_MAILBOXES	1024
 
+struct pending;
+
+/* NULL if memory ran out. */
+struct pending	*pending_new(void);
+void		 pending_destroy(struct pending *p);
+
 /* Records uids[0..n) (ascending) of the mailbox identity under
  * uidvalidity, added to an older record under the same UIDVALIDITY (one
  * under another is replaced). false if memory ran out. */
-bool	pending_put(const char *identity, uint32_t uidvalidity,
-	    const uint32_t *uids, uint32_t n);
+bool	pending_put(struct pending *p, const char *identity,
+	    uint32_t uidvalidity, const uint32_t *uids, uint32_t n);
 /* A copy of identity's record: *uids is malloc'd for the caller. false if
  * there is none (or memory ran out). */
-bool	pending_get(const char *identity, uint32_t *uidvalidity,
-	    uint32_t **uids, uint32_t *n);
+bool	pending_get(struct pending *p, const char *identity,
+	    uint32_t *uidvalidity, uint32_t **uids, uint32_t *n);
 /* Drops identity's record, if any. */
-void	pending_clear(const char *identity);
+void	pending_clear(struct pending *p, const char *identity);
 /* Drops uids[0..n) (ascending) from identity's record: a commit verified
  * them gone. The record goes when nothing is left in it. */
-void	pending_remove(const char *identity, const uint32_t *uids, uint32_t n);
+void	pending_remove(struct pending *p, const char *identity,
+	    const uint32_t *uids, uint32_t n);
 
 #endif

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sasl.h"
@@ -20,8 +21,8 @@ _Static_assert(CONFIG_MAX_UPSTREAMS <= 32, "relayable is a 32-bit mask");
 	((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))
 
 /*
- * One table for the process, a global for now; it is meant to move into
- * the state main builds and hands to the workers. An entry keeps the URL
+ * One table per struct upstream_caps, which main builds and hands to the
+ * workers (struct shared). An entry keeps the URL
  * it was read from: after a reload the same index may name another
  * server, whose mechanisms are then unknown until read.
  */
@@ -30,14 +31,39 @@ struct upstream_caps_entry {
 	unsigned int	 mechs;
 };
 
-static pthread_mutex_t			upstream_caps_mutex =
-    PTHREAD_MUTEX_INITIALIZER;
-static struct upstream_caps_entry	upstream_caps_table[CONFIG_MAX_UPSTREAMS];
+struct upstream_caps {
+	pthread_mutex_t			mutex;
+	struct upstream_caps_entry	table[CONFIG_MAX_UPSTREAMS];
+};
+
+struct upstream_caps *
+upstream_caps_new(void)
+{
+	struct upstream_caps	*uc;
+
+	if ((uc = calloc(1, sizeof(*uc))) == NULL)
+		return NULL;
+	if (pthread_mutex_init(&uc->mutex, NULL) != 0) {
+		free(uc);
+		return NULL;
+	}
+	return uc;
+}
+
+void
+upstream_caps_free(struct upstream_caps *uc)
+{
+	if (uc == NULL)
+		return;
+	pthread_mutex_destroy(&uc->mutex);
+	free(uc);
+}
 
 static unsigned int
-upstream_caps_locked(const struct config *c, unsigned int index)
+upstream_caps_locked(struct upstream_caps *uc, const struct config *c,
+    unsigned int index)
 {
-	const struct upstream_caps_entry	*e = &upstream_caps_table[index];
+	const struct upstream_caps_entry	*e = &uc->table[index];
 
 	if (e->mechs == 0 || strcmp(e->url, c->upstreams[index].url) != 0)
 		return 0;
@@ -45,30 +71,31 @@ upstream_caps_locked(const struct config *c, unsigned int index)
 }
 
 void
-upstream_caps_set(const struct config *c, unsigned int index,
-    unsigned int mechs)
+upstream_caps_set(struct upstream_caps *uc, const struct config *c,
+    unsigned int index, unsigned int mechs)
 {
 	struct upstream_caps_entry	*e;
 
 	if (index >= c->nupstreams)
 		return;
-	e = &upstream_caps_table[index];
-	pthread_mutex_lock(&upstream_caps_mutex);
+	e = &uc->table[index];
+	pthread_mutex_lock(&uc->mutex);
 	snprintf(e->url, sizeof(e->url), "%s", c->upstreams[index].url);
 	e->mechs = mechs | UPSTREAM_CAPS_KNOWN;
-	pthread_mutex_unlock(&upstream_caps_mutex);
+	pthread_mutex_unlock(&uc->mutex);
 }
 
 unsigned int
-upstream_caps_get(const struct config *c, unsigned int index)
+upstream_caps_get(struct upstream_caps *uc, const struct config *c,
+    unsigned int index)
 {
 	unsigned int	m;
 
 	if (index >= c->nupstreams)
 		return 0;
-	pthread_mutex_lock(&upstream_caps_mutex);
-	m = upstream_caps_locked(c, index);
-	pthread_mutex_unlock(&upstream_caps_mutex);
+	pthread_mutex_lock(&uc->mutex);
+	m = upstream_caps_locked(uc, c, index);
+	pthread_mutex_unlock(&uc->mutex);
 	return m;
 }
 
@@ -98,17 +125,17 @@ upstream_caps_relayable(const struct config *c)
 }
 
 void
-upstream_caps_sasl(const struct config *c, uint32_t relayable,
-    unsigned int *listed, unsigned int *accepted)
+upstream_caps_sasl(struct upstream_caps *uc, const struct config *c,
+    uint32_t relayable, unsigned int *listed, unsigned int *accepted)
 {
 	unsigned int	all = UPSTREAM_CAPS_BEARER, any = 0, m, i;
 	bool		password = relayable == 0;
 
-	pthread_mutex_lock(&upstream_caps_mutex);
+	pthread_mutex_lock(&uc->mutex);
 	for (i = 0; i < c->nupstreams; i++) {
 		if (!(relayable & (1u << i)))
 			continue;
-		m = upstream_caps_locked(c, i);
+		m = upstream_caps_locked(uc, c, i);
 		/* Until its list was read, an upstream offers no bearer
 		 * mechanism and may take a password. */
 		all &= m;
@@ -116,7 +143,7 @@ upstream_caps_sasl(const struct config *c, uint32_t relayable,
 		if (m == 0 || (m & UPSTREAM_CAPS_PASSWORD))
 			password = true;
 	}
-	pthread_mutex_unlock(&upstream_caps_mutex);
+	pthread_mutex_unlock(&uc->mutex);
 	if (relayable == 0)
 		all = 0;
 	*listed = (all & UPSTREAM_CAPS_BEARER) |
@@ -125,9 +152,9 @@ upstream_caps_sasl(const struct config *c, uint32_t relayable,
 }
 
 void
-upstream_caps_reset(void)
+upstream_caps_reset(struct upstream_caps *uc)
 {
-	pthread_mutex_lock(&upstream_caps_mutex);
-	memset(upstream_caps_table, 0, sizeof(upstream_caps_table));
-	pthread_mutex_unlock(&upstream_caps_mutex);
+	pthread_mutex_lock(&uc->mutex);
+	memset(uc->table, 0, sizeof(uc->table));
+	pthread_mutex_unlock(&uc->mutex);
 }

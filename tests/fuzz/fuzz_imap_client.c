@@ -372,13 +372,14 @@ fz_login_done(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	fz.stage = FZ_FETCH1;
 }
 
-static bool
+static void
 fz_lock(void *arg, const char *identity)
 {
 	(void)arg;
 	fz_cb_entry();
 	FUZZ_CHECK(identity != NULL && !fz.login_reported);
-	return !(fz.opt[2] & 0x10);
+	imap_client_lock_done(fz.c, (fz.opt[2] & 0x10) ? IMAP_ERR_IN_USE :
+	    IMAP_OK);
 }
 
 static void

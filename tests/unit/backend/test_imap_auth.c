@@ -4,8 +4,9 @@
  * the same libuv loop (loopback, cleartext): the exact wire form of the
  * SASL relay (XOAUTH2 and OAUTHBEARER, with and without SASL-IR, error
  * challenges answered per mechanism), the mechanism check, the start-up
- * probe and the mechanisms reported through caps(), and strict STARTTLS
- * refusing a server that does not offer it or injects data after its OK.
+ * probe and the mechanisms reported through caps(), strict STARTTLS
+ * refusing a server that does not offer it or injects data after its OK,
+ * and a mailbox lock that answers on a later loop turn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +66,12 @@ struct test_ctx {
 	unsigned int		 caps_reports;
 	int			 port;
 	struct tls_profile	*profile;
+	/* The lock answers lock_result after lock_defer_ms on a timer, as a
+	 * lock elsewhere would; 0: at once, as the in-process lock. */
+	unsigned int		 lock_defer_ms;
+	enum imap_result	 lock_result;
+	uv_timer_t		 lock_timer;
+	bool			 lock_asked;
 };
 
 /* test_setup(): leave tls_profile NULL although TLS is asked for. */
@@ -189,12 +196,31 @@ test_login_done(void *arg, enum imap_result result, struct pop3_maildrop *md,
 	imap_client_close(t->client, NULL);
 }
 
-static bool
+static void
+test_lock_timer_cb(uv_timer_t *timer)
+{
+	struct test_ctx	*t = timer->data;
+
+	/* The answers the server already sent wait for this one. */
+	assert_false(t->login_reported);
+	uv_close((uv_handle_t *)timer, NULL);
+	imap_client_lock_done(t->client, t->lock_result);
+}
+
+static void
 test_lock(void *arg, const char *identity)
 {
-	(void)arg;
+	struct test_ctx	*t = arg;
+
 	(void)identity;
-	return true;
+	t->lock_asked = true;
+	if (t->lock_defer_ms == 0) {
+		imap_client_lock_done(t->client, IMAP_OK);
+		return;
+	}
+	uv_timer_init(&t->loop, &t->lock_timer);
+	t->lock_timer.data = t;
+	uv_timer_start(&t->lock_timer, test_lock_timer_cb, t->lock_defer_ms, 0);
 }
 
 static void
@@ -352,6 +378,50 @@ test_xoauth2_sasl_ir(void **state)
 	assert_int_equal(t.caps_reports, 1);
 	assert_int_equal(t.mechs, 1u << SASL_MECH_XOAUTH2 |
 	    1u << SASL_MECH_PLAIN | 1u << SASL_MECH_LOGIN);
+}
+
+/* A lock that answers on a later loop turn: SELECT and the first snapshot
+ * range ride behind LOGIN, and their answers, come before the lock's, are
+ * acted on only after the grant; a refusal ends the login as IN_USE. */
+static void
+test_lock_later(enum imap_result answer)
+{
+	struct test_ctx	 t;
+	struct test_step steps[] = {
+		{ "1 LOGIN \"alice\" \"secret\"",
+		    "1 OK [CAPABILITY IMAP4rev1 UIDPLUS] in\r\n" },
+		TEST_SELECT("2"),
+		TEST_SNAPSHOT("3"),
+		TEST_LOGOUT("4"),
+	};
+
+	test_setup(&t, "* OK [CAPABILITY IMAP4rev1] hi\r\n", steps, 4,
+	    IMAP_TLS_NONE);
+	t.lock_defer_ms = 50;
+	t.lock_result = answer;
+	imap_client_login(t.client, "alice", "secret", 6);
+	test_run(&t);
+	assert_true(t.lock_asked);
+	assert_int_equal(t.result, answer);
+	/* Granted: the snapshot was taken from those answers, then LOGOUT.
+	 * Refused: the three were sent together, no LOGOUT after them. */
+	assert_int_equal(t.step, answer == IMAP_OK ? 4 : 3);
+	if (answer == IMAP_OK)
+		assert_int_equal(t.messages, 0);
+}
+
+static void
+test_lock_later_granted(void **state)
+{
+	(void)state;
+	test_lock_later(IMAP_OK);
+}
+
+static void
+test_lock_later_refused(void **state)
+{
+	(void)state;
+	test_lock_later(IMAP_ERR_IN_USE);
 }
 
 static void
@@ -544,6 +614,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xoauth2_sasl_ir),
 		cmocka_unit_test(test_oauthbearer_continuation),
+		cmocka_unit_test(test_lock_later_granted),
+		cmocka_unit_test(test_lock_later_refused),
 		cmocka_unit_test(test_error_challenge_xoauth2),
 		cmocka_unit_test(test_error_challenge_oauthbearer),
 		cmocka_unit_test(test_mechanism_not_offered),

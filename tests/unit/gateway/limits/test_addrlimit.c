@@ -16,6 +16,9 @@
 
 #include "addrlimit.h"
 
+/* One table for the whole run, as the gateway has one per instance. */
+static struct addrlimit	*al;
+
 static struct sockaddr_storage
 addr(const char *text)
 {
@@ -43,29 +46,29 @@ test_sessions_per_address(void **state)
 	uint64_t		now = 1000;
 
 	(void)state;
-	assert_int_equal(addrlimit_acquire(SA(a), now, 2, 0), ADDRLIMIT_OK);
-	assert_int_equal(addrlimit_acquire(SA(a), now, 2, 0), ADDRLIMIT_OK);
-	assert_int_equal(addrlimit_acquire(SA(a), now, 2, 0),
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 2, 0), ADDRLIMIT_OK);
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 2, 0), ADDRLIMIT_OK);
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 2, 0),
 	    ADDRLIMIT_TOO_MANY);
-	assert_int_equal(addrlimit_active(SA(a)), 2);
+	assert_int_equal(addrlimit_active(al, SA(a)), 2);
 	/* Another address is not affected. */
-	assert_int_equal(addrlimit_acquire(SA(b), now, 2, 0), ADDRLIMIT_OK);
-	addrlimit_release(SA(a));
-	assert_int_equal(addrlimit_active(SA(a)), 1);
-	assert_int_equal(addrlimit_acquire(SA(a), now, 2, 0), ADDRLIMIT_OK);
-	addrlimit_release(SA(a));
-	addrlimit_release(SA(a));
-	addrlimit_release(SA(b));
+	assert_int_equal(addrlimit_acquire(al, SA(b), now, 2, 0), ADDRLIMIT_OK);
+	addrlimit_release(al, SA(a));
+	assert_int_equal(addrlimit_active(al, SA(a)), 1);
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 2, 0), ADDRLIMIT_OK);
+	addrlimit_release(al, SA(a));
+	addrlimit_release(al, SA(a));
+	addrlimit_release(al, SA(b));
 	/* A release too many does not go below zero. */
-	addrlimit_release(SA(a));
-	assert_int_equal(addrlimit_active(SA(a)), 0);
+	addrlimit_release(al, SA(a));
+	assert_int_equal(addrlimit_active(al, SA(a)), 0);
 	/* No limit: any number. */
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(addrlimit_acquire(SA(b), now, 0, 0),
+		assert_int_equal(addrlimit_acquire(al, SA(b), now, 0, 0),
 		    ADDRLIMIT_OK);
-	assert_int_equal(addrlimit_active(SA(b)), 1000);
+	assert_int_equal(addrlimit_active(al, SA(b)), 1000);
 	for (int i = 0; i < 1000; i++)
-		addrlimit_release(SA(b));
+		addrlimit_release(al, SA(b));
 }
 
 static void
@@ -78,35 +81,35 @@ test_rate_per_address(void **state)
 	(void)state;
 	/* A burst of the rate is allowed at once, then one more is not. */
 	for (i = 0; i < 5; i++) {
-		assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5),
+		assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5),
 		    ADDRLIMIT_OK);
-		addrlimit_release(SA(a));
+		addrlimit_release(al, SA(a));
 	}
-	assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5),
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5),
 	    ADDRLIMIT_TOO_FAST);
 	/* The flooding address does not slow another one. */
-	assert_int_equal(addrlimit_acquire(SA(b), now, 0, 5), ADDRLIMIT_OK);
-	addrlimit_release(SA(b));
+	assert_int_equal(addrlimit_acquire(al, SA(b), now, 0, 5), ADDRLIMIT_OK);
+	addrlimit_release(al, SA(b));
 	/* 200 ms later one token (5/s) is back, and only one. */
 	now += 200;
-	assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5), ADDRLIMIT_OK);
-	addrlimit_release(SA(a));
-	assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5),
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5), ADDRLIMIT_OK);
+	addrlimit_release(al, SA(a));
+	assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5),
 	    ADDRLIMIT_TOO_FAST);
 	/* A steady 10 per second against 5 per second: every other one. */
 	for (i = 0; i < 10; i++) {
 		now += 100;
-		assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5),
+		assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5),
 		    i % 2 == 0 ? ADDRLIMIT_TOO_FAST : ADDRLIMIT_OK);
 		if (i % 2 == 1)
-			addrlimit_release(SA(a));
+			addrlimit_release(al, SA(a));
 	}
 	/* After a quiet second the whole burst is back. */
 	now += 1000;
 	for (i = 0; i < 5; i++) {
-		assert_int_equal(addrlimit_acquire(SA(a), now, 0, 5),
+		assert_int_equal(addrlimit_acquire(al, SA(a), now, 0, 5),
 		    ADDRLIMIT_OK);
-		addrlimit_release(SA(a));
+		addrlimit_release(al, SA(a));
 	}
 }
 
@@ -125,7 +128,7 @@ test_full_table_admits(void **state)
 		snprintf(text, sizeof(text), "10.%u.%u.%u", (i >> 16) & 0xff,
 		    (i >> 8) & 0xff, i & 0xff);
 		a = addr(text);
-		switch (addrlimit_acquire(SA(a), now, 1, 10)) {
+		switch (addrlimit_acquire(al, SA(a), now, 1, 10)) {
 		case ADDRLIMIT_OK:
 			ok++;
 			break;
@@ -148,6 +151,12 @@ main(void)
 		cmocka_unit_test(test_rate_per_address),
 		cmocka_unit_test(test_full_table_admits),
 	};
+	int	r;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	al = addrlimit_new();
+	if (al == NULL)
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	addrlimit_free(al);
+	return r;
 }

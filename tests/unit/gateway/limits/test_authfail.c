@@ -16,6 +16,9 @@
 
 #include "authfail.h"
 
+/* One table for the whole run, as the gateway has one per instance. */
+static struct authfail	*af;
+
 static struct sockaddr_storage
 addr4(const char *text, unsigned int port)
 {
@@ -51,15 +54,15 @@ test_grows_and_caps(void **state)
 	uint64_t		now = 1000000;
 
 	(void)state;
-	assert_int_equal(authfail_record(SA(a), now, 1000, 5000), 1000);
+	assert_int_equal(authfail_record(af, SA(a), now, 1000, 5000), 1000);
 	/* Another port of the same address is the same client. */
-	assert_int_equal(authfail_record(SA(same), now + 1, 1000, 5000), 2000);
-	assert_int_equal(authfail_record(SA(a), now + 2, 1000, 5000), 4000);
-	assert_int_equal(authfail_record(SA(a), now + 3, 1000, 5000), 5000);
-	assert_int_equal(authfail_record(SA(a), now + 4, 1000, 5000), 5000);
+	assert_int_equal(authfail_record(af, SA(same), now + 1, 1000, 5000), 2000);
+	assert_int_equal(authfail_record(af, SA(a), now + 2, 1000, 5000), 4000);
+	assert_int_equal(authfail_record(af, SA(a), now + 3, 1000, 5000), 5000);
+	assert_int_equal(authfail_record(af, SA(a), now + 4, 1000, 5000), 5000);
 	/* Many more failures: still capped, no overflow. */
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(authfail_record(SA(a), now + 5 + i, 1000,
+		assert_int_equal(authfail_record(af, SA(a), now + 5 + i, 1000,
 		    5000), 5000);
 }
 
@@ -72,12 +75,12 @@ test_addresses_are_separate(void **state)
 	uint64_t		now = 2000000;
 
 	(void)state;
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 100);
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 200);
-	assert_int_equal(authfail_record(SA(b), now, 100, 10000), 100);
-	assert_int_equal(authfail_record(SA(v6), now, 100, 10000), 100);
-	assert_int_equal(authfail_record(SA(v6), now, 100, 10000), 200);
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 400);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 100);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 200);
+	assert_int_equal(authfail_record(af, SA(b), now, 100, 10000), 100);
+	assert_int_equal(authfail_record(af, SA(v6), now, 100, 10000), 100);
+	assert_int_equal(authfail_record(af, SA(v6), now, 100, 10000), 200);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 400);
 }
 
 static void
@@ -87,15 +90,15 @@ test_forgotten(void **state)
 	uint64_t		now = 3000000;
 
 	(void)state;
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 100);
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 200);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 100);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 200);
 	/* A quiet period longer than the window starts over. */
 	now += AUTHFAIL_FORGET_MS + 1;
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 100);
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 200);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 100);
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 200);
 	/* So does a successful login. */
-	authfail_clear(SA(a));
-	assert_int_equal(authfail_record(SA(a), now, 100, 10000), 100);
+	authfail_clear(af, SA(a));
+	assert_int_equal(authfail_record(af, SA(a), now, 100, 10000), 100);
 }
 
 static void
@@ -108,18 +111,18 @@ test_table_is_bounded(void **state)
 	unsigned int		i, d;
 
 	(void)state;
-	authfail_record(SA(hot), now, 100, 100000);
+	authfail_record(af, SA(hot), now, 100, 100000);
 	/* Far more addresses than slots: each gets the base delay, nothing
 	 * grows without bound, and old entries make room. */
 	for (i = 0; i < 3 * AUTHFAIL_SLOTS; i++) {
 		snprintf(text, sizeof(text), "10.%u.%u.%u", (i >> 16) & 0xff,
 		    (i >> 8) & 0xff, i & 0xff);
 		a = addr4(text, 1);
-		d = authfail_record(SA(a), now + 1 + i, 100, 100000);
+		d = authfail_record(af, SA(a), now + 1 + i, 100, 100000);
 		assert_int_equal(d, 100);
 	}
 	/* The delay is zero when disabled. */
-	assert_int_equal(authfail_record(SA(hot), now, 0, 100000), 0);
+	assert_int_equal(authfail_record(af, SA(hot), now, 0, 100000), 0);
 }
 
 int
@@ -131,6 +134,12 @@ main(void)
 		cmocka_unit_test(test_forgotten),
 		cmocka_unit_test(test_table_is_bounded),
 	};
+	int	r;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	af = authfail_new();
+	if (af == NULL)
+		return 1;
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	authfail_free(af);
+	return r;
 }

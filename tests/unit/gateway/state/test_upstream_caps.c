@@ -22,6 +22,7 @@
 #define PW	((1u << SASL_MECH_PLAIN) | (1u << SASL_MECH_LOGIN))
 
 static struct config	*test_cfg;
+static struct upstream_caps *test_caps;
 
 static void
 test_set(const char *section, const char *key, const char *value)
@@ -46,7 +47,8 @@ test_setup(void **state)
 	test_set("upstream c", "url", "imap://127.0.0.1:3143");
 	test_set("routes", "a.example", "a");
 	test_set("routes", "*", "b");
-	upstream_caps_reset();
+	test_caps = upstream_caps_new();
+	assert_non_null(test_caps);
 	return 0;
 }
 
@@ -55,6 +57,7 @@ test_teardown(void **state)
 {
 	(void)state;
 	free(test_cfg);
+	upstream_caps_free(test_caps);
 	return 0;
 }
 
@@ -62,30 +65,30 @@ static void
 test_per_upstream(void **state)
 {
 	(void)state;
-	assert_int_equal(upstream_caps_get(test_cfg, 0), 0);
-	upstream_caps_set(test_cfg, 0, XO | PW);
-	upstream_caps_set(test_cfg, 1, OB);
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 0), 0);
+	upstream_caps_set(test_caps, test_cfg, 0, XO | PW);
+	upstream_caps_set(test_caps, test_cfg, 1, OB);
 	/* The second read did not overwrite the first. */
-	assert_int_equal(upstream_caps_get(test_cfg, 0),
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 0),
 	    UPSTREAM_CAPS_KNOWN | XO | PW);
-	assert_int_equal(upstream_caps_get(test_cfg, 1),
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 1),
 	    UPSTREAM_CAPS_KNOWN | OB);
-	assert_int_equal(upstream_caps_get(test_cfg, 2), 0);
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 2), 0);
 	/* Out of range: ignored, unknown. */
-	upstream_caps_set(test_cfg, CONFIG_MAX_UPSTREAMS - 1, XO);
-	assert_int_equal(upstream_caps_get(test_cfg, CONFIG_MAX_UPSTREAMS - 1),
-	    0);
+	upstream_caps_set(test_caps, test_cfg, CONFIG_MAX_UPSTREAMS - 1, XO);
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg,
+	    CONFIG_MAX_UPSTREAMS - 1), 0);
 }
 
 static void
 test_reload_other_url(void **state)
 {
 	(void)state;
-	upstream_caps_set(test_cfg, 1, OB | PW);
+	upstream_caps_set(test_caps, test_cfg, 1, OB | PW);
 	test_set("upstream b", "url", "imap://127.0.0.1:4143");
-	assert_int_equal(upstream_caps_get(test_cfg, 1), 0);
-	upstream_caps_set(test_cfg, 1, XO);
-	assert_int_equal(upstream_caps_get(test_cfg, 1),
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 1), 0);
+	upstream_caps_set(test_caps, test_cfg, 1, XO);
+	assert_int_equal(upstream_caps_get(test_caps, test_cfg, 1),
 	    UPSTREAM_CAPS_KNOWN | XO);
 }
 
@@ -112,35 +115,35 @@ test_sasl_rule(void **state)
 
 	(void)state;
 	/* Nothing read yet: passwords only. */
-	upstream_caps_sasl(test_cfg, 0x3, &listed, &accepted);
+	upstream_caps_sasl(test_caps, test_cfg, 0x3, &listed, &accepted);
 	assert_int_equal(listed, PW);
 	assert_int_equal(accepted, PW);
 	/* One known: its bearer mechanism is taken, not listed. */
-	upstream_caps_set(test_cfg, 0, XO | OB | PW);
-	upstream_caps_sasl(test_cfg, 0x3, &listed, &accepted);
+	upstream_caps_set(test_caps, test_cfg, 0, XO | OB | PW);
+	upstream_caps_sasl(test_caps, test_cfg, 0x3, &listed, &accepted);
 	assert_int_equal(listed, PW);
 	assert_int_equal(accepted, PW | XO | OB);
 	/* Both known: the common one is listed, the other only taken. */
-	upstream_caps_set(test_cfg, 1, OB);
-	upstream_caps_sasl(test_cfg, 0x3, &listed, &accepted);
+	upstream_caps_set(test_caps, test_cfg, 1, OB);
+	upstream_caps_sasl(test_caps, test_cfg, 0x3, &listed, &accepted);
 	assert_int_equal(listed, PW | OB);
 	assert_int_equal(accepted, PW | OB | XO);
 	/* c has no route: what it offers changes nothing. */
-	upstream_caps_set(test_cfg, 2, 0);
-	upstream_caps_sasl(test_cfg, 0x3, &listed, &accepted);
+	upstream_caps_set(test_caps, test_cfg, 2, 0);
+	upstream_caps_sasl(test_caps, test_cfg, 0x3, &listed, &accepted);
 	assert_int_equal(listed, PW | OB);
 	/* Every route known to take no password: no PLAIN or LOGIN. */
-	upstream_caps_set(test_cfg, 0, XO);
-	upstream_caps_sasl(test_cfg, 0x3, &listed, &accepted);
+	upstream_caps_set(test_caps, test_cfg, 0, XO);
+	upstream_caps_sasl(test_caps, test_cfg, 0x3, &listed, &accepted);
 	assert_int_equal(listed, 0);
 	assert_int_equal(accepted, XO | OB);
 	/* One upstream: exactly its mechanisms. */
-	upstream_caps_sasl(test_cfg, 0x2, &listed, &accepted);
+	upstream_caps_sasl(test_caps, test_cfg, 0x2, &listed, &accepted);
 	assert_int_equal(listed, OB);
 	assert_int_equal(accepted, OB);
 	/* No route takes pass-through logins: device accounts still log
 	 * in with a password; no bearer mechanism can be relayed. */
-	upstream_caps_sasl(test_cfg, 0, &listed, &accepted);
+	upstream_caps_sasl(test_caps, test_cfg, 0, &listed, &accepted);
 	assert_int_equal(listed, PW);
 	assert_int_equal(accepted, PW);
 }
