@@ -30,8 +30,8 @@
 
 #include "accounts.h"
 #include "atomic_file.h"
+#include "backend.h"
 #include "bearer.h"
-#include "imap_client.h"
 #include "oauth2.h"
 #include "pop3_maildrop.h"
 #include "tls_setup.h"
@@ -329,14 +329,14 @@ admin_bootstrap(const struct config_ref *ref, int argc, char **argv)
 
 /* account test: one upstream login on a private loop. */
 struct admin_test {
-	enum imap_result	 result;
+	enum backend_result	 result;
 	char			 detail[256];
 	uint32_t		 messages;
 	bool			 done;
 };
 
 static void
-admin_test_login(void *arg, enum imap_result r, struct pop3_maildrop *md,
+admin_test_login(void *arg, enum backend_result r, struct pop3_maildrop *md,
     const char *detail)
 {
 	struct admin_test	*t = arg;
@@ -349,13 +349,13 @@ admin_test_login(void *arg, enum imap_result r, struct pop3_maildrop *md,
 }
 
 static void
-admin_test_closed(void *arg, struct imap_client *c)
+admin_test_closed(void *arg, struct backend *b)
 {
 	(void)arg;
-	(void)c;
+	(void)b;
 }
 
-static const struct imap_client_callbacks admin_test_callbacks = {
+static const struct backend_callbacks admin_test_callbacks = {
 	.login_done = admin_test_login,
 	.closed = admin_test_closed,
 };
@@ -367,8 +367,8 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	const struct config_upstream	*u;
 	const struct config_oauth2	*o;
 	const struct account		*a;
-	struct imap_client_config	 ic;
-	struct imap_client		*imap;
+	struct backend_config		 bc;
+	struct backend			*be;
 	struct admin_test		 t;
 	struct tls_setup		 tls;
 	uv_loop_t			 loop;
@@ -403,23 +403,22 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	}
 	memset(&t, 0, sizeof(t));
 	uv_loop_init(&loop);
-	worker_imap_settings(c, &tls, u, &ic);
-	imap = imap_client_new(&loop, &ic, &admin_test_callbacks, &t);
-	if (imap == NULL) {
+	worker_backend_settings(c, &tls, u, &bc);
+	be = backend_new(&loop, &bc, &admin_test_callbacks, &t);
+	if (be == NULL) {
 		printf("3 out of memory\n");
 		return 1;
 	}
 	if (a->cred == ACCOUNT_CRED_PASSWORD) {
 		printf("3 credential: password\n");
-		imap_client_login(imap, a->user, a->password,
-		    strlen(a->password));
+		backend_login(be, a->user, a->password, strlen(a->password));
 	} else {
 		o = config_find_oauth2(c, a->token);
 		if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
 		    &expires_in, err, sizeof(err)) != 0) {
 			printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
 			    o == NULL ? "not defined" : err);
-			imap_client_close(imap, NULL);
+			backend_close(be, NULL);
 			uv_run(&loop, UV_RUN_DEFAULT);
 			return 1;
 		}
@@ -430,28 +429,28 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 		explicit_bzero(token, sizeof(token));
 		if (r != 0) {
 			printf("4 login: %s\n", strerror(-r));
-			imap_client_close(imap, NULL);
+			backend_close(be, NULL);
 			uv_run(&loop, UV_RUN_DEFAULT);
 			return 1;
 		}
 		printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
-		imap_client_login_sasl(imap, mech, a->user, msg, len);
+		backend_login_sasl(be, mech, a->user, msg, len);
 		explicit_bzero(msg, len);
 		free(msg);
 	}
 	while (!t.done && uv_run(&loop, UV_RUN_ONCE) != 0)
 		;
-	if (t.result == IMAP_OK)
-		printf("5 login and SELECT %s: ok, %u messages\n", ic.mailbox,
+	if (t.result == BACKEND_OK)
+		printf("5 login and SELECT %s: ok, %u messages\n", bc.mailbox,
 		    t.messages);
 	else
-		printf("5 login: failed (%s): %s\n", imap_result_name(t.result),
-		    t.detail);
-	imap_client_close(imap, NULL);
+		printf("5 login: failed (%s): %s\n",
+		    backend_result_name(t.result), t.detail);
+	backend_close(be, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	tls_setup_free(&tls);
-	return t.result == IMAP_OK ? 0 : 1;
+	return t.result == BACKEND_OK ? 0 : 1;
 }
 
 int
