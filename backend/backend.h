@@ -11,7 +11,10 @@
  * the client's deletions as the deletion policy says. Every request ends in
  * exactly one callback. After backend_close() none fires but closed() (and
  * commit_done() for a commit already under way), after which the backend
- * frees itself. Body data is handed over where it lies, never copied here.
+ * frees itself. A failed request or a lost connection also ends in
+ * closed(), without backend_close(): the owner closes the backend from the
+ * failure's callback, or forgets it at closed(). Body data is handed over
+ * where it lies, never copied here.
  */
 #ifndef POPGATE_BACKEND_H
 #define POPGATE_BACKEND_H

@@ -333,6 +333,7 @@ struct admin_test {
 	char			 detail[256];
 	uint32_t		 messages;
 	bool			 done;
+	bool			 closed;	/* a failed login ends it */
 };
 
 static void
@@ -351,8 +352,10 @@ admin_test_login(void *arg, enum backend_result r, struct pop3_maildrop *md,
 static void
 admin_test_closed(void *arg, struct backend *b)
 {
-	(void)arg;
+	struct admin_test	*t = arg;
+
 	(void)b;
+	t->closed = true;
 }
 
 static const struct backend_callbacks admin_test_callbacks = {
@@ -446,7 +449,8 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	else
 		printf("5 login: failed (%s): %s\n",
 		    backend_result_name(t.result), t.detail);
-	backend_close(be, NULL);
+	if (!t.closed)
+		backend_close(be, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	tls_setup_free(&tls);
