@@ -363,18 +363,13 @@ static const struct backend_callbacks admin_test_callbacks = {
 	.closed = admin_test_closed,
 };
 
-static int
-admin_test(const struct config_ref *ref, int argc, char **argv)
+/* An OAuth2 account's login: a token from its source, sent as the
+ * upstream wants it. false (and said why) if nothing could be sent. */
+static bool
+admin_test_token(const struct config *c, const struct config_upstream *u,
+    const struct account *a, struct backend *be)
 {
-	const struct config		*c = ref->config;
-	const struct config_upstream	*u;
 	const struct config_oauth2	*o;
-	const struct account		*a;
-	struct backend_config		 bc;
-	struct backend			*be;
-	struct admin_test		 t;
-	struct tls_setup		 tls;
-	uv_loop_t			 loop;
 	char				 token[OAUTH2_MAX_TOKEN + 1];
 	char				 err[512];
 	unsigned char			*msg;
@@ -382,6 +377,42 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	size_t				 len;
 	long				 expires_in = 0;
 	int				 r;
+
+	o = config_find_oauth2(c, a->token);
+	if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
+	    &expires_in, err, sizeof(err)) != 0) {
+		printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
+		    o == NULL ? "not defined" : err);
+		return false;
+	}
+	printf("3 token from [oauth2 %s]: ok, expires in %ld s\n",
+	    a->token, expires_in);
+	r = bearer_message(u, a->user, token, strlen(token), &msg, &len,
+	    &mech);
+	explicit_bzero(token, sizeof(token));
+	if (r != 0) {
+		printf("4 login: %s\n", strerror(-r));
+		return false;
+	}
+	printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
+	backend_login_sasl(be, mech, a->user, msg, len);
+	explicit_bzero(msg, len);
+	free(msg);
+	return true;
+}
+
+static int
+admin_test(const struct config_ref *ref, int argc, char **argv)
+{
+	const struct config		*c = ref->config;
+	const struct config_upstream	*u;
+	const struct account		*a;
+	struct backend_config		 bc;
+	struct backend			*be;
+	struct admin_test		 t;
+	struct tls_setup		 tls;
+	uv_loop_t			 loop;
+	char				 err[512];
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: popgate -c FILE account test NAME\n");
@@ -415,31 +446,10 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	if (a->cred == ACCOUNT_CRED_PASSWORD) {
 		printf("3 credential: password\n");
 		backend_login(be, a->user, a->password, strlen(a->password));
-	} else {
-		o = config_find_oauth2(c, a->token);
-		if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
-		    &expires_in, err, sizeof(err)) != 0) {
-			printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
-			    o == NULL ? "not defined" : err);
-			backend_close(be, NULL);
-			uv_run(&loop, UV_RUN_DEFAULT);
-			return 1;
-		}
-		printf("3 token from [oauth2 %s]: ok, expires in %ld s\n",
-		    a->token, expires_in);
-		r = bearer_message(u, a->user, token, strlen(token), &msg,
-		    &len, &mech);
-		explicit_bzero(token, sizeof(token));
-		if (r != 0) {
-			printf("4 login: %s\n", strerror(-r));
-			backend_close(be, NULL);
-			uv_run(&loop, UV_RUN_DEFAULT);
-			return 1;
-		}
-		printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
-		backend_login_sasl(be, mech, a->user, msg, len);
-		explicit_bzero(msg, len);
-		free(msg);
+	} else if (!admin_test_token(c, u, a, be)) {
+		backend_close(be, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		return 1;
 	}
 	while (!t.done && uv_run(&loop, UV_RUN_ONCE) != 0)
 		;
