@@ -44,6 +44,12 @@ ALLOWED = {
     'bench': ({'bench', 'net', 'proto'}, {'libuv', 'openssl'}),
 }
 
+# Folders the others may enter only through the headers listed: the
+# gateway sees the maildrop interface, never the IMAP client behind it.
+DOORS = {
+    'backend': {'backend.h'},
+}
+
 # Debts: (file, what it includes) allowed for now, each with its reason.
 DEBTS = set()
 
@@ -96,6 +102,12 @@ def main():
                 name = m.group(2)
                 if m.group(1) == '"':
                     what = homes.get(os.path.basename(name))
+                    if what in DOORS and what != folder and what in dirs \
+                            and os.path.basename(name) not in DOORS[what]:
+                        bad.append('%s:%d: %s/ may include only %s of %s/'
+                                   % (rel, n, folder,
+                                      ', '.join(sorted(DOORS[what])), what))
+                        continue
                     if what is None or what in dirs:
                         continue
                 else:

@@ -31,8 +31,8 @@
 #include "accounts.h"
 #include "atomic_file.h"
 #include "auth.h"
+#include "backend.h"
 #include "bearer.h"
-#include "imap_client.h"
 #include "oauth2.h"
 #include "pop3_maildrop.h"
 #include "tls_setup.h"
@@ -332,14 +332,15 @@ admin_bootstrap(const struct config_ref *ref, int argc, char **argv)
 
 /* account test: one upstream login on a private loop. */
 struct admin_test {
-	enum imap_result	 result;
+	enum backend_result	 result;
 	char			 detail[256];
 	uint32_t		 messages;
 	bool			 done;
+	bool			 closed;	/* a failed login ends it */
 };
 
 static void
-admin_test_login(void *arg, enum imap_result r, struct pop3_maildrop *md,
+admin_test_login(void *arg, enum backend_result r, struct pop3_maildrop *md,
     const char *detail)
 {
 	struct admin_test	*t = arg;
@@ -352,29 +353,26 @@ admin_test_login(void *arg, enum imap_result r, struct pop3_maildrop *md,
 }
 
 static void
-admin_test_closed(void *arg, struct imap_client *c)
+admin_test_closed(void *arg, struct backend *b)
 {
-	(void)arg;
-	(void)c;
+	struct admin_test	*t = arg;
+
+	(void)b;
+	t->closed = true;
 }
 
-static const struct imap_client_callbacks admin_test_callbacks = {
+static const struct backend_callbacks admin_test_callbacks = {
 	.login_done = admin_test_login,
 	.closed = admin_test_closed,
 };
 
-static int
-admin_test(const struct config_ref *ref, int argc, char **argv)
+/* An OAuth2 account's login: a token from its source, sent as the
+ * upstream wants it. false (and said why) if nothing could be sent. */
+static bool
+admin_test_token(const struct config *c, const struct config_upstream *u,
+    const struct account *a, struct backend *be)
 {
-	const struct config		*c = ref->config;
-	const struct config_upstream	*u;
 	const struct config_oauth2	*o;
-	const struct account		*a;
-	struct imap_client_config	 ic;
-	struct imap_client		*imap;
-	struct admin_test		 t;
-	struct tls_setup		 tls;
-	uv_loop_t			 loop;
 	char				 token[OAUTH2_MAX_TOKEN + 1];
 	char				 err[512];
 	unsigned char			*msg;
@@ -382,6 +380,42 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	size_t				 len;
 	long				 expires_in = 0;
 	int				 r;
+
+	o = config_find_oauth2(c, a->token);
+	if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
+	    &expires_in, err, sizeof(err)) != 0) {
+		printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
+		    o == NULL ? "not defined" : err);
+		return false;
+	}
+	printf("3 token from [oauth2 %s]: ok, expires in %ld s\n",
+	    a->token, expires_in);
+	r = bearer_message(u, a->user, token, strlen(token), &msg, &len,
+	    &mech);
+	explicit_bzero(token, sizeof(token));
+	if (r != 0) {
+		printf("4 login: %s\n", strerror(-r));
+		return false;
+	}
+	printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
+	backend_login_sasl(be, mech, a->user, msg, len);
+	explicit_bzero(msg, len);
+	free(msg);
+	return true;
+}
+
+static int
+admin_test(const struct config_ref *ref, int argc, char **argv)
+{
+	const struct config		*c = ref->config;
+	const struct config_upstream	*u;
+	const struct account		*a;
+	struct backend_config		 bc;
+	struct backend			*be;
+	struct admin_test		 t;
+	struct tls_setup		 tls;
+	uv_loop_t			 loop;
+	char				 err[512];
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: popgate -c FILE account test NAME\n");
@@ -406,55 +440,34 @@ admin_test(const struct config_ref *ref, int argc, char **argv)
 	}
 	memset(&t, 0, sizeof(t));
 	uv_loop_init(&loop);
-	worker_imap_settings(c, &tls, u, &ic);
-	imap = imap_client_new(&loop, &ic, &admin_test_callbacks, &t);
-	if (imap == NULL) {
+	worker_backend_settings(c, &tls, u, &bc);
+	be = backend_new(&loop, &bc, &admin_test_callbacks, &t);
+	if (be == NULL) {
 		printf("3 out of memory\n");
 		return 1;
 	}
 	if (a->cred == ACCOUNT_CRED_PASSWORD) {
 		printf("3 credential: password\n");
-		imap_client_login(imap, a->user, a->password,
-		    strlen(a->password));
-	} else {
-		o = config_find_oauth2(c, a->token);
-		if (o == NULL || oauth2_fetch_once(o, token, sizeof(token),
-		    &expires_in, err, sizeof(err)) != 0) {
-			printf("3 token from [oauth2 %s]: failed: %s\n", a->token,
-			    o == NULL ? "not defined" : err);
-			imap_client_close(imap, NULL);
-			uv_run(&loop, UV_RUN_DEFAULT);
-			return 1;
-		}
-		printf("3 token from [oauth2 %s]: ok, expires in %ld s\n",
-		    a->token, expires_in);
-		r = bearer_message(u, a->user, token, strlen(token), &msg,
-		    &len, &mech);
-		explicit_bzero(token, sizeof(token));
-		if (r != 0) {
-			printf("4 login: %s\n", strerror(-r));
-			imap_client_close(imap, NULL);
-			uv_run(&loop, UV_RUN_DEFAULT);
-			return 1;
-		}
-		printf("4 AUTHENTICATE %s as %s\n", mech, a->user);
-		imap_client_login_sasl(imap, mech, a->user, msg, len);
-		explicit_bzero(msg, len);
-		free(msg);
+		backend_login(be, a->user, a->password, strlen(a->password));
+	} else if (!admin_test_token(c, u, a, be)) {
+		backend_close(be, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		return 1;
 	}
 	while (!t.done && uv_run(&loop, UV_RUN_ONCE) != 0)
 		;
-	if (t.result == IMAP_OK)
-		printf("5 login and SELECT %s: ok, %u messages\n", ic.mailbox,
+	if (t.result == BACKEND_OK)
+		printf("5 login and SELECT %s: ok, %u messages\n", bc.mailbox,
 		    t.messages);
 	else
-		printf("5 login: failed (%s): %s\n", imap_result_name(t.result),
-		    t.detail);
-	imap_client_close(imap, NULL);
+		printf("5 login: failed (%s): %s\n",
+		    backend_result_name(t.result), t.detail);
+	if (!t.closed)
+		backend_close(be, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	tls_setup_free(&tls);
-	return t.result == IMAP_OK ? 0 : 1;
+	return t.result == BACKEND_OK ? 0 : 1;
 }
 
 int

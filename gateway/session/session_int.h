@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session_int.h - internals shared by the two halves of a POP3 session:
- * session.c (lifecycle, timers, steps, upstream callbacks, accept) and
- * session_io.c (the byte path: socket input and output, TLS, the
- * authentication policy that depends on it). Not for other modules.
+ * session_int.h - internals shared by the parts of a POP3 session:
+ * session.c (lifecycle, steps, accept, admission and PROXY), session_io.c
+ * (the byte path: socket input and output, TLS, the authentication policy
+ * that depends on it), session_login.c (who logs in, where, and the
+ * outcome), session_maildrop.c (RETR, TOP and QUIT on the backend) and
+ * session_timer.c (deadlines, idle, drain). Not for other modules.
  */
 #ifndef POPGATE_SESSION_INT_H
 #define POPGATE_SESSION_INT_H
@@ -14,9 +16,9 @@
 
 #include <uv.h>
 
+#include "backend.h"
 #include "buf.h"
 #include "config.h"
-#include "imap_client.h"
 #include "lock.h"
 #include "metrics.h"
 #include "pop3_body.h"
@@ -70,7 +72,7 @@ struct session {
 	uv_idle_t		 kick;		/* resume input after a step */
 	uv_write_t		 write_req;
 	unsigned int		 open_handles;
-	unsigned int		 imap_alive;	/* clients not yet closed() */
+	unsigned int		 backend_alive;	/* backends not yet closed() */
 	char			 id[24];
 	char			 peer[80];
 	char			 user[72];	/* log-safe copy */
@@ -90,7 +92,7 @@ struct session {
 	bool			 plaintext_logged;
 	enum metrics_method	 method;	/* of the login in progress */
 	/* failed login waiting out its delay */
-	enum imap_result	 delayed_result;
+	enum backend_result	 delayed_result;
 	struct lock_request	 lock;		/* the mailbox's (lock.h) */
 	bool			 closing;
 	bool			 close_after_flush;
@@ -101,7 +103,7 @@ struct session {
 	bool			 upstream_lost;
 	bool			 body_begun;
 	bool			 committing;	/* QUIT's commit under way */
-	struct imap_client	*late_commit;	/* it, after the client left */
+	struct backend		*late_commit;	/* it, after the client left */
 	uint64_t		 body_size;	/* what LIST announced (RETR) */
 	const char		*end_reason;
 	struct buf		 in;
@@ -114,7 +116,7 @@ struct session {
 	struct pop3_line_reader	 lines;
 	struct pop3_session	 pop3;
 	struct pop3_body	 body;
-	struct imap_client	*imap;
+	struct backend		*backend;
 	/* the login's upstream (NULL before), and for a device account the
 	 * account (borrowed from gen), its token wait and checks in flight */
 	const struct config_upstream *upstream;
@@ -138,27 +140,39 @@ struct account;
 struct oauth2_wait;
 
 /* session_login.c */
+/* Runs a login step: logs it, then takes it local or upstream. */
 void	session_login_start(struct session *s, const struct pop3_step *step);
-enum imap_result session_login_result(struct session *s, enum imap_result r,
-	    const char **detail);
-/* True if the login goes on (a refused token is being replaced). */
-bool	session_login_retry(struct session *s, enum imap_result r);
 void	session_login_cleanup(struct session *s);
-/* The client's caps() callback: what the session's upstream offers. */
+/* The backend's login_done() and caps() callbacks. */
+void	session_on_login(void *arg, enum backend_result result,
+	    struct pop3_maildrop *md, const char *detail);
 void	session_login_caps(void *arg, unsigned int mechs);
+/* A login failed (locally or upstream): metrics, log, delay, reply. */
+void	session_login_failed(struct session *s, enum backend_result result,
+	    const char *detail);
+
+/* session_maildrop.c */
+const struct backend_callbacks *session_backend_callbacks(void);
+enum pop3_resp_code session_resp_code(enum backend_result r);
+/* RETR/TOP and QUIT steps, as backend requests. */
+void	session_start_retrieve(struct session *s, const struct pop3_step *step);
+void	session_start_commit(struct session *s);
+
+/* session_timer.c */
+void	session_arm_timer(struct session *s);
+void	session_check_drain(struct session *s);
 
 /* session.c */
-/* A login failed (locally or upstream): metrics, log, delay, reply. */
-void	session_login_failed(struct session *s, enum imap_result result,
-	    const char *detail);
-const struct imap_client_callbacks *session_imap_callbacks(void);
 void	session_kick(struct session *s);
 size_t	session_backlog(const struct session *s);
 bool	session_input_waiting(const struct session *s);
-void	session_check_drain(struct session *s);
-void	session_arm_timer(struct session *s);
 void	session_handle_step(struct session *s, const struct pop3_step *step);
+/* A step's upstream work is done: flush, run what waits, re-arm. */
+void	session_step_done(struct session *s);
 void	session_free_if_unused(struct session *s);
+/* The backend's lock() callback, and its end. */
+void	session_on_lock(void *arg, const char *identity);
+void	session_release_lock(struct session *s);
 
 /* Index of the session's listener in the config (metrics labels). */
 unsigned int session_listener_index(const struct session *s);

@@ -23,8 +23,9 @@
 void
 session_after_write(struct session *s)
 {
-	if (s->imap != NULL && session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
-		imap_client_resume(s->imap);
+	if (s->backend != NULL &&
+	    session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
+		backend_resume(s->backend);
 	if (!s->step_pending && session_input_waiting(s) &&
 	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
 		session_kick(s);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session_login.c - who a POP3 login is and how it goes upstream.
+ * session_login.c - who a POP3 login is, how it goes upstream, and how it
+ * ends: the reply, the log line, the metrics and the failure delay.
  *
  * A device account (accounts_file) logs in with its local secret (USER/PASS,
  * AUTH PLAIN or LOGIN, or APOP), from its client networks only; popgate then
@@ -21,8 +22,9 @@
 
 #include "accounts.h"
 #include "auth.h"
+#include "authfail.h"
+#include "backend.h"
 #include "bearer.h"
-#include "imap_client.h"
 #include "log.h"
 #include "oauth2.h"
 #include "pop3_session.h"
@@ -92,7 +94,7 @@ session_check_done(uv_work_t *req, int status)
 	}
 	refusal = k->refusal;
 	free(k);
-	session_login_failed(s, IMAP_ERR_AUTH, refusal);
+	session_login_failed(s, BACKEND_ERR_AUTH, refusal);
 }
 
 /* Runs the hash check of account (or a dummy one) off the loop. */
@@ -104,15 +106,15 @@ session_check_start(struct session *s, const struct account *account,
 
 	if (atomic_fetch_add(&session_checks, 1) >= SESSION_MAX_CHECKS) {
 		atomic_fetch_sub(&session_checks, 1);
-		session_login_failed(s, IMAP_ERR_TEMP, "too many logins being "
-		    "checked at once");
+		session_login_failed(s, BACKEND_ERR_TEMP, "too many logins "
+		    "being checked at once");
 		return;
 	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || len >= sizeof(k->secret)) {
 		free(k);
 		atomic_fetch_sub(&session_checks, 1);
-		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+		session_login_failed(s, BACKEND_ERR_TEMP, "out of memory");
 		return;
 	}
 	k->req.data = k;
@@ -126,7 +128,8 @@ session_check_start(struct session *s, const struct account *account,
 		explicit_bzero(k->secret, sizeof(k->secret));
 		free(k);
 		atomic_fetch_sub(&session_checks, 1);
-		session_login_failed(s, IMAP_ERR_TEMP, "thread pool refused");
+		session_login_failed(s, BACKEND_ERR_TEMP,
+		    "thread pool refused");
 		return;
 	}
 	s->work_alive++;
@@ -139,32 +142,32 @@ session_check_start(struct session *s, const struct account *account,
  * slow reader never meets the output cap.
  */
 static void
-session_fit_window(struct imap_client_config *ic)
+session_fit_window(struct backend_config *bc)
 {
-	while (ic->window > 1 && SESSION_OUT_LOW_WATER_OCTETS +
-	    2ull * ic->window * ic->chunk_octets > SESSION_OUT_MAX_OCTETS)
-		ic->window--;
+	while (bc->window > 1 && SESSION_OUT_LOW_WATER_OCTETS +
+	    2ull * bc->window * bc->chunk_octets > SESSION_OUT_MAX_OCTETS)
+		bc->window--;
 }
 
 /* A new upstream client for u; false (and the reply sent) if none. */
 static bool
 session_client(struct session *s, const struct config_upstream *u)
 {
-	struct imap_client_config	ic;
+	struct backend_config	bc;
 
 	s->upstream = u;
 	if (u->tls != CONFIG_UPSTREAM_PLAIN && !u->verify)
 		log_warn("upstream-tls-unverified", "sid=%s upstream=%s url=%s",
 		    s->id, u->name, u->url);
-	worker_imap_config(s->gen, u, &ic);
-	session_fit_window(&ic);
-	s->imap = imap_client_new(&s->worker->loop, &ic,
-	    session_imap_callbacks(), s);
-	if (s->imap == NULL) {
-		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+	worker_backend_config(s->gen, u, &bc);
+	session_fit_window(&bc);
+	s->backend = backend_new(&s->worker->loop, &bc,
+	    session_backend_callbacks(), s);
+	if (s->backend == NULL) {
+		session_login_failed(s, BACKEND_ERR_TEMP, "out of memory");
 		return false;
 	}
-	s->imap_alive++;
+	s->backend_alive++;
 	return true;
 }
 
@@ -179,14 +182,14 @@ session_login_bearer(struct session *s, const char *token, size_t token_len)
 
 	if ((r = bearer_message(s->upstream, s->account->user, token,
 	    token_len, &msg, &len, &mech)) != 0) {
-		session_login_failed(s, r == -ENOMEM ? IMAP_ERR_TEMP :
-		    IMAP_ERR_PERM, r == -ENOMEM ? "out of memory" :
+		session_login_failed(s, r == -ENOMEM ? BACKEND_ERR_TEMP :
+		    BACKEND_ERR_PERM, r == -ENOMEM ? "out of memory" :
 		    "upstream user name cannot be sent in SASL");
 		return;
 	}
 	if (session_client(s, s->upstream)) {
 		s->step_pending = true;
-		imap_client_login_sasl(s->imap, mech, s->account->user, msg,
+		backend_login_sasl(s->backend, mech, s->account->user, msg,
 		    len);
 	}
 	explicit_bzero(msg, len);
@@ -210,7 +213,7 @@ session_login_token_failed(struct session *s, const struct oauth2_wait *w)
 		    (unsigned char)detail[i] >= 0x7f || detail[i] == '"' ||
 		    detail[i] == '\\')
 			detail[i] = '?';
-	session_login_failed(s, IMAP_ERR_TEMP, detail);
+	session_login_failed(s, BACKEND_ERR_TEMP, detail);
 }
 
 /* The login's token is in s->oauth: upstream with it. A renewed one is
@@ -252,7 +255,7 @@ session_token_late(uv_timer_t *t)
 	struct session	*s = t->data;
 
 	oauth2_cancel(s->oauth);
-	session_login_failed(s, IMAP_ERR_TEMP, "upstream refused the OAuth2 "
+	session_login_failed(s, BACKEND_ERR_TEMP, "upstream refused the OAuth2 "
 	    "token, no new one within command_timeout");
 }
 
@@ -267,14 +270,14 @@ session_login_device(struct session *s)
 	log_value(s->upstream_user, sizeof(s->upstream_user), a->user);
 	u = account_upstream(s->config, a);
 	if (u == NULL) {
-		session_login_failed(s, IMAP_ERR_PERM, "no upstream for the "
+		session_login_failed(s, BACKEND_ERR_PERM, "no upstream for the "
 		    "account");
 		return;
 	}
 	if (a->cred == ACCOUNT_CRED_PASSWORD) {
 		if (session_client(s, u)) {
 			s->step_pending = true;
-			imap_client_login(s->imap, a->user, a->password,
+			backend_login(s->backend, a->user, a->password,
 			    strlen(a->password));
 		}
 		return;
@@ -282,7 +285,7 @@ session_login_device(struct session *s)
 	s->upstream = u;
 	if (s->oauth == NULL && (s->oauth = calloc(1, sizeof(*s->oauth))) ==
 	    NULL) {
-		session_login_failed(s, IMAP_ERR_TEMP, "out of memory");
+		session_login_failed(s, BACKEND_ERR_TEMP, "out of memory");
 		return;
 	}
 	switch (oauth2_get(s->worker->oauth2, a->token, s->oauth,
@@ -309,7 +312,7 @@ session_login_apop(struct session *s, const struct pop3_step *step)
 		a = accounts_find(s->gen->accounts, step->user);
 	if (a == NULL || !auth_check_apop(a, s->apop_ts, step->password) ||
 	    !account_allows(a, (struct sockaddr *)&s->peer_addr)) {
-		session_login_failed(s, IMAP_ERR_AUTH, a == NULL ?
+		session_login_failed(s, BACKEND_ERR_AUTH, a == NULL ?
 		    "unknown account" : "wrong APOP digest or client network");
 		return;
 	}
@@ -317,8 +320,9 @@ session_login_apop(struct session *s, const struct pop3_step *step)
 	session_login_device(s);
 }
 
-void
-session_login_start(struct session *s, const struct pop3_step *step)
+/* Who the login is, and so where it goes. */
+static void
+session_login_route(struct session *s, const struct pop3_step *step)
 {
 	const struct account		*a = NULL;
 	const struct config_upstream	*u;
@@ -353,7 +357,7 @@ session_login_start(struct session *s, const struct pop3_step *step)
 			    step->password_len, u == NULL ? "no route" :
 			    "upstream takes no pass-through logins");
 		else
-			session_login_failed(s, IMAP_ERR_AUTH, u == NULL ?
+			session_login_failed(s, BACKEND_ERR_AUTH, u == NULL ?
 			    "no route" : "upstream takes no pass-through logins");
 		return;
 	}
@@ -361,10 +365,10 @@ session_login_start(struct session *s, const struct pop3_step *step)
 		return;
 	if (step->mech == SASL_MECH_XOAUTH2 ||
 	    step->mech == SASL_MECH_OAUTHBEARER)
-		imap_client_login_sasl(s->imap, sasl_mech_name(step->mech),
+		backend_login_sasl(s->backend, sasl_mech_name(step->mech),
 		    step->user, step->sasl_msg, step->sasl_msg_len);
 	else
-		imap_client_login(s->imap, step->user, step->password,
+		backend_login(s->backend, step->user, step->password,
 		    step->password_len);
 }
 
@@ -377,10 +381,10 @@ session_login_start(struct session *s, const struct pop3_step *step)
  * command_timeout, the new connection by its own timeouts. True if the
  * login goes on; it has then been answered or will be.
  */
-bool
-session_login_retry(struct session *s, enum imap_result r)
+static bool
+session_login_retry(struct session *s, enum backend_result r)
 {
-	if (!s->device || r != IMAP_ERR_AUTH || s->token_retried ||
+	if (!s->device || r != BACKEND_ERR_AUTH || s->token_retried ||
 	    s->oauth == NULL || s->oauth->token_len == 0)
 		return false;
 	s->token_retried = true;
@@ -391,8 +395,8 @@ session_login_retry(struct session *s, enum imap_result r)
 	explicit_bzero(s->oauth->token, sizeof(s->oauth->token));
 	s->oauth->token_len = 0;
 	/* Called from the client's own callback: it closes after it. */
-	imap_client_close(s->imap, NULL);
-	s->imap = NULL;
+	backend_close(s->backend, NULL);
+	s->backend = NULL;
 	switch (oauth2_get(s->worker->oauth2, s->account->token, s->oauth,
 	    session_token_cb, s)) {
 	case OAUTH2_READY:
@@ -414,13 +418,13 @@ session_login_retry(struct session *s, enum imap_result r)
  * secret was right, so it hears SYS/TEMP, not AUTH; a token goes back to
  * its source, which fetches a new one for the next login.
  */
-enum imap_result
-session_login_result(struct session *s, enum imap_result r,
+static enum backend_result
+session_login_result(struct session *s, enum backend_result r,
     const char **detail)
 {
 	bool	token = s->oauth != NULL && s->oauth->token_len > 0;
 
-	if (s->device && r == IMAP_ERR_AUTH) {
+	if (s->device && r == BACKEND_ERR_AUTH) {
 		if (token)
 			oauth2_reject(s->worker->oauth2, s->account->token,
 			    s->oauth->token, s->oauth->token_len);
@@ -428,7 +432,7 @@ session_login_result(struct session *s, enum imap_result r,
 		    "password" : s->token_retried ? "upstream refused the "
 		    "account's OAuth2 token, and the renewed one too" :
 		    "upstream refused the account's OAuth2 token";
-		r = IMAP_ERR_TEMP;
+		r = BACKEND_ERR_TEMP;
 	}
 	/* The token is not kept for the rest of the session. */
 	if (token) {
@@ -458,4 +462,180 @@ session_login_cleanup(struct session *s)
 		free(s->oauth);
 		s->oauth = NULL;
 	}
+}
+
+/* ---- the outcome: reply, log, metrics, failure delay ---- */
+
+/* Fixed client texts: upstream text is never relayed (conformance 17.2). */
+static const char *
+session_login_text(enum backend_result r)
+{
+	switch (r) {
+	case BACKEND_ERR_AUTH:
+		return "Authentication failed.";
+	case BACKEND_ERR_IN_USE:
+		return "Mailbox is locked by another POP3 session.";
+	case BACKEND_ERR_PERM:
+		return "Mail service is misconfigured; contact the administrator.";
+	case BACKEND_ERR_TEMP:
+	case BACKEND_ERR_GONE:
+	case BACKEND_OK:
+	case BACKEND_RESULT_COUNT:
+		break;
+	}
+	return "Mail service temporarily unavailable, try again later.";
+}
+
+/* The login's method: for the metrics label, and its name for the log. */
+static enum metrics_method
+session_login_method(const struct pop3_step *step)
+{
+	if (step->apop)
+		return METRICS_METHOD_APOP;
+	switch (step->mech) {
+	case SASL_MECH_PLAIN:
+		return METRICS_METHOD_PLAIN;
+	case SASL_MECH_LOGIN:
+		return METRICS_METHOD_LOGIN;
+	case SASL_MECH_XOAUTH2:
+		return METRICS_METHOD_XOAUTH2;
+	case SASL_MECH_OAUTHBEARER:
+		return METRICS_METHOD_OAUTHBEARER;
+	}
+	return METRICS_METHOD_USER;
+}
+
+static const char *
+session_method_name(enum metrics_method m)
+{
+	static const char *const names[METRICS_METHOD_COUNT] = {
+		[METRICS_METHOD_USER] = "USER",
+		[METRICS_METHOD_PLAIN] = "PLAIN",
+		[METRICS_METHOD_LOGIN] = "LOGIN",
+		[METRICS_METHOD_XOAUTH2] = "XOAUTH2",
+		[METRICS_METHOD_OAUTHBEARER] = "OAUTHBEARER",
+		[METRICS_METHOD_APOP] = "APOP",
+	};
+
+	return names[m];
+}
+
+static void
+session_metrics_login(struct session *s, enum backend_result r)
+{
+	static const enum metrics_login_result map[] = {
+		[BACKEND_OK] = METRICS_LOGIN_OK,
+		[BACKEND_ERR_AUTH] = METRICS_LOGIN_AUTH,
+		[BACKEND_ERR_TEMP] = METRICS_LOGIN_TEMP,
+		[BACKEND_ERR_PERM] = METRICS_LOGIN_PERM,
+		[BACKEND_ERR_IN_USE] = METRICS_LOGIN_IN_USE,
+		[BACKEND_ERR_GONE] = METRICS_LOGIN_TEMP,
+	};
+	_Static_assert(sizeof(map) / sizeof(map[0]) == BACKEND_RESULT_COUNT,
+	    "every upstream result needs a login metric");
+
+	metrics_login(s->method, map[r]);
+}
+
+static void
+session_login_reply(struct session *s, enum backend_result result)
+{
+	struct pop3_step	step;
+
+	step = pop3_login_done(&s->pop3, NULL, session_resp_code(result),
+	    session_login_text(result), &s->out);
+	session_handle_step(s, &step);
+	session_step_done(s);
+}
+
+static void
+session_delay_cb(uv_timer_t *t)
+{
+	struct session	*s = t->data;
+
+	session_login_reply(s, s->delayed_result);
+}
+
+void
+session_on_login(void *arg, enum backend_result result,
+    struct pop3_maildrop *md, const char *detail)
+{
+	struct session		*s = arg;
+	struct pop3_step	 step;
+	const char		*version = NULL, *cipher = NULL;
+
+	if (session_login_retry(s, result))
+		return;
+	result = session_login_result(s, result, &detail);
+	if (result == BACKEND_OK) {
+		session_metrics_login(s, result);
+		authfail_clear(s->worker->shared->authfail,
+		    (struct sockaddr *)&s->peer_addr);
+		if (!backend_tls_info(s->backend, &version, &cipher))
+			version = cipher = "-";
+		log_info("login", "sid=%s peer=%s user=%s method=%s result=ok "
+		    "messages=%u upstream=%s upstream_user=%s upstream_tls=%s "
+		    "upstream_cipher=%s", s->id, s->peer, s->user,
+		    session_method_name(s->method),
+		    md->count, s->upstream->name, s->device ? s->upstream_user :
+		    s->user, version, cipher);
+		step = pop3_login_done(&s->pop3, md, POP3_RESP_NONE, NULL,
+		    &s->out);
+		session_handle_step(s, &step);
+		session_step_done(s);
+		return;
+	}
+	session_login_failed(s, result, detail);
+}
+
+void
+session_login_failed(struct session *s, enum backend_result result,
+    const char *detail)
+{
+	unsigned int	delay;
+
+	session_metrics_login(s, result);
+	/* RFC 1939 sec. 4: release the lock before rejecting. */
+	session_release_lock(s);
+	if (s->backend != NULL) {
+		backend_close(s->backend, NULL);
+		s->backend = NULL;
+	}
+	/* Bad credentials wait, longer for each failure from the address,
+	 * so guessing is slow; the reply says nothing until then. An
+	 * upstream outage is not the client's fault and answers at once. */
+	delay = 0;
+	if (result == BACKEND_ERR_AUTH)
+		delay = authfail_record(s->worker->shared->authfail,
+		    (struct sockaddr *)&s->peer_addr,
+		    uv_hrtime() / 1000000, s->config->auth_failure_delay_ms,
+		    s->config->auth_failure_delay_max_ms);
+	log_info("login", "sid=%s peer=%s user=%s method=%s result=%s "
+	    "delay_ms=%u upstream=%s reason=\"%s\"", s->id, s->peer, s->user,
+	    session_method_name(s->method), backend_result_name(result), delay,
+	    s->upstream != NULL ?
+	    s->upstream->name : "-", detail);
+	if (delay == 0) {
+		session_login_reply(s, result);
+		return;
+	}
+	s->delayed_result = result;
+	uv_timer_start(&s->delay, session_delay_cb, delay, 0);
+}
+
+void
+session_login_start(struct session *s, const struct pop3_step *step)
+{
+	log_value(s->user, sizeof(s->user), step->user);
+	s->method = session_login_method(step);
+	if (!step->apop && !s->plaintext_logged && s->tls == NULL) {
+		/* Credentials crossed the network in the clear: say so once,
+		 * and why it was allowed. */
+		s->plaintext_logged = true;
+		log_info("plaintext-auth", "sid=%s peer=%s listener=%s "
+		    "reason=\"%s\"", s->id, s->peer, s->listener->name,
+		    s->peer_trusted ? "peer in trusted_networks" :
+		    "plaintext_auth = yes");
+	}
+	session_login_route(s, step);
 }

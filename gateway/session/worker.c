@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "imap_client.h"
+#include "backend.h"
 #include "log.h"
 #include "sasl.h"
 #include "session.h"
@@ -75,35 +75,36 @@ worker_probe_address(const struct config_listener *l)
 }
 
 void
-worker_imap_config(const struct worker_gen *g, const struct config_upstream *u,
-    struct imap_client_config *ic)
+worker_backend_config(const struct worker_gen *g,
+    const struct config_upstream *u, struct backend_config *bc)
 {
-	worker_imap_settings(g->config, &g->tls, u, ic);
+	worker_backend_settings(g->config, &g->tls, u, bc);
 }
 
 void
-worker_imap_settings(const struct config *c, const struct tls_setup *t,
-    const struct config_upstream *u, struct imap_client_config *ic)
+worker_backend_settings(const struct config *c, const struct tls_setup *t,
+    const struct config_upstream *u, struct backend_config *bc)
 {
-	static const enum imap_tls_mode	 modes[] = {
-		[CONFIG_UPSTREAM_PLAIN] = IMAP_TLS_NONE,
-		[CONFIG_UPSTREAM_IMPLICIT] = IMAP_TLS_IMPLICIT,
-		[CONFIG_UPSTREAM_STARTTLS] = IMAP_TLS_STARTTLS,
+	static const enum backend_tls	 modes[] = {
+		[CONFIG_UPSTREAM_PLAIN] = BACKEND_TLS_NONE,
+		[CONFIG_UPSTREAM_IMPLICIT] = BACKEND_TLS_IMPLICIT,
+		[CONFIG_UPSTREAM_STARTTLS] = BACKEND_TLS_STARTTLS,
 	};
 
-	memset(ic, 0, sizeof(*ic));
-	ic->host = u->host;
-	ic->port = u->port;
-	ic->mailbox = u->mailbox;
-	ic->connect_timeout_ms = c->connect_timeout_ms;
-	ic->command_timeout_ms = c->command_timeout_ms;
-	ic->chunk_octets = c->fetch_chunk_octets;
-	ic->window = c->fetch_window;
-	ic->seen_on_retr = c->seen_on_retr;
-	ic->fetch_ahead = c->fetch_ahead;
-	ic->tls_mode = modes[u->tls];
-	ic->tls_profile = t->upstream[u - c->upstreams];
-	ic->tls_server_name = u->host;
+	memset(bc, 0, sizeof(*bc));
+	bc->kind = BACKEND_IMAP;
+	bc->host = u->host;
+	bc->port = u->port;
+	bc->mailbox = u->mailbox;
+	bc->connect_timeout_ms = c->connect_timeout_ms;
+	bc->command_timeout_ms = c->command_timeout_ms;
+	bc->chunk_octets = c->fetch_chunk_octets;
+	bc->window = c->fetch_window;
+	bc->seen_on_retr = c->seen_on_retr;
+	bc->fetch_ahead = c->fetch_ahead;
+	bc->tls = modes[u->tls];
+	bc->tls_profile = t->upstream[u - c->upstreams];
+	bc->tls_server_name = u->host;
 }
 
 /* ---- capability probes: which SASL mechanisms each upstream takes ---- */
@@ -118,7 +119,7 @@ worker_probe_caps(void *arg, unsigned int mechs)
 }
 
 static void
-worker_probe_done(void *arg, enum imap_result result,
+worker_probe_done(void *arg, enum backend_result result,
     struct pop3_maildrop *md, const char *detail)
 {
 	struct worker_probe	*p = arg;
@@ -128,28 +129,28 @@ worker_probe_done(void *arg, enum imap_result result,
 	(void)md;
 	mechs = upstream_caps_get(p->worker->shared->caps, p->gen->config,
 	    p->upstream);
-	if (result == IMAP_OK)
+	if (result == BACKEND_OK)
 		log_info("upstream-probe", "upstream=%s result=ok xoauth2=%s "
 		    "oauthbearer=%s", name,
 		    mechs & (1u << SASL_MECH_XOAUTH2) ? "yes" : "no",
 		    mechs & (1u << SASL_MECH_OAUTHBEARER) ? "yes" : "no");
 	else
 		log_warn("upstream-probe", "upstream=%s result=%s reason=\"%s\"",
-		    name, imap_result_name(result), detail);
+		    name, backend_result_name(result), detail);
 }
 
 static void
-worker_probe_closed(void *arg, struct imap_client *c)
+worker_probe_closed(void *arg, struct backend *b)
 {
 	struct worker_probe	*p = arg;
 
-	(void)c;
+	(void)b;
 	p->client = NULL;
 	worker_gen_release(p->gen);
 	p->gen = NULL;
 }
 
-static const struct imap_client_callbacks worker_probe_callbacks = {
+static const struct backend_callbacks worker_probe_callbacks = {
 	.login_done = worker_probe_done,
 	.caps = worker_probe_caps,
 	.closed = worker_probe_closed,
@@ -164,7 +165,7 @@ worker_start_probes(struct worker *w)
 {
 	const struct config		*c = w->gen->config;
 	struct worker_probe		*p;
-	struct imap_client_config	 ic;
+	struct backend_config		 bc;
 	unsigned int			 i;
 
 	for (i = 0; i < c->nupstreams; i++) {
@@ -172,17 +173,17 @@ worker_start_probes(struct worker *w)
 		if (p->client != NULL ||
 		    upstream_caps_get(w->shared->caps, c, i) != 0)
 			continue;
-		worker_imap_config(w->gen, &c->upstreams[i], &ic);
+		worker_backend_config(w->gen, &c->upstreams[i], &bc);
 		p->upstream = i;
 		p->worker = w;
-		p->client = imap_client_new(&w->loop, &ic,
+		p->client = backend_new(&w->loop, &bc,
 		    &worker_probe_callbacks, p);
 		if (p->client == NULL)
 			continue;
 		/* The client borrows the configuration's strings. */
 		p->gen = w->gen;
 		worker_gen_hold(p->gen);
-		imap_client_probe(p->client);
+		backend_probe(p->client);
 	}
 }
 
@@ -264,7 +265,7 @@ worker_begin_drain(struct worker *w)
 		uv_close((uv_handle_t *)&w->listeners[i], worker_handle_closed);
 	for (i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
 		if (w->probes[i].client != NULL)
-			imap_client_close(w->probes[i].client, NULL);
+			backend_close(w->probes[i].client, NULL);
 	for (s = w->sessions; s != NULL; s = next) {
 		next = session_next(s);
 		session_shutdown(s);

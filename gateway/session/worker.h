@@ -17,8 +17,8 @@
 #include "shared.h"
 #include "tls_setup.h"
 
-struct imap_client;
-struct imap_client_config;
+struct backend;
+struct backend_config;
 struct session;
 struct worker;
 
@@ -61,7 +61,7 @@ void	worker_gen_release(struct worker_gen *g);
 /* A capability probe of one upstream (the start-up probe, or a new
  * upstream after a reload). */
 struct worker_probe {
-	struct imap_client	*client;	/* NULL: none running */
+	struct backend		*client;	/* NULL: none running */
 	struct worker_gen	*gen;		/* the probe's configuration */
 	unsigned int		 upstream;	/* index in gen->config */
 	struct worker		*worker;	/* whose shared caps it fills */
@@ -115,11 +115,12 @@ unsigned int worker_done_total(void);
 /* Waits for the worker thread to end and frees its loop. */
 void	worker_join(struct worker *w);
 /* The connection settings of upstream u (one of g's) in generation g. */
-void	worker_imap_config(const struct worker_gen *g,
-	    const struct config_upstream *u, struct imap_client_config *ic);
+void	worker_backend_config(const struct worker_gen *g,
+	    const struct config_upstream *u, struct backend_config *bc);
 /* The same from a config and its TLS contexts (admin commands). */
-void	worker_imap_settings(const struct config *c, const struct tls_setup *t,
-	    const struct config_upstream *u, struct imap_client_config *ic);
+void	worker_backend_settings(const struct config *c,
+	    const struct tls_setup *t, const struct config_upstream *u,
+	    struct backend_config *bc);
 /* Sessions open in the whole process (every worker). */
 unsigned int worker_sessions_total(void);
 /* Sessions that have ended since start (every worker). */

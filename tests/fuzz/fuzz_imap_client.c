@@ -335,7 +335,7 @@ fz_split(const uint8_t *p, size_t len)
 	fz.turn_len[fz.nturns++] = len - start;
 }
 
-/* ---- the POP3 side, as gateway/session/session.c drives the client ---- */
+/* ---- the POP3 side, as gateway/session/ drives it through backend.h ---- */
 
 /* After imap_client_close() only closed() may come (and commit_done() for a
  * commit under way), and nothing after closed(). */
