@@ -138,6 +138,55 @@ main_oauth2_start(uv_loop_t *loop, const struct config *c)
 	return m;
 }
 
+/*
+ * What main's loop serves besides the workers, started before privileges
+ * go: the metrics server (bound like the POP3 ports), the token manager,
+ * the state the workers share, and the word that a worker has ended.
+ * Exits on failure: nothing is running yet.
+ */
+static void
+main_services_start(struct process *m, uv_loop_t *loop,
+    const struct config *c)
+{
+	int	r;
+
+	metrics_init(c);
+	if (c->metrics_addrlen != 0) {
+		r = metrics_start(loop, c);
+		if (r < 0) {
+			log_error("startup", "metrics_address error=%s",
+			    uv_strerror(r));
+			_exit(1);
+		}
+		main_log_metrics_address();
+	}
+	m->oauth2 = main_oauth2_start(loop, c);
+	if (m->oauth2 == NULL)
+		_exit(1);
+	if (shared_init(&m->shared) != 0) {
+		log_error("startup", "reason=\"out of memory\"");
+		_exit(1);
+	}
+	m->shared.oauth2 = m->oauth2;
+	metrics_set_oauth2(main_oauth2_status, m);
+	uv_async_init(loop, &m->workers_done, main_on_workers_done);
+	m->workers_done.data = m;
+	worker_set_done(&m->workers_done);
+}
+
+/* TERM and INT stop (drain, then at once on a second), HUP reloads. */
+static void
+main_signals_start(struct process *m, uv_loop_t *loop)
+{
+	uv_signal_init(loop, &m->sigterm);
+	uv_signal_init(loop, &m->sigint);
+	uv_signal_init(loop, &m->sighup);
+	m->sigterm.data = m->sigint.data = m->sighup.data = m;
+	uv_signal_start(&m->sigterm, main_on_signal, SIGTERM);
+	uv_signal_start(&m->sigint, main_on_signal, SIGINT);
+	uv_signal_start(&m->sighup, main_on_signal, SIGHUP);
+}
+
 static int
 main_run(struct config_ref *ref, const char *file,
     const struct cli_setting *set, unsigned int nset)
@@ -168,29 +217,7 @@ main_run(struct config_ref *ref, const char *file,
 		return 1;
 	}
 	notify_init();
-	metrics_init(c);
-	if (c->metrics_addrlen != 0) {
-		/* Bound before privileges go, like the POP3 ports. */
-		r = metrics_start(loop, c);
-		if (r < 0) {
-			log_error("startup", "metrics_address error=%s",
-			    uv_strerror(r));
-			_exit(1);
-		}
-		main_log_metrics_address();
-	}
-	m.oauth2 = main_oauth2_start(loop, c);
-	if (m.oauth2 == NULL)
-		_exit(1);
-	if (shared_init(&m.shared) != 0) {
-		log_error("startup", "reason=\"out of memory\"");
-		_exit(1);
-	}
-	m.shared.oauth2 = m.oauth2;
-	metrics_set_oauth2(main_oauth2_status, &m);
-	uv_async_init(loop, &m.workers_done, main_on_workers_done);
-	m.workers_done.data = &m;
-	worker_set_done(&m.workers_done);
+	main_services_start(&m, loop, c);
 	for (i = 0; i < n; i++) {
 		r = worker_init(&m.workers[i], i, m.current, &m.shared);
 		if (r < 0) {
@@ -219,13 +246,7 @@ main_run(struct config_ref *ref, const char *file,
 		    "upstreams=%u workers=%u", c->listeners[i].name,
 		    c->listeners[i].address, c->upstreams[0].url,
 		    c->nupstreams, n);
-	uv_signal_init(loop, &m.sigterm);
-	uv_signal_init(loop, &m.sigint);
-	uv_signal_init(loop, &m.sighup);
-	m.sigterm.data = m.sigint.data = m.sighup.data = &m;
-	uv_signal_start(&m.sigterm, main_on_signal, SIGTERM);
-	uv_signal_start(&m.sigint, main_on_signal, SIGINT);
-	uv_signal_start(&m.sighup, main_on_signal, SIGHUP);
+	main_signals_start(&m, loop);
 	memtrim_start(loop);
 	notify_send("READY=1\nSTATUS=serving");
 	uv_run(loop, UV_RUN_DEFAULT);
