@@ -63,6 +63,19 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
 	    -DPOPGATE_SANITIZE=thread >/dev/null
 	cmake --build build-tsan -j"$JOBS" --target popgate oauth2_probe
 	section "ThreadSanitizer tests"
+	# The suppressions file must hide the report it is there for, and
+	# only with it: tests/tsan/fd_reuse.c makes that report on purpose.
+	cc -fsanitize=thread -g -O1 -o build-tsan/fd_reuse tests/tsan/fd_reuse.c \
+	    -lpthread
+	n=$(TSAN_OPTIONS=exitcode=0 build-tsan/fd_reuse 2>&1 |
+	    grep -c 'WARNING: ThreadSanitizer' || true)
+	m=$(TSAN_OPTIONS="exitcode=0:suppressions=$ROOT/tests/tsan.supp" \
+	    build-tsan/fd_reuse 2>&1 | grep -c 'WARNING: ThreadSanitizer' || true)
+	if [ "$n" != 1 ] || [ "$m" != 0 ]; then
+		echo "FAILED: tests/tsan.supp: fd_reuse gave $n report(s)" \
+		    "without it and $m with it (want 1 and 0)"
+		exit 1
+	fi
 	tsan_files='upstream|upstream_caps|reload|accounts|oauth2_tokens|memory'
 	tsan_files="$tsan_files|metrics|auth"
 	# tests/tsan.supp: descriptor-number reuse only, each line explained.
