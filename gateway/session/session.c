@@ -47,7 +47,7 @@ session_kick(struct session *s)
 size_t
 session_backlog(const struct session *s)
 {
-	return s->out.len + s->tls_out.len + s->writing_buf.len;
+	return stream_backlog(&s->stream);
 }
 
 /* Commands may be waiting: in our buffer, or still inside TLS. */
@@ -71,8 +71,8 @@ session_free_if_unused(struct session *s)
 {
 	struct worker	*w = s->worker;
 
-	if (s->open_handles > 0 || s->imap_alive > 0 || s->writing ||
-	    s->work_alive > 0)
+	if (s->open_handles > 0 || s->imap_alive > 0 ||
+	    stream_busy(&s->stream) || s->work_alive > 0)
 		return;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -85,8 +85,7 @@ session_free_if_unused(struct session *s)
 	buf_wipe(&s->in);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
-	buf_deinit(&s->tls_out);
-	buf_deinit(&s->writing_buf);
+	stream_deinit(&s->stream);
 	pop3_session_deinit(&s->pop3);
 	free(s->readbuf);
 	free(s);
@@ -954,8 +953,7 @@ session_new(struct worker *w)
 	buf_init(&s->in, SESSION_IN_MAX_OCTETS);
 	buf_set_sensitive(&s->in);	/* PASS lines */
 	buf_init(&s->out, SESSION_OUT_MAX_OCTETS);
-	buf_init(&s->tls_out, SESSION_TLS_OUT_MAX_OCTETS);
-	buf_init(&s->writing_buf, SESSION_TLS_OUT_MAX_OCTETS);
+	session_stream_init(s);
 	pop3_line_init(&s->lines, POP3_MAX_COMMAND_OCTETS);
 	snprintf(s->user, sizeof(s->user), "-");
 	uv_tcp_init(&w->loop, &s->tcp);
@@ -1199,7 +1197,7 @@ session_shutdown(struct session *s)
 	if (s->closing)
 		return;
 	s->draining = true;
-	if (session_drains_now(s) && !s->step_pending && !s->writing &&
-	    s->out.len == 0)
+	if (session_drains_now(s) && !s->step_pending &&
+	    !stream_busy(&s->stream) && s->out.len == 0)
 		session_close(s, "shutdown");
 }
