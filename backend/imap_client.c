@@ -44,19 +44,33 @@ imap_result_name(enum imap_result result)
 
 /* ---- writing commands ---- */
 
+/* Commands go through net/stream.c: uv_try_write() first, so a command
+ * usually leaves at once, without a write request, callback or epoll
+ * change; under TLS the queue is sealed into records (which wipes a
+ * credential at once). */
+void
+imap_client_flush(struct imap_client *c)
+{
+	ssize_t	n;
+
+	if (!c->tcp_open)
+		return;
+	n = stream_flush(&c->wr);
+	if (n >= 0)
+		return;
+	if (stream_failed_in_tls(&c->wr))
+		imap_tls_fail(c, (int)n);
+	else
+		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
+		    "write to upstream failed");
+}
 
 static void
-imap_write_cb(uv_write_t *req, int status)
+imap_written(void *arg, size_t n, int status)
 {
-	struct imap_client	*c = req->data;
+	struct imap_client	*c = arg;
 
-	c->pending_reqs--;
-	c->writing = false;
-	if (c->writing_secret)
-		buf_wipe(c->writing_buf);
-	else
-		buf_reset(c->writing_buf);
-	c->writing_secret = false;
+	(void)n;
 	if (c->phase == IMAP_PHASE_CLOSING) {
 		imap_client_teardown(c);
 		return;
@@ -69,75 +83,9 @@ imap_write_cb(uv_write_t *req, int status)
 	imap_client_flush(c);
 }
 
-/* uv_try_write() first, as gateway/session/session.c does: a command usually
- * leaves at once, without a write request, callback or epoll change. */
-void
-imap_client_write_queue(struct imap_client *c, struct buf *q,
-    struct buf *q_writing, bool secret)
-{
-	struct buf	tmp;
-	uv_buf_t	b;
-	int		r;
-
-	if (c->writing || q->len == 0 || !c->tcp_open)
-		return;
-	b = uv_buf_init(q->data, (unsigned int)q->len);
-	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-	if (r < 0 && r != UV_EAGAIN && r != UV_ENOTCONN) {
-		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
-		    "write to upstream failed");
-		return;
-	}
-	if (r < 0)
-		r = 0;
-	if ((size_t)r == q->len) {
-		if (secret)
-			buf_wipe(q);
-		else
-			buf_reset(q);
-		return;
-	}
-	tmp = *q_writing;
-	*q_writing = *q;
-	*q = tmp;
-	c->writing_buf = q_writing;
-	c->writing_secret = secret;
-	b = uv_buf_init(q_writing->data + r,
-	    (unsigned int)(q_writing->len - (size_t)r));
-	c->write_req.data = c;
-	r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
-	    imap_write_cb);
-	if (r < 0) {
-		imap_client_fail_as(c, IMAP_FAIL_CLOSED, IMAP_ERR_TEMP,
-		    "write to upstream failed");
-		return;
-	}
-	c->writing = true;
-	c->pending_reqs++;
-}
-
-/* Cleartext: the command queue goes out as it is. TLS: it is sealed into
- * the ciphertext queue first (which wipes a credential at once). */
-void
-imap_client_flush(struct imap_client *c)
-{
-	bool	secret;
-
-	if (!c->tcp_open)
-		return;
-	if (c->tls != NULL) {
-		if (imap_tls_seal(c))
-			imap_client_write_queue(c, &c->cq, &c->cq_writing,
-			    false);
-		return;
-	}
-	if (c->writing || c->wq.len == 0)
-		return;
-	secret = c->wq_secret;
-	c->wq_secret = false;
-	imap_client_write_queue(c, &c->wq, &c->wq_writing, secret);
-}
-
+static const struct stream_callbacks imap_stream_cb = {
+	.written = imap_written,
+};
 
 void
 imap_client_arm_timer(struct imap_client *c)
@@ -558,13 +506,10 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	c->arg = arg;
 	c->phase = IMAP_PHASE_IDLE;
 	buf_init(&c->wq, IMAP_MAX_QUEUED_OCTETS);
-	buf_init(&c->wq_writing, IMAP_MAX_QUEUED_OCTETS);
 	buf_set_sensitive(&c->wq);		/* LOGIN and PLAIN pass through */
-	buf_set_sensitive(&c->wq_writing);
-	c->writing_buf = &c->wq_writing;
-	/* TLS only; no storage until the first use. */
-	buf_init(&c->cq, IMAP_TLS_QUEUED_OCTETS);
-	buf_init(&c->cq_writing, IMAP_TLS_QUEUED_OCTETS);
+	/* The record queue is for TLS only: no storage until the first use. */
+	stream_init(&c->wr, (uv_stream_t *)&c->tcp, &c->wq,
+	    IMAP_TLS_QUEUED_OCTETS, IMAP_TLS_HEADROOM_OCTETS, &imap_stream_cb, c);
 	buf_init(&c->tls_plain, IMAP_TLS_PLAIN_OCTETS);
 	buf_init(&c->fetch_pend, IMAP_FRAME_MAX_GROUP_OCTETS);
 	imap_frame_init(&c->frame, IMAP_FRAME_MAX_LINE_OCTETS,
@@ -983,10 +928,11 @@ imap_client_teardown(struct imap_client *c)
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, imap_close_cb);
 	if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
-		imap_tls_close_notify(c);
+		stream_close(&c->wr);	/* TLS: close_notify */
 		uv_close((uv_handle_t *)&c->tcp, imap_close_cb);
 	}
-	if (c->open_handles > 0 || c->pending_reqs > 0 || c->closed_reported)
+	if (c->open_handles > 0 || c->pending_reqs > 0 ||
+	    stream_busy(&c->wr) || c->closed_reported)
 		return;
 	imap_stream_free_session(c->imap);
 	c->imap = NULL;
@@ -1071,8 +1017,7 @@ imap_client_free(struct imap_client *c)
 	free(c->numeric_addr);
 	buf_wipe(&c->wq);
 	buf_deinit(&c->wq);
-	buf_wipe(&c->wq_writing);
-	buf_deinit(&c->wq_writing);
+	stream_deinit(&c->wr);
 	imap_frame_deinit(&c->frame);
 	buf_deinit(&c->fetch_pend);
 	pop3_maildrop_deinit(&c->md);
