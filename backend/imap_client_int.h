@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imap_client_int.h - internals shared by the files of the upstream IMAP
- * client: imap_client.c (connection, writer, dispatch, teardown),
- * imap_tls.c (the TLS transport), imap_login.c (greeting, STARTTLS, login,
+ * client: imap_client.c (life, writer, teardown), imap_connect.c (set-up,
+ * reads), imap_dispatch.c (responses to their commands), imap_tls.c (the TLS transport), imap_login.c (greeting, STARTTLS, login,
  * SELECT, snapshot), imap_fetch.c (message bodies) and imap_commit.c
  * (QUIT). Not for use outside backend/.
  */
@@ -270,7 +270,11 @@ enum imap_result imap_no_result(struct imap_client *c,
 	    enum imap_result fallback);
 bool	imap_seq_grow(struct imap_client *c, uint32_t count);
 
+/* imap_dispatch.c: hands every complete response to its command. */
 void	imap_client_dispatch(struct imap_client *c);
+/* imap_client.c: idempotent; closes the handles, then reports closed()
+ * once everything is quiet, and frees the client. */
+void	imap_client_teardown(struct imap_client *c);
 
 /* imap_tls.c: the TLS transport between the socket and the framer. */
 /* Creates the channel and queues the ClientHello. false: the client

@@ -565,6 +565,28 @@ imap_client_on_select(struct imap_client *c, struct mailimap_response *resp)
 
 /* ---- snapshot ---- */
 
+/* The FLAGS of a FETCH item that the maildrop keeps: \Seen, \Deleted. */
+static uint32_t
+imap_fetch_flags(clist *fl)
+{
+	clistiter	*kt;
+	uint32_t	 flags = 0;
+
+	for (kt = fl != NULL ? clist_begin(fl) : NULL; kt != NULL;
+	    kt = clist_next(kt)) {
+		struct mailimap_flag_fetch	*ff = clist_content(kt);
+
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER ||
+		    ff->fl_flag == NULL)
+			continue;
+		if (ff->fl_flag->fl_type == MAILIMAP_FLAG_SEEN)
+			flags |= POP3_MSG_SEEN;
+		if (ff->fl_flag->fl_type == MAILIMAP_FLAG_DELETED)
+			flags |= POP3_MSG_FLAGGED_DELETED;
+	}
+	return flags;
+}
+
 void
 imap_client_collect_fetch(struct imap_client *c, bool probe)
 {
@@ -586,25 +608,8 @@ imap_client_collect_fetch(struct imap_client *c, bool probe)
 			struct mailimap_msg_att_item	*item = clist_content(jt);
 
 			if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
-				clist		*fl = item->att_data.att_dyn->att_list;
-				clistiter	*kt;
-
-				for (kt = fl ? clist_begin(fl) : NULL; kt != NULL;
-				    kt = clist_next(kt)) {
-					struct mailimap_flag_fetch *ff =
-					    clist_content(kt);
-
-					if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER ||
-					    ff->fl_flag == NULL)
-						continue;
-					if (ff->fl_flag->fl_type ==
-					    MAILIMAP_FLAG_SEEN)
-						flags |= POP3_MSG_SEEN;
-					if (ff->fl_flag->fl_type ==
-					    MAILIMAP_FLAG_DELETED)
-						flags |=
-						    POP3_MSG_FLAGGED_DELETED;
-				}
+				flags |= imap_fetch_flags(
+				    item->att_data.att_dyn->att_list);
 				continue;
 			}
 			if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
