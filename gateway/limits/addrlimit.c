@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "addrkey.h"
+#include "addr.h"
 
 /* Slots probed per lookup. */
 #define ADDRLIMIT_PROBES	16

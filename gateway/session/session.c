@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "accounts.h"
+#include "addr.h"
 #include "addrlimit.h"
 #include "authfail.h"
 #include "metrics.h"
@@ -914,25 +915,10 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 static void
 session_set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
-	char	host[INET6_ADDRSTRLEN];
-
 	s->peer_addr = *ss;
 	s->peer_trusted = config_network_contains(s->listener->trusted,
 	    s->listener->ntrusted, (const struct sockaddr *)ss);
-	snprintf(s->peer, sizeof(s->peer), "unknown");
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in	*sin = (const void *)ss;
-
-		uv_ip4_name(sin, host, sizeof(host));
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", host,
-		    ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6	*sin6 = (const void *)ss;
-
-		uv_ip6_name(sin6, host, sizeof(host));
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host,
-		    ntohs(sin6->sin6_port));
-	}
+	addr_format((const struct sockaddr *)ss, s->peer, sizeof(s->peer));
 }
 
 static struct session *
