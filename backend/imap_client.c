@@ -3,11 +3,12 @@
  * imap_client.c - the upstream IMAP connection of one POP3 session, on the
  * session's loop: its life (creation, timers, failure, teardown) and the
  * command writer; imap_connect.c sets the connection up and reads it,
- * imap_dispatch.c hands each complete response to its command. libuv owns the socket; proto/imap_frame decides
- * where each response ends; libetpan parses complete responses only,
- * through backend/imap_stream.c, and keeps capability and selection state.
- * Commands are written here, never through libetpan's blocking calls.
- * With TLS, imap_tls.c sits between the socket and the framer.
+ * imap_dispatch.c hands each complete response to its command. libuv owns
+ * the socket; proto/imap_frame decides where each response ends; libetpan
+ * parses complete responses only, through backend/imap_stream.c, and keeps
+ * capability and selection state. Commands are written here, never
+ * through libetpan's blocking calls. With TLS, imap_tls.c sits between the
+ * socket and the framer.
  */
 #include "imap_client.h"
 
@@ -183,7 +184,8 @@ imap_client_new(uv_loop_t *loop, const struct imap_client_config *config,
 	buf_set_sensitive(&c->wq);		/* LOGIN and PLAIN pass through */
 	/* The record queue is for TLS only: no storage until the first use. */
 	stream_init(&c->wr, (uv_stream_t *)&c->tcp, &c->wq,
-	    IMAP_TLS_QUEUED_OCTETS, IMAP_TLS_HEADROOM_OCTETS, &imap_stream_cb, c);
+	    IMAP_TLS_QUEUED_OCTETS, IMAP_TLS_HEADROOM_OCTETS, &imap_stream_cb,
+	    c);
 	buf_init(&c->tls_plain, IMAP_TLS_PLAIN_OCTETS);
 	buf_init(&c->fetch_pend, IMAP_FRAME_MAX_GROUP_OCTETS);
 	imap_frame_init(&c->frame, IMAP_FRAME_MAX_LINE_OCTETS,

@@ -2,9 +2,10 @@
 /*
  * imap_client_int.h - internals shared by the files of the upstream IMAP
  * client: imap_client.c (life, writer, teardown), imap_connect.c (set-up,
- * reads), imap_dispatch.c (responses to their commands), imap_tls.c (the TLS transport), imap_login.c (greeting, STARTTLS, login,
- * SELECT, snapshot), imap_fetch.c (message bodies) and imap_commit.c
- * (QUIT). Not for use outside backend/.
+ * reads), imap_dispatch.c (responses to their commands), imap_tls.c (the
+ * TLS transport), imap_login.c (greeting, STARTTLS, login, SELECT,
+ * snapshot), imap_fetch.c (message bodies) and imap_commit.c (QUIT). Not
+ * for use outside backend/.
  */
 #ifndef POPGATE_IMAP_CLIENT_INT_H
 #define POPGATE_IMAP_CLIENT_INT_H
@@ -185,7 +186,7 @@ struct imap_client {
 	struct buf		 tls_plain;	/* decrypted, not yet framed */
 
 	struct buf		 wq;		/* commands not yet handed to libuv */
-	struct stream		 wr;	/* writes wq (sealed under TLS) */
+	struct stream		 wr;	/* writes wq, sealed under TLS */
 	struct imap_frame	 frame;
 
 	mailimap		*imap;
