@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imap_client_int.h - internals shared by the files of the upstream IMAP
- * client: imap_client.c (connection, writer, dispatch, teardown),
- * imap_tls.c (the TLS transport), imap_login.c (greeting, STARTTLS, login,
- * SELECT, snapshot), imap_fetch.c (message bodies) and imap_commit.c
- * (QUIT). Not for use outside backend/.
+ * client: imap_client.c (life, writer, teardown), imap_connect.c (set-up,
+ * reads), imap_dispatch.c (responses to their commands), imap_tls.c (the
+ * TLS transport), imap_login.c (greeting, STARTTLS, login, SELECT,
+ * snapshot), imap_fetch.c (message bodies) and imap_commit.c (QUIT). Not
+ * for use outside backend/.
  */
 #ifndef POPGATE_IMAP_CLIENT_INT_H
 #define POPGATE_IMAP_CLIENT_INT_H
@@ -19,6 +20,7 @@
 #include "imap_client.h"
 #include "imap_frame.h"
 #include "pop3_maildrop.h"
+#include "stream.h"
 
 /* Commands in flight at once (pipelined probes or chunks). */
 #define IMAP_MAX_INFLIGHT	64
@@ -57,10 +59,6 @@
 #define IMAP_TLS_HEADROOM_OCTETS	(32 * 1024)
 #define IMAP_TLS_QUEUED_OCTETS	(IMAP_MAX_QUEUED_OCTETS + \
 				 2 * IMAP_TLS_HEADROOM_OCTETS)
-/* Upper bound of the record overhead per 16 KiB of plaintext (header,
- * explicit IV, MAC or tag, padding), for the room check before sealing. */
-#define IMAP_TLS_RECORD_OVERHEAD	256
-#define IMAP_TLS_RECORD_OCTETS		16384
 
 enum imap_phase {
 	IMAP_PHASE_IDLE,
@@ -169,16 +167,12 @@ struct imap_client {
 	uv_connect_t		 connect_req;
 	uv_tcp_t		 tcp;
 	uv_timer_t		 timer;
-	uv_write_t		 write_req;
 	struct addrinfo		*addrs;		/* from uv_getaddrinfo */
 	struct addrinfo		*numeric_addr;	/* built for an IP host */
 	struct addrinfo		*addr_next;
-	unsigned int		 pending_reqs;	/* resolver/connect/write */
+	unsigned int		 pending_reqs;	/* resolver/connect */
 	unsigned int		 open_handles;
 	bool			 tcp_open;
-	bool			 writing;
-	bool			 writing_secret;	/* wipe wq_writing after the write */
-	bool			 wq_secret;	/* wq holds a credential */
 	bool			 read_eof;
 	bool			 in_dispatch;
 	bool			 close_requested;
@@ -189,15 +183,11 @@ struct imap_client {
 	/* TLS transport (imap_tls.c); tls is NULL on a cleartext link. */
 	struct tls_channel	*tls;
 	bool			 tls_up;	/* handshake completed */
-	bool			 tls_closed;	/* close_notify queued */
 	char			*tls_rbuf;	/* ciphertext read buffer */
 	struct buf		 tls_plain;	/* decrypted, not yet framed */
-	struct buf		 cq;		/* ciphertext not yet handed to libuv */
-	struct buf		 cq_writing;	/* ciphertext of the write in flight */
-	struct buf		*writing_buf;	/* wq_writing or cq_writing */
 
 	struct buf		 wq;		/* commands not yet handed to libuv */
-	struct buf		 wq_writing;	/* the buffer of the write in flight */
+	struct stream		 wr;	/* writes wq, sealed under TLS */
 	struct imap_frame	 frame;
 
 	mailimap		*imap;
@@ -283,11 +273,11 @@ enum imap_result imap_no_result(struct imap_client *c,
 	    enum imap_result fallback);
 bool	imap_seq_grow(struct imap_client *c, uint32_t count);
 
-/* Writes q to the socket: uv_try_write first, the rest by uv_write from
- * q_writing (the buffers swap). secret: wipe what was written. */
-void	imap_client_write_queue(struct imap_client *c, struct buf *q,
-	    struct buf *q_writing, bool secret);
+/* imap_dispatch.c: hands every complete response to its command. */
 void	imap_client_dispatch(struct imap_client *c);
+/* imap_client.c: idempotent; closes the handles, then reports closed()
+ * once everything is quiet, and frees the client. */
+void	imap_client_teardown(struct imap_client *c);
 
 /* imap_tls.c: the TLS transport between the socket and the framer. */
 /* Creates the channel and queues the ClientHello. false: the client
@@ -295,11 +285,8 @@ void	imap_client_dispatch(struct imap_client *c);
 bool	imap_tls_begin(struct imap_client *c);
 /* Ciphertext from the socket: decrypt, frame, dispatch. */
 void	imap_tls_on_read(struct imap_client *c, const char *data, size_t len);
-/* Seals the command queue into the ciphertext queue when there is room.
- * false: the client failed. */
-bool	imap_tls_seal(struct imap_client *c);
-/* Best effort close_notify (and any alert) before the socket closes. */
-void	imap_tls_close_notify(struct imap_client *c);
+/* A TLS failure (error: the channel's): always temporary. */
+void	imap_tls_fail(struct imap_client *c, int error);
 void	imap_tls_free(struct imap_client *c);
 /* True while a TLS handshake has started and not completed. */
 bool	imap_tls_handshaking(const struct imap_client *c);

@@ -200,7 +200,7 @@ imap_client_send_login(struct imap_client *c)
 	}
 	if (use_login)
 		imap_client_wipe_password(c);
-	c->wq_secret = true;	/* wipe this write when it completes */
+	stream_mark_secret(&c->wr);	/* wipe this write when it completes */
 	imap_client_push_cmd(c, use_login ? IMAP_CMD_LOGIN :
 	    IMAP_CMD_AUTHENTICATE);
 	/* SELECT rides behind LOGIN (one round trip less). Its answer is used
@@ -267,7 +267,7 @@ imap_client_send_sasl(struct imap_client *c)
 		imap_client_fail(c, IMAP_ERR_TEMP, "command queue full");
 		return;
 	}
-	c->wq_secret = true;
+	stream_mark_secret(&c->wr);
 	imap_client_push_cmd(c, IMAP_CMD_AUTHENTICATE);
 	imap_client_flush(c);
 }
@@ -283,7 +283,7 @@ imap_client_sasl_continue(struct imap_client *c)
 
 	if (!c->sasl_sent) {
 		r = imap_append_sasl_msg(c, false);
-		c->wq_secret = true;
+		stream_mark_secret(&c->wr);
 	} else if (!c->sasl_challenged) {
 		c->sasl_challenged = true;
 		if (strcmp(c->sasl_mech, "OAUTHBEARER") == 0)
@@ -332,7 +332,7 @@ imap_client_on_continuation(struct imap_client *c)
 		imap_client_fail(c, IMAP_ERR_TEMP, "command queue full");
 		return;
 	}
-	c->wq_secret = true;
+	stream_mark_secret(&c->wr);
 	imap_client_flush(c);
 }
 

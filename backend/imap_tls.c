@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imap_tls.c - the upstream TLS transport (doc/libetpan.md sec. 8):
- * gateway/tls_channel between the socket and the framer. Ciphertext read
+ * net/tls_channel between the socket and the framer. Ciphertext read
  * from the socket is decrypted into a bounded buffer and copied into the
- * framer; commands are sealed from the command queue into a ciphertext
- * queue, which the writer of imap_client.c sends as it sends cleartext.
+ * framer; commands are sealed from the command queue and written by
+ * net/stream.c, as cleartext is.
  * Implicit TLS starts right after the TCP connect; STARTTLS (imap_login.c)
  * starts it after the tagged OK. Certificate checks are the profile's.
  */
@@ -30,7 +30,7 @@ imap_tls_reason(const struct imap_client *c)
 
 /* Every TLS failure is temporary for the POP3 client; the log gets the
  * reason, e.g. "certificate verify failed: hostname mismatch". */
-static void
+void
 imap_tls_fail(struct imap_client *c, int error)
 {
 	c->fail_detail = error == -ENOMEM ? "out of memory" :
@@ -59,7 +59,7 @@ imap_tls_begin(struct imap_client *c)
 		imap_client_fail(c, IMAP_ERR_TEMP, "out of memory");
 		return false;
 	}
-	r = tls_channel_start(c->tls, &c->cq);
+	r = stream_start_tls(&c->wr, c->tls, true);
 	if (r < 0) {
 		imap_tls_fail(c, r);
 		return false;
@@ -101,7 +101,7 @@ imap_tls_on_read(struct imap_client *c, const char *data, size_t len)
 
 	if (c->ncmds > 0)
 		imap_client_arm_timer(c);
-	r = tls_channel_feed(c->tls, data, len, &c->tls_plain, &c->cq);
+	r = stream_tls_feed(&c->wr, data, len, &c->tls_plain);
 	for (;;) {
 		if (r < 0) {
 			imap_tls_fail(c, r);
@@ -119,7 +119,7 @@ imap_tls_on_read(struct imap_client *c, const char *data, size_t len)
 		/* Backpressure: what did not fit waits inside the channel. */
 		if (r == 1 || !tls_channel_pending(c->tls))
 			break;
-		r = tls_channel_feed(c->tls, NULL, 0, &c->tls_plain, &c->cq);
+		r = stream_tls_feed(&c->wr, NULL, 0, &c->tls_plain);
 	}
 	if (r == 1) {
 		/* close_notify: as an EOF (after LOGOUT, the normal end). */
@@ -132,52 +132,6 @@ imap_tls_on_read(struct imap_client *c, const char *data, size_t len)
 	imap_client_flush(c);	/* handshake messages, alerts */
 }
 
-bool
-imap_tls_seal(struct imap_client *c)
-{
-	size_t	need;
-	bool	secret = c->wq_secret;
-	int	r;
-
-	if (c->wq.len == 0 || !tls_channel_handshake_done(c->tls))
-		return true;
-	need = c->wq.len + (c->wq.len / IMAP_TLS_RECORD_OCTETS + 1) *
-	    IMAP_TLS_RECORD_OVERHEAD;
-	if (c->cq.len + need + IMAP_TLS_HEADROOM_OCTETS > c->cq.max)
-		return true;	/* sealed once the socket has taken some */
-	r = tls_channel_write(c->tls, c->wq.data, c->wq.len, &c->cq);
-	/* The plaintext (perhaps a password) goes now; the records carry it. */
-	if (secret)
-		buf_wipe(&c->wq);
-	else
-		buf_reset(&c->wq);
-	c->wq_secret = false;
-	if (r < 0) {
-		imap_tls_fail(c, r);
-		return false;
-	}
-	return true;
-}
-
-void
-imap_tls_close_notify(struct imap_client *c)
-{
-	uv_buf_t	b;
-
-	if (c->tls == NULL || c->tls_closed)
-		return;
-	c->tls_closed = true;
-	/* RFC 8314 sec. 3.4 / doc/imap-mapping.md sec. 18; a failed channel may
-	 * have queued an alert instead, which is worth sending too. */
-	if (tls_channel_handshake_done(c->tls))
-		(void)tls_channel_shutdown(c->tls, &c->cq);
-	if (c->writing || c->cq.len == 0)
-		return;
-	b = uv_buf_init(c->cq.data, (unsigned int)c->cq.len);
-	(void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);	/* best effort */
-	buf_reset(&c->cq);
-}
-
 void
 imap_tls_free(struct imap_client *c)
 {
@@ -186,8 +140,6 @@ imap_tls_free(struct imap_client *c)
 	free(c->tls_rbuf);
 	c->tls_rbuf = NULL;
 	buf_deinit(&c->tls_plain);
-	buf_deinit(&c->cq);
-	buf_deinit(&c->cq_writing);
 }
 
 bool

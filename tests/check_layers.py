@@ -27,7 +27,7 @@ ALLOWED = {
     G + 'util': ({G + 'util', 'config', 'proto'}, set()),
     G + 'limits': ({G + 'limits', 'net', 'config', 'proto'}, set()),
     G + 'state': ({G + 'state', 'config', 'proto'}, {'libuv', 'sqlite3'}),
-    G + 'metrics': ({G + 'metrics', 'config', 'proto'}, {'libuv'}),
+    G + 'metrics': ({G + 'metrics', 'net', 'config', 'proto'}, {'libuv'}),
     G + 'auth': ({G + 'auth', 'config', 'proto'}, {'openssl', 'libxcrypt'}),
     G + 'oauth2': ({G + 'oauth2', G + 'util', 'net', 'config', 'proto'},
                    {'libuv', 'openssl', 'jansson'}),

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addrkey.h"
+#include "addr.h"
 
 /* Slots probed per lookup. */
 #define ADDRLIMIT_PROBES	16

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addrkey.h"
+#include "addr.h"
 
 /* Slots probed per lookup before the stalest one is reused. */
 #define AUTHFAIL_PROBES		8

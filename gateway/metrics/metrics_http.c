@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "http_request.h"
+#include "stream.h"
 
 /* Closed-at-accept handles that may be closing at the same time. */
 #define METRICS_REJECT_HANDLES	4
@@ -30,7 +31,7 @@
 struct metrics_conn {
 	uv_tcp_t	tcp;
 	uv_timer_t	timer;
-	uv_write_t	write;
+	struct stream	wr;		/* writes head, then shuts down */
 	uv_shutdown_t	shutdown;
 	bool		in_use;
 	bool		closing;
@@ -76,6 +77,7 @@ metrics_conn_closed(uv_handle_t *h)
 
 	if (--c->open_handles > 0)
 		return;
+	stream_deinit(&c->wr);
 	buf_deinit(&c->head);
 	buf_deinit(&c->body);
 	c->in_use = false;
@@ -109,20 +111,38 @@ metrics_on_shutdown(uv_shutdown_t *req, int status)
 		metrics_conn_close(c);
 }
 
+/* Writes the reply; once it is all out, shuts the write side down. */
 static void
-metrics_on_write(uv_write_t *req, int status)
+metrics_flush(struct metrics_conn *c)
 {
-	struct metrics_conn	*c = req->data;
-
-	if (status < 0 || c->closing) {
+	if (stream_flush(&c->wr) < 0) {
 		metrics_conn_close(c);
 		return;
 	}
+	if (stream_busy(&c->wr))
+		return;
 	c->shutdown.data = c;
 	if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp,
 	    metrics_on_shutdown) != 0)
 		metrics_conn_close(c);
 }
+
+static void
+metrics_on_written(void *arg, size_t n, int status)
+{
+	struct metrics_conn	*c = arg;
+
+	(void)n;
+	if (status < 0 || c->closing) {
+		metrics_conn_close(c);
+		return;
+	}
+	metrics_flush(c);
+}
+
+static const struct stream_callbacks metrics_stream_cb = {
+	.written = metrics_on_written,
+};
 
 static const char *
 metrics_status_text(int status)
@@ -147,9 +167,6 @@ metrics_status_text(int status)
 static void
 metrics_reply(struct metrics_conn *c, int status, bool send_body)
 {
-	uv_buf_t	bufs[2];
-	unsigned int	nbufs = 1;
-
 	c->answered = true;
 	if (buf_appendf(&c->head, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: %s\r\n"
@@ -163,14 +180,12 @@ metrics_reply(struct metrics_conn *c, int status, bool send_body)
 		metrics_conn_close(c);
 		return;
 	}
-	bufs[0] = uv_buf_init(c->head.data, (unsigned int)c->head.len);
-	if (send_body && c->body.len > 0)
-		bufs[nbufs++] = uv_buf_init(c->body.data,
-		    (unsigned int)c->body.len);
-	c->write.data = c;
-	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, bufs, nbufs,
-	    metrics_on_write) != 0)
+	/* One copy of a scrape's body buys one writer for every socket. */
+	if (send_body && buf_append(&c->head, c->body.data, c->body.len) != 0) {
 		metrics_conn_close(c);
+		return;
+	}
+	metrics_flush(c);
 }
 
 static void
@@ -353,9 +368,11 @@ metrics_on_connection(uv_stream_t *server, int status)
 	memset(c, 0, offsetof(struct metrics_conn, in));
 	c->in_use = true;
 	c->open_handles = 2;
-	buf_init(&c->head, METRICS_MAX_HEAD_OCTETS);
+	buf_init(&c->head, METRICS_MAX_HEAD_OCTETS + METRICS_MAX_BODY_OCTETS);
 	buf_init(&c->body, METRICS_MAX_BODY_OCTETS);
 	uv_tcp_init(metrics_srv.loop, &c->tcp);
+	stream_init(&c->wr, (uv_stream_t *)&c->tcp, &c->head, 0, 0,
+	    &metrics_stream_cb, c);
 	uv_timer_init(metrics_srv.loop, &c->timer);
 	c->tcp.data = c;
 	c->timer.data = c;

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "addr.h"
 #include "config.h"
 #include "log.h"
 #include "memtrim.h"
@@ -81,21 +82,14 @@ static void
 main_log_metrics_address(void)
 {
 	struct sockaddr_storage	ss;
-	char			host[INET6_ADDRSTRLEN] = "?";
-	int			len = sizeof(ss), port = 0;
+	char			address[ADDR_TEXT_MAX];
+	int			len = sizeof(ss);
 
 	if (metrics_sockname(&ss, &len) != 0)
 		return;
-	if (ss.ss_family == AF_INET) {
-		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
-	log_info("listening", "listener=metrics address=%s%s%s:%d path=/metrics",
-	    ss.ss_family == AF_INET6 ? "[" : "", host,
-	    ss.ss_family == AF_INET6 ? "]" : "", port);
+	addr_format((struct sockaddr *)&ss, address, sizeof(address));
+	log_info("listening", "listener=metrics address=%s path=/metrics",
+	    address);
 }
 
 /* metrics: the current configuration's token sources (main loop). */

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "accounts.h"
+#include "addr.h"
 #include "addrlimit.h"
 #include "metrics.h"
 #include "proxy_proto.h"
@@ -43,7 +44,7 @@ session_kick(struct session *s)
 size_t
 session_backlog(const struct session *s)
 {
-	return s->out.len + s->tls_out.len + s->writing_buf.len;
+	return stream_backlog(&s->stream);
 }
 
 /* Commands may be waiting: in our buffer, or still inside TLS. */
@@ -67,8 +68,8 @@ session_free_if_unused(struct session *s)
 {
 	struct worker	*w = s->worker;
 
-	if (s->open_handles > 0 || s->backend_alive > 0 || s->writing ||
-	    s->work_alive > 0)
+	if (s->open_handles > 0 || s->backend_alive > 0 ||
+	    stream_busy(&s->stream) || s->work_alive > 0)
 		return;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -81,8 +82,7 @@ session_free_if_unused(struct session *s)
 	buf_wipe(&s->in);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
-	buf_deinit(&s->tls_out);
-	buf_deinit(&s->writing_buf);
+	stream_deinit(&s->stream);
 	pop3_session_deinit(&s->pop3);
 	free(s->readbuf);
 	free(s);
@@ -262,25 +262,10 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 static void
 session_set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
-	char	host[INET6_ADDRSTRLEN];
-
 	s->peer_addr = *ss;
 	s->peer_trusted = config_network_contains(s->listener->trusted,
 	    s->listener->ntrusted, (const struct sockaddr *)ss);
-	snprintf(s->peer, sizeof(s->peer), "unknown");
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in	*sin = (const void *)ss;
-
-		uv_ip4_name(sin, host, sizeof(host));
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", host,
-		    ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6	*sin6 = (const void *)ss;
-
-		uv_ip6_name(sin6, host, sizeof(host));
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host,
-		    ntohs(sin6->sin6_port));
-	}
+	addr_format((const struct sockaddr *)ss, s->peer, sizeof(s->peer));
 }
 
 static struct session *
@@ -301,8 +286,7 @@ session_new(struct worker *w)
 	buf_init(&s->in, SESSION_IN_MAX_OCTETS);
 	buf_set_sensitive(&s->in);	/* PASS lines */
 	buf_init(&s->out, SESSION_OUT_MAX_OCTETS);
-	buf_init(&s->tls_out, SESSION_TLS_OUT_MAX_OCTETS);
-	buf_init(&s->writing_buf, SESSION_TLS_OUT_MAX_OCTETS);
+	session_stream_init(s);
 	pop3_line_init(&s->lines, POP3_MAX_COMMAND_OCTETS);
 	snprintf(s->user, sizeof(s->user), "-");
 	uv_tcp_init(&w->loop, &s->tcp);

@@ -26,6 +26,7 @@
 #include "pop3_session.h"
 #include "sasl.h"
 #include "session.h"
+#include "stream.h"
 
 struct tls_channel;
 struct tls_profile;
@@ -51,8 +52,6 @@ struct tls_profile;
  * PROXY header (never past the login deadline). Deadlines: fixed when the
  * wait begins, not moved by input. */
 #define SESSION_TLS_HANDSHAKE_MS	(30 * 1000)
-/* Plaintext handed to OpenSSL per record. */
-#define SESSION_TLS_RECORD_OCTETS	(16 * 1024)
 #define SESSION_GREETING		"popgate ready."
 
 struct worker_gen;
@@ -70,7 +69,6 @@ struct session {
 	 * replaces one the upstream refused (session_login.c) */
 	uv_timer_t		 delay;
 	uv_idle_t		 kick;		/* resume input after a step */
-	uv_write_t		 write_req;
 	unsigned int		 open_handles;
 	unsigned int		 backend_alive;	/* backends not yet closed() */
 	char			 id[24];
@@ -80,7 +78,8 @@ struct session {
 	const struct config_listener *listener;
 	struct tls_profile	*tls_profile;	/* the listener's, or NULL */
 	struct tls_channel	*tls;		/* NULL while plaintext */
-	struct buf		 tls_out;	/* ciphertext for the socket */
+	/* the writer of out (and of TLS records) to tcp */
+	struct stream		 stream;
 	struct sockaddr_storage	 peer_addr;
 	bool			 peer_trusted;	/* in trusted_networks */
 	bool			 addr_counted;	/* holds an addrlimit slot */
@@ -88,7 +87,6 @@ struct session {
 	uint32_t		 dele_committed;	/* QUIT expunged them */
 	char			 via[80];	/* the load balancer, or "" */
 	bool			 tls_ready;	/* handshake done and logged */
-	bool			 tls_shutdown;	/* close_notify queued */
 	bool			 plaintext_logged;
 	enum metrics_method	 method;	/* of the login in progress */
 	/* failed login waiting out its delay */
@@ -98,7 +96,6 @@ struct session {
 	bool			 close_after_flush;
 	bool			 draining;	/* shutdown: close when idle */
 	bool			 step_pending;
-	bool			 writing;
 	bool			 reading;
 	bool			 upstream_lost;
 	bool			 body_begun;
@@ -108,8 +105,6 @@ struct session {
 	const char		*end_reason;
 	struct buf		 in;
 	struct buf		 out;
-	struct buf		 writing_buf;
-	size_t			 writing_off;	/* already sent by uv_try_write */
 	uint64_t		 stall_bytes_out; /* at the last timer check */
 	int			 stall_in_kernel; /* -1: no output was pending */
 	char			*readbuf;
@@ -178,6 +173,8 @@ void	session_release_lock(struct session *s);
 unsigned int session_listener_index(const struct session *s);
 
 /* session_io.c */
+/* Sets up the writer of s->out on s->tcp, with the output watermarks. */
+void	session_stream_init(struct session *s);
 /* Writes queued output (through TLS when active); closes after the last
  * reply when close_after_flush is set. */
 void	session_flush(struct session *s);

@@ -23,23 +23,32 @@
 void
 session_after_write(struct session *s)
 {
-	if (s->backend != NULL &&
-	    session_backlog(s) < SESSION_OUT_LOW_WATER_OCTETS)
+	if (s->backend != NULL && stream_low(&s->stream))
 		backend_resume(s->backend);
 	if (!s->step_pending && session_input_waiting(s) &&
-	    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS)
+	    !stream_full(&s->stream))
 		session_kick(s);
 	session_arm_timer(s);
 }
 
+/* A TLS failure on the client side (the stream sent OpenSSL's alert if
+ * the socket took it): log why, and close. */
 static void
-session_write_cb(uv_write_t *req, int status)
+session_tls_failed(struct session *s, int r)
 {
-	struct session	*s = req->data;
+	if (!s->tls_ready)
+		metrics_tls_failed(session_listener_index(s));
+	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
+	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
+	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
+}
 
-	s->writing = false;
-	s->bytes_out += s->writing_buf.len - s->writing_off;
-	buf_reset(&s->writing_buf);
+static void
+session_written(void *arg, size_t n, int status)
+{
+	struct session	*s = arg;
+
+	s->bytes_out += n;
 	if (s->closing) {
 		session_free_if_unused(s);
 		return;
@@ -53,130 +62,51 @@ session_write_cb(uv_write_t *req, int status)
 		session_after_write(s);
 }
 
-/* Hands what the socket did not take (wire from offset off) to uv_write,
- * one write in flight; its buffer stays untouched until the callback. */
-static void
-session_write_rest(struct session *s, struct buf *wire, size_t off)
+static const struct stream_callbacks session_stream_cb = {
+	.written = session_written,
+};
+
+void
+session_stream_init(struct session *s)
 {
-	struct buf	tmp;
-	uv_buf_t	b;
-	int		r;
-
-	tmp = s->writing_buf;
-	s->writing_buf = *wire;
-	*wire = tmp;
-	s->writing_off = off;
-	b = uv_buf_init(s->writing_buf.data + off,
-	    (unsigned int)(s->writing_buf.len - off));
-	s->write_req.data = s;
-	r = uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &b, 1,
-	    session_write_cb);
-	if (r < 0) {
-		buf_reset(&s->writing_buf);
-		session_close(s, "client write error");
-		return;
-	}
-	s->writing = true;
-}
-
-/* A TLS failure on the client side: log why, send the alert OpenSSL
- * queued if the socket takes it, and close. */
-static void
-session_tls_failed(struct session *s, int r)
-{
-	uv_buf_t	b;
-
-	if (!s->tls_ready)
-		metrics_tls_failed(session_listener_index(s));
-	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
-	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
-	if (!s->writing && s->tls_out.len > 0) {
-		b = uv_buf_init(s->tls_out.data, (unsigned int)s->tls_out.len);
-		(void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-	}
-	buf_reset(&s->tls_out);
-	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
+	/* Nothing is read while records wait: no headroom needed. */
+	stream_init(&s->stream, (uv_stream_t *)&s->tcp, &s->out,
+	    SESSION_TLS_OUT_MAX_OCTETS, 0, &session_stream_cb, s);
+	stream_set_watermarks(&s->stream, SESSION_OUT_LOW_WATER_OCTETS,
+	    SESSION_OUT_HIGH_WATER_OCTETS);
 }
 
 /*
- * Moves all plaintext output into TLS records (nothing while the
- * handshake runs), and queues close_notify once the last reply is in.
- * Returns 0, or -1 when the session was closed.
- */
-static int
-session_encrypt(struct session *s)
-{
-	size_t	off, n;
-	int	r = 0;
-
-	for (off = 0; off < s->out.len; off += n) {
-		n = s->out.len - off;
-		if (n > SESSION_TLS_RECORD_OCTETS)
-			n = SESSION_TLS_RECORD_OCTETS;
-		r = tls_channel_write(s->tls, s->out.data + off, n,
-		    &s->tls_out);
-		if (r != 0)
-			break;
-	}
-	buf_consume(&s->out, off);
-	if (r != 0 && r != -EAGAIN) {
-		session_tls_failed(s, r);
-		return -1;
-	}
-	if (s->close_after_flush && s->out.len == 0 && s->tls_ready &&
-	    !s->tls_shutdown) {
-		s->tls_shutdown = true;
-		(void)tls_channel_shutdown(s->tls, &s->tls_out);
-	}
-	return 0;
-}
-
-/*
- * Writes queued output. uv_try_write() first: a completed uv_write() costs
- * libuv a callback turn and an epoll_ctl() per write, and most replies fit
- * the socket buffer at once. Only a remainder goes through uv_write(), with
- * one write in flight; its buffer stays untouched until the callback.
+ * Writes queued output (net/stream.c: uv_try_write first, one uv_write in
+ * flight, TLS records, close_notify after the last reply). Closes once
+ * the last reply is out when close_after_flush is set.
  */
 void
 session_flush(struct session *s)
 {
-	struct buf	*wire;
-	uv_buf_t	 b;
-	bool		 wrote = false;
-	int		 r;
+	ssize_t	n;
 
-	for (;;) {
-		if (s->closing || s->writing)
-			return;
-		if (s->tls != NULL && session_encrypt(s) != 0)
-			return;
-		wire = s->tls != NULL ? &s->tls_out : &s->out;
-		if (wire->len == 0)
-			break;
-		b = uv_buf_init(wire->data, (unsigned int)wire->len);
-		r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-		if (r < 0 && r != UV_EAGAIN) {
+	if (s->closing)
+		return;
+	if (s->close_after_flush)
+		stream_end(&s->stream);
+	n = stream_flush(&s->stream);
+	if (n < 0) {
+		if (stream_failed_in_tls(&s->stream))
+			session_tls_failed(s, (int)n);
+		else
 			session_close(s, "client write error");
-			return;
-		}
-		if (r < 0)
-			r = 0;
-		s->bytes_out += (uint64_t)r;
-		if ((size_t)r < wire->len) {
-			session_write_rest(s, wire, (size_t)r);
-			return;
-		}
-		buf_reset(wire);
-		wrote = true;
-		/* Under TLS, plaintext waits behind the handshake or was
-		 * encrypted in part; plaintext output is all gone. */
-		if (s->tls == NULL || s->out.len == 0)
-			break;
+		return;
 	}
+	s->bytes_out += (uint64_t)n;
+	if (stream_busy(&s->stream))
+		return;
+	/* Plaintext held behind a handshake that never completed is
+	 * dropped. */
 	if (s->close_after_flush && (s->out.len == 0 || !s->tls_ready))
 		session_close(s, s->end_reason != NULL ? s->end_reason :
 		    "closed");
-	else if (wrote)
+	else if (n > 0)
 		session_after_write(s);
 }
 
@@ -246,6 +176,7 @@ session_start_tls(struct session *s)
 		s->close_after_flush = true;
 		return false;
 	}
+	(void)stream_start_tls(&s->stream, s->tls, false);
 	s->pop3.opt.tls_active = true;
 	/* The handshake's own deadline starts now. */
 	s->tls_start_ms = uv_now(&s->worker->loop);
@@ -259,7 +190,7 @@ session_tls_input(struct session *s, const char *data, size_t len)
 {
 	int	r;
 
-	r = tls_channel_feed(s->tls, data, len, &s->in, &s->tls_out);
+	r = stream_tls_feed(&s->stream, data, len, &s->in);
 	if (r < 0) {
 		session_tls_failed(s, r);
 		return;
@@ -344,7 +275,7 @@ session_process_input(struct session *s)
 	for (;;) {
 		while (!s->closing && !s->step_pending &&
 		    !s->close_after_flush &&
-		    session_backlog(s) < SESSION_OUT_HIGH_WATER_OCTETS) {
+		    !stream_full(&s->stream)) {
 			/* AUTH lines may carry a long token; other
 			 * commands keep the 255-octet limit. */
 			pop3_line_set_max(&s->lines,

@@ -142,7 +142,7 @@ session_shutdown(struct session *s)
 	if (s->closing)
 		return;
 	s->draining = true;
-	if (session_drains_now(s) && !s->step_pending && !s->writing &&
-	    s->out.len == 0)
+	if (session_drains_now(s) && !s->step_pending &&
+	    !stream_busy(&s->stream) && s->out.len == 0)
 		session_close(s, "shutdown");
 }

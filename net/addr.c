@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * addrkey.c - see addrkey.h.
+ * addr.c - see addr.h.
  */
-#include "addrkey.h"
+#include "addr.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 bool
@@ -36,4 +38,21 @@ addr_key_hash(const uint8_t key[16], unsigned int slots)
 		h *= 16777619u;
 	}
 	return h % slots;
+}
+
+void
+addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const struct sockaddr_in	*sin = (const void *)sa;
+	const struct sockaddr_in6	*sin6 = (const void *)sa;
+	char				 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	else if (sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	else
+		snprintf(buf, len, "unknown");
 }
