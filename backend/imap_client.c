@@ -516,12 +516,13 @@ imap_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 /* An IP address needs no resolver: skip the thread-pool round trip that
- * uv_getaddrinfo() costs on every login. */
+ * uv_getaddrinfo() costs on every login. The port is a number from 1 to
+ * 65535: config/upstream.c checked it. */
 static bool
 imap_client_numeric_host(struct imap_client *c)
 {
 	struct addrinfo	*ai;
-	int		 port = atoi(c->config.port);
+	int		 port = (int)strtol(c->config.port, NULL, 10);
 
 	ai = calloc(1, sizeof(*ai) + sizeof(struct sockaddr_storage));
 	if (ai == NULL)
@@ -1035,11 +1036,7 @@ imap_client_close(struct imap_client *c, const struct pop3_maildrop *md)
 	c->close_requested = true;
 	if (c->phase == IMAP_PHASE_LOGOUT)
 		return;	/* LOGOUT already on its way */
-	if (c->phase == IMAP_PHASE_IDLE) {
-		c->phase = IMAP_PHASE_CLOSING;
-	} else if (c->phase != IMAP_PHASE_CLOSING) {
-		c->phase = IMAP_PHASE_CLOSING;
-	}
+	c->phase = IMAP_PHASE_CLOSING;
 	if (!c->in_dispatch)
 		imap_client_teardown(c);
 }
