@@ -374,11 +374,7 @@ imap_client_close(struct imap_client *c, const struct pop3_maildrop *md)
 	c->close_requested = true;
 	if (c->phase == IMAP_PHASE_LOGOUT)
 		return;	/* LOGOUT already on its way */
-	if (c->phase == IMAP_PHASE_IDLE) {
-		c->phase = IMAP_PHASE_CLOSING;
-	} else if (c->phase != IMAP_PHASE_CLOSING) {
-		c->phase = IMAP_PHASE_CLOSING;
-	}
+	c->phase = IMAP_PHASE_CLOSING;
 	if (!c->in_dispatch)
 		imap_client_teardown(c);
 }

@@ -269,9 +269,9 @@ imap_client_on_commit_reply(struct imap_client *c, struct imap_cmd *cmd,
 	switch (cmd->kind) {
 	case IMAP_CMD_STORE_DELETED:
 	case IMAP_CMD_EXPUNGE:
-		/* A NO here may mean "already expunged"; verify decides. */
-		break;
 	case IMAP_CMD_STORE_SEEN:
+		/* A NO here may mean "already expunged"; verify decides.
+		 * A \Seen store that fails does not fail the commit. */
 		break;
 	case IMAP_CMD_SEARCH_DELETED:
 		if (!ok) {

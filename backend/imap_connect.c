@@ -177,12 +177,13 @@ imap_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 /* An IP address needs no resolver: skip the thread-pool round trip that
- * uv_getaddrinfo() costs on every login. */
+ * uv_getaddrinfo() costs on every login. The port is a number from 1 to
+ * 65535: config/upstream.c checked it. */
 static bool
 imap_client_numeric_host(struct imap_client *c)
 {
 	struct addrinfo	*ai;
-	int		 port = atoi(c->config.port);
+	int		 port = (int)strtol(c->config.port, NULL, 10);
 
 	ai = calloc(1, sizeof(*ai) + sizeof(struct sockaddr_storage));
 	if (ai == NULL)

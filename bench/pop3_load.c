@@ -486,11 +486,11 @@ main(int argc, char **argv)
 		w->conns = calloc(share, sizeof(*w->conns));
 		if (w->conns == NULL || uv_loop_init(&w->loop) < 0) {
 			fprintf(stderr, "pop3_load: out of memory\n");
-			return 2;
+			exit(2);
 		}
 		if (ctx.options.want_tls &&
 		    load_worker_tls_init(w, &ctx.options) < 0)
-			return 2;
+			exit(2);
 	}
 
 	ctx.start_ns = uv_hrtime();

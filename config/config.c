@@ -454,8 +454,11 @@ config_profile_section(struct config *c, const char *name, char *err,
 	return p;
 }
 
+/* The section table's maker for sections without a struct of their own;
+ * its type is the table's, so err stays writable though unused. */
 static void *
-config_plain_section(struct config *c, const char *name, char *err,
+config_plain_section(struct config *c, const char *name,
+    char *err, /* NOLINT(readability-non-const-parameter) */
     size_t errlen)
 {
 	(void)name;

@@ -177,8 +177,9 @@ config_ini_parse(FILE *fp, const char *path, config_ini_cb cb, void *arg,
 	bool			 nul;
 	int			 r;
 
-	/* One octet more than the longest line, to tell it from longer. */
-	if ((buf = malloc(CONFIG_INI_MAX_LINE + 2)) == NULL) {
+	/* One octet more than the longest line, to tell it from longer;
+	 * zeroed, so no octet after a short line's NUL is undefined. */
+	if ((buf = calloc(1, CONFIG_INI_MAX_LINE + 2)) == NULL) {
 		config_errors_add(errs, "%s: out of memory", path);
 		return -ENOMEM;
 	}

@@ -497,8 +497,11 @@ http_client_teardown(struct http_client *c)
 	struct http_request	*r;
 	struct http_socket	*hs;
 
+	/* cancel() unlinks r from c->requests (r->client is c): the analyzer
+	 * cannot see that through TAILQ_REMOVE and calls the next round a
+	 * use after free. */
 	while ((r = TAILQ_FIRST(&c->requests)) != NULL)
-		http_request_cancel(r);
+		http_request_cancel(r);	/* NOLINT(clang-analyzer-unix.Malloc) */
 	c->torn_down = true;
 	/* Closing cached connections may still report removals. */
 	curl_multi_cleanup(c->multi);

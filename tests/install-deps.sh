@@ -9,7 +9,7 @@
 # anything, and without systemd as PID 1 its scripts start nothing either.
 set -eu
 
-PACKAGES="build-essential cmake pkg-config clang libclang-rt-14-dev
+PACKAGES="build-essential cmake pkg-config clang clang-tidy libclang-rt-14-dev
 libuv1-dev libssl-dev libetpan-dev libcmocka-dev
 libcurl4-gnutls-dev libcurl4 libjansson-dev libcrypt-dev libsqlite3-dev
 dovecot-imapd dovecot-pop3d curl fetchmail mpop python3 openssl procps

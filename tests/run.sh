@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Runs the whole test suite: release build with unit, fuzz-corpus and
-# integration tests (private Dovecot on loopback, real POP3 clients), the same
-# under ASan+UBSan, the integration files that run several workers under
-# ThreadSanitizer, then a short libFuzzer run of every fuzz target; in
-# between, the Debian package is built, installed and checked.
+# Runs the whole test suite: release build, clang-tidy with its flags
+# (tests/check_tidy.sh), unit, fuzz-corpus and integration tests (private
+# Dovecot on loopback, real POP3 clients), the same under ASan+UBSan, the
+# integration files that run several workers under ThreadSanitizer, then a
+# short libFuzzer run of every fuzz target; in between, the Debian package
+# is built, installed and checked.
 # Environment: FUZZ_SECONDS (default 30 per target), SKIP_ASAN=1, SKIP_TSAN=1,
 # SKIP_FUZZ=1, SKIP_PACKAGE=1, POPGATE_NO_SKIP=0 (let a test skip instead of
 # failing).
@@ -33,6 +34,9 @@ python3 tests/design_tree.py --check
 section "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
+section "clang-tidy"
+# .clang-tidy's checks on the product's C, with the release build's flags.
+sh tests/check_tidy.sh build
 section "release tests"
 (cd build && ctest --output-on-failure -j1)
 

@@ -141,10 +141,8 @@ auth_hash_new(const char *secret, size_t len, char *out, size_t outlen)
 	errno = 0;
 	/* Count 0: libxcrypt's default cost; NULL: its own random salt. */
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
-	    (int)sizeof(setting)) == NULL)
-		r = errno != 0 ? -errno : -EINVAL;
-	else if ((got = crypt_rn(cd->input, setting, cd,
-	    (int)sizeof(*cd))) == NULL)
+	    (int)sizeof(setting)) == NULL ||
+	    (got = crypt_rn(cd->input, setting, cd, (int)sizeof(*cd))) == NULL)
 		r = errno != 0 ? -errno : -EINVAL;
 	else if ((n = strlen(got)) >= outlen)
 		r = -ERANGE;

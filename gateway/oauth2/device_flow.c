@@ -26,6 +26,7 @@ oauth2_sync_token(const struct config_oauth2 *src, const char *url,
 	size_t			 len;
 
 	memset(eresp, 0, sizeof(*eresp));
+	*status = 0;	/* no HTTP answer: what every early return means */
 	if (body == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return OAUTH2_JSON_INVALID;

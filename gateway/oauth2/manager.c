@@ -5,6 +5,7 @@
  */
 #include "oauth2_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,7 +76,8 @@ oauth2_mgr_maybe_done(struct oauth2_mgr *m)
 /*
  * Stops whatever s is doing; s is already out of the table. A refresh
  * token request is left to finish unless force (shutdown): its answer may
- * rotate the refresh token, which must then be saved.
+ * rotate the refresh token, which must then be saved. The caller holds a
+ * reference to s, so dropping the request's leaves s alive.
  */
 static void
 oauth2_source_stop(struct oauth2_source *s, bool force)
@@ -95,6 +97,7 @@ oauth2_source_stop(struct oauth2_source *s, bool force)
 	if (s->req != NULL) {
 		http_request_cancel(s->req);
 		s->req = NULL;
+		assert(s->refs > 1);
 		oauth2_source_release(s);	/* the request's reference */
 	}
 	oauth2_command_stop(s);

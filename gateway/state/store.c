@@ -309,11 +309,9 @@ store_read_next(struct store_req *req)
 	req->in_cb = false;
 	if (req->cancelled)
 		store_req_free(req);
-	else if (!more)
-		store_req_finish(req, STORE_CANCELLED);
-	else if (req->n < STORE_BATCH_MAX)
-		store_req_finish(req, STORE_OK);
-	else if (!store_req_send(req, STORE_OP_READ))
+	else if (more && req->n < STORE_BATCH_MAX)
+		store_req_finish(req, STORE_OK);	/* that was the last */
+	else if (!more || !store_req_send(req, STORE_OP_READ))
 		store_req_finish(req, STORE_CANCELLED);
 }
 

@@ -72,7 +72,9 @@ log_event(enum config_log_level level, const char *event, const char *fmt, ...)
 	va_end(ap);
 	if (m < 0)
 		return;
-	n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 :
+	/* m is what would have been written: compared, not added, so a
+	 * long message cannot overflow n + m. */
+	n = (size_t)m >= sizeof(line) - 1 - (size_t)n ? (int)sizeof(line) - 2 :
 	    n + m;
 	while (n > 0 && line[n - 1] == ' ')
 		n--;
@@ -96,8 +98,9 @@ log_value(char *dst, size_t dstlen, const char *src)
 	for (i = 0; src[i] != '\0' && i + 1 < dstlen; i++) {
 		unsigned char	ch = (unsigned char)src[i];
 
-		dst[i] = (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=') ?
-		    '?' : (char)ch;
+		if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '=')
+			ch = '?';
+		dst[i] = (char)ch;
 	}
 	if (i == 0 && dstlen > 1)
 		dst[i++] = '-';
