@@ -27,9 +27,10 @@ section() { printf '\n==== %s ====\n' "$*"; }
 
 section "citations"
 sh tests/check_citations.sh
-section "layers (DESIGN.md sec. 1)"
+section "layers and sizes (DESIGN.md sec. 1)"
 python3 tests/check_layers.py
 python3 tests/design_tree.py --check
+python3 tests/check_size.py
 
 section "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
