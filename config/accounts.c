@@ -689,15 +689,6 @@ accounts_any_apop(const struct accounts *a)
 	return a != NULL && a->any_apop;
 }
 
-bool
-account_allows(const struct account *a, const struct sockaddr *addr)
-{
-	if (a->nnetworks == 0)
-		return true;
-	return addr != NULL &&
-	    config_network_contains(a->networks, a->nnetworks, addr);
-}
-
 const struct config_upstream *
 account_upstream(const struct config *c, const struct account *a)
 {

@@ -104,12 +104,6 @@ const struct account *accounts_find(const struct accounts *a,
 bool	accounts_any_apop(const struct accounts *a);
 
 /*
- * Client address check: true if a->nnetworks == 0 or addr is inside one of
- * a->networks, as config_network_contains() decides (an IPv4-mapped IPv6
- * address also matches the IPv4 networks).
- */
-bool	account_allows(const struct account *a, const struct sockaddr *addr);
-/*
  * True if hash is a complete crypt(3) hash of a scheme popgate accepts:
  * yescrypt $y$, gost-yescrypt $gy$, scrypt $7$, bcrypt $2b$ $2y$ $2a$,
  * sha512crypt $6$, sha256crypt $5$. DES, MD5 $1$, NT and the rest are

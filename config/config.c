@@ -183,53 +183,6 @@ config_parse_network(const char *text, struct config_network *net)
 	return 0;
 }
 
-bool
-config_network_contains(const struct config_network *nets, unsigned int n,
-    const struct sockaddr *addr)
-{
-	const struct sockaddr_in6	*sin6;
-	struct sockaddr_in		 v4;
-	const unsigned char		*a, *b;
-	unsigned int			 i, j, bits;
-
-	/* A dual-stack listener ([::]) sees IPv4 clients as ::ffff:a.b.c.d:
-	 * they match the IPv4 networks too. */
-	sin6 = (const struct sockaddr_in6 *)addr;
-	if (addr->sa_family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-		memset(&v4, 0, sizeof(v4));
-		v4.sin_family = AF_INET;
-		memcpy(&v4.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
-		if (config_network_contains(nets, n, (struct sockaddr *)&v4))
-			return true;
-	}
-	for (i = 0; i < n; i++) {
-		const struct config_network	*net = &nets[i];
-
-		if (net->addr.ss_family != addr->sa_family)
-			continue;
-		if (addr->sa_family == AF_INET) {
-			a = (const unsigned char *)&((const struct sockaddr_in *)
-			    addr)->sin_addr;
-			b = (const unsigned char *)&((const struct sockaddr_in *)
-			    &net->addr)->sin_addr;
-		} else {
-			a = (const unsigned char *)&((const struct sockaddr_in6 *)
-			    addr)->sin6_addr;
-			b = (const unsigned char *)&((const struct sockaddr_in6 *)
-			    &net->addr)->sin6_addr;
-		}
-		for (j = 0, bits = net->prefix; bits >= 8; j++, bits -= 8)
-			if (a[j] != b[j])
-				break;
-		if (bits >= 8)
-			continue;
-		if (bits == 0 || (a[j] & (0xff << (8 - bits))) == b[j])
-			return true;
-	}
-	return false;
-}
-
 const struct config_tls_profile *
 config_find_profile(const struct config *c, const char *name)
 {

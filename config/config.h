@@ -250,11 +250,9 @@ int	config_load_file(struct config *c, const char *path,
 /* Cross-field checks after all keys are set. Returns 0 or -EINVAL. */
 int	config_validate(struct config *c, const char *origin,
 	    struct config_errors *errs);
-/* Parses "ADDR/BITS" or "ADDR" (a host) into a network. */
+/* Parses "ADDR/BITS" or "ADDR" (a host) into a network. Matching an
+ * address against one is net/'s addr_in_network(). */
 int	config_parse_network(const char *text, struct config_network *net);
-/* True if addr lies in one of the listener's trusted networks. */
-bool	config_network_contains(const struct config_network *nets,
-	    unsigned int n, const struct sockaddr *addr);
 const struct config_tls_profile *config_find_profile(const struct config *c,
 	    const char *name);
 /* Parses "HOST:PORT", "[V6]:PORT" or "*:PORT" (numeric hosts only). */

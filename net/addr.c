@@ -56,3 +56,54 @@ addr_format(const struct sockaddr *sa, char *buf, size_t len)
 	else
 		snprintf(buf, len, "unknown");
 }
+
+/* The address octets of sa and their number of bits; NULL for a family
+ * that has none. */
+static const uint8_t *
+addr_octets(const struct sockaddr *sa, unsigned int *bits)
+{
+	if (sa->sa_family == AF_INET) {
+		*bits = 32;
+		return (const uint8_t *)
+		    &((const struct sockaddr_in *)sa)->sin_addr;
+	}
+	if (sa->sa_family == AF_INET6) {
+		*bits = 128;
+		return ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	}
+	return NULL;
+}
+
+/* The first prefix bits of a and b are equal. */
+static bool
+addr_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned int prefix)
+{
+	unsigned int	i;
+
+	for (i = 0; prefix >= 8; i++, prefix -= 8)
+		if (a[i] != b[i])
+			return false;
+	return prefix == 0 ||
+	    ((a[i] ^ b[i]) & (uint8_t)(0xff << (8 - prefix))) == 0;
+}
+
+bool
+addr_in_network(const struct sockaddr *peer, const struct sockaddr *net,
+    unsigned int prefix)
+{
+	const uint8_t	*p, *n;
+	unsigned int	 pbits = 0, nbits = 0;
+
+	p = addr_octets(peer, &pbits);
+	n = addr_octets(net, &nbits);
+	if (p == NULL || n == NULL || prefix > nbits)
+		return false;
+	if (pbits == nbits)
+		return addr_prefix_equal(p, n, prefix);
+	/* A dual-stack listener ([::]) sees IPv4 clients as ::ffff:a.b.c.d:
+	 * they lie in the IPv4 networks too. */
+	if (nbits == 32 && IN6_IS_ADDR_V4MAPPED(
+	    &((const struct sockaddr_in6 *)peer)->sin6_addr))
+		return addr_prefix_equal(p + 12, n, prefix);
+	return false;
+}

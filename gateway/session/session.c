@@ -257,13 +257,26 @@ session_handle_step(struct session *s, const struct pop3_step *step)
 
 /* ---- accept ---- */
 
+bool
+session_peer_in(const struct config_network *nets, unsigned int n,
+    const struct sockaddr *peer)
+{
+	unsigned int	i;
+
+	for (i = 0; i < n; i++)
+		if (addr_in_network(peer,
+		    (const struct sockaddr *)&nets[i].addr, nets[i].prefix))
+			return true;
+	return false;
+}
+
 /* The session's client is addr from now on: for the log, the trusted
  * networks and the per-address limits. */
 static void
 session_set_peer(struct session *s, const struct sockaddr_storage *ss)
 {
 	s->peer_addr = *ss;
-	s->peer_trusted = config_network_contains(s->listener->trusted,
+	s->peer_trusted = session_peer_in(s->listener->trusted,
 	    s->listener->ntrusted, (const struct sockaddr *)ss);
 	addr_format((const struct sockaddr *)ss, s->peer, sizeof(s->peer));
 }
@@ -514,7 +527,7 @@ session_accept(struct worker *w, uv_stream_t *server)
 	}
 	/* A PROXY header names the client; only a load balancer may send
 	 * one, and nothing is said before it arrives. */
-	if (!config_network_contains(l->proxy_from, l->nproxy_from,
+	if (!session_peer_in(l->proxy_from, l->nproxy_from,
 	    (struct sockaddr *)&ss)) {
 		session_proxy_refused(s, "not in proxy_networks");
 		return;

@@ -6,8 +6,13 @@
 #ifndef POPGATE_SESSION_H
 #define POPGATE_SESSION_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
+struct account;
+struct config_network;
+struct sockaddr;
 struct worker;
 struct session;
 
@@ -23,5 +28,13 @@ void	session_abort(struct session *s);
 void	session_shutdown(struct session *s);
 /* Next session in the worker's list (for iteration that may close). */
 struct session *session_next(struct session *s);
+
+/* True if peer lies in one of the n networks (net/'s addr_in_network()
+ * decides: an IPv4-mapped peer also lies in the IPv4 ones). */
+bool	session_peer_in(const struct config_network *nets, unsigned int n,
+	    const struct sockaddr *peer);
+/* True if a has no networks= (any client) or peer lies in one of them;
+ * false for a peer with no address (NULL). */
+bool	account_allows(const struct account *a, const struct sockaddr *peer);
 
 #endif

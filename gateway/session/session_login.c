@@ -56,6 +56,14 @@ static atomic_uint	session_checks;
 
 static void	session_login_device(struct session *s);
 
+bool
+account_allows(const struct account *a, const struct sockaddr *peer)
+{
+	if (a->nnetworks == 0)
+		return true;
+	return peer != NULL && session_peer_in(a->networks, a->nnetworks, peer);
+}
+
 static void
 session_check_work(uv_work_t *req)
 {

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "accounts.h"
+#include "session.h"
 
 #define ORIGIN		"t.accounts"
 /* Every secret in the error cases contains this; no message may. */
@@ -489,7 +490,7 @@ test_allows(void **state)
 	in = v4("127.0.0.2");
 	assert_false(account_allows(net, (struct sockaddr *)&in));
 	assert_false(account_allows(net, &unix_sa));
-	/* As config_network_contains(): an IPv4-mapped peer (a dual-stack
+	/* As addr_in_network(): an IPv4-mapped peer (a dual-stack
 	 * listener) matches the IPv4 networks, and ::ffff: ones. */
 	assert_true(account_allows(net, (struct sockaddr *)&m));
 	out6 = v6("::ffff:10.2.0.1");

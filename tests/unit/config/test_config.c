@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "session.h"
 
 static char *
 write_temp(const char *text)
@@ -425,25 +426,25 @@ test_networks(void **state)
 	memset(&a4, 0, sizeof(a4));
 	a4.sin_family = AF_INET;
 	inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
-	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a4));
+	assert_true(session_peer_in(net, 2, (struct sockaddr *)&a4));
 	inet_pton(AF_INET, "128.0.0.1", &a4.sin_addr);
-	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a4));
+	assert_false(session_peer_in(net, 2, (struct sockaddr *)&a4));
 	memset(&a6, 0, sizeof(a6));
 	a6.sin6_family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8:7fff::1", &a6.sin6_addr);
-	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	assert_true(session_peer_in(net, 2, (struct sockaddr *)&a6));
 	inet_pton(AF_INET6, "2001:db8:8000::1", &a6.sin6_addr);
-	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	assert_false(session_peer_in(net, 2, (struct sockaddr *)&a6));
 	/* A dual-stack listener's IPv4 client: ::ffff:a.b.c.d. */
 	inet_pton(AF_INET6, "::ffff:127.0.0.2", &a6.sin6_addr);
-	assert_true(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	assert_true(session_peer_in(net, 2, (struct sockaddr *)&a6));
 	inet_pton(AF_INET6, "::ffff:128.0.0.1", &a6.sin6_addr);
-	assert_false(config_network_contains(net, 2, (struct sockaddr *)&a6));
+	assert_false(session_peer_in(net, 2, (struct sockaddr *)&a6));
 	assert_int_equal(config_parse_network("127.0.0.1/32", &net[0]), 0);
 	inet_pton(AF_INET, "127.0.0.2", &a4.sin_addr);
-	assert_false(config_network_contains(net, 1, (struct sockaddr *)&a4));
+	assert_false(session_peer_in(net, 1, (struct sockaddr *)&a4));
 	assert_int_equal(config_parse_network("0.0.0.0/0", &net[0]), 0);
-	assert_true(config_network_contains(net, 1, (struct sockaddr *)&a4));
+	assert_true(session_peer_in(net, 1, (struct sockaddr *)&a4));
 	assert_int_not_equal(config_parse_network("10.0.0.0/33", &net[0]), 0);
 	assert_int_not_equal(config_parse_network("host.example/8", &net[0]), 0);
 	assert_int_not_equal(config_parse_network("/8", &net[0]), 0);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_addr.c - unit tests for net/addr.c: the 16-octet key (an IPv4
- * client and its IPv4-mapped form share one) and the printed form.
+ * client and its IPv4-mapped form share one), the network match and the
+ * printed form.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -92,11 +93,64 @@ test_format(void **state)
 	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 }
 
+/* peer in text/prefix; the network's host bits are left as written. */
+static bool
+test_in(const struct sockaddr_storage *peer, const char *net,
+    unsigned int prefix)
+{
+	struct sockaddr_storage	n;
+
+	n = strchr(net, ':') != NULL ? test_v6(net, 0) : test_v4(net, 0);
+	return addr_in_network((const struct sockaddr *)peer,
+	    (const struct sockaddr *)&n, prefix);
+}
+
+static void
+test_network(void **state)
+{
+	struct sockaddr_storage	a = test_v4("127.0.0.2", 110);
+	struct sockaddr_storage	b = test_v6("2001:db8:7fff::1", 110);
+	struct sockaddr_storage	m = test_v6("::ffff:127.0.0.2", 110);
+	struct sockaddr_storage	u;
+
+	(void)state;
+	assert_true(test_in(&a, "127.0.0.0", 8));
+	assert_true(test_in(&a, "127.255.255.255", 8));	/* host bits */
+	assert_false(test_in(&a, "128.0.0.0", 8));
+	assert_false(test_in(&a, "127.0.0.1", 32));
+	assert_true(test_in(&a, "127.0.0.2", 32));
+	assert_true(test_in(&a, "0.0.0.0", 0));
+	assert_true(test_in(&a, "127.0.0.3", 31));
+	assert_false(test_in(&a, "127.0.0.4", 30));
+	assert_true(test_in(&b, "2001:db8::", 33));
+	assert_false(test_in(&b, "2001:db8:8000::", 33));
+	assert_true(test_in(&b, "2001:db8:7fff::1", 128));
+	assert_true(test_in(&b, "::", 0));
+	/* A dual-stack listener's IPv4 client, ::ffff:a.b.c.d: in the IPv4
+	 * networks and in the ::ffff: ones; an IPv4 client only in IPv4. */
+	assert_true(test_in(&m, "127.0.0.0", 8));
+	assert_false(test_in(&m, "128.0.0.0", 8));
+	assert_true(test_in(&m, "::ffff:127.0.0.0", 104));
+	assert_true(test_in(&m, "::", 0));
+	assert_false(test_in(&a, "::ffff:127.0.0.0", 104));
+	assert_false(test_in(&a, "::", 0));
+	assert_false(test_in(&b, "0.0.0.0", 0));
+	/* A prefix longer than the address; a family with no address. */
+	assert_false(test_in(&a, "127.0.0.2", 33));
+	assert_false(test_in(&b, "2001:db8:7fff::1", 129));
+	memset(&u, 0, sizeof(u));
+	u.ss_family = AF_UNIX;
+	assert_false(test_in(&u, "0.0.0.0", 0));
+	assert_false(addr_in_network((struct sockaddr *)&a,
+	    (struct sockaddr *)&u, 0));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_key_maps_ipv4),
+		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_format),
 	};
 
