@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * metrics.c - the counters. Their exposition is in exposition.c, the
- * HTTP server that serves it in metrics_http.c.
+ * endpoint that serves it in metrics_http.c (over net/http_server.c).
  *
  * Counters live in one flat array of relaxed atomics, indexed by slot
  * (metrics_int.h), so counting is one atomic add and zeroing is one loop.

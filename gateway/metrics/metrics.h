@@ -8,11 +8,11 @@
  * the set of series is fixed at start-up; an out-of-range enum or listener
  * index is ignored.
  *
- * Endpoint: a small HTTP/1.0 and 1.1 server on one libuv loop (the main
- * thread's), bound to config metrics_addr. GET or HEAD /metrics answers
- * 200 with the exposition; another path 404, another method 405, a
- * malformed or oversized request 400, oversized header fields 431. One
- * response per connection, then close. At most METRICS_MAX_CONNECTIONS at
+ * Endpoint: net/http_server.c's small HTTP/1.0 and 1.1 server on one
+ * libuv loop (the main thread's), bound to config metrics_addr. GET or
+ * HEAD /metrics answers 200 with the exposition; another path 404,
+ * another method 405, a malformed or oversized request 400, oversized
+ * header fields 431. One response per connection, then close. At most METRICS_MAX_CONNECTIONS at
  * once (more are closed at accept), METRICS_TIMEOUT_MS per connection.
  */
 #ifndef POPGATE_METRICS_H
