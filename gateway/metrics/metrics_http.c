@@ -48,6 +48,7 @@ struct metrics_conn {
 
 struct metrics_server {
 	uv_loop_t		*loop;
+	struct metrics		*metrics;	/* what GET /metrics renders */
 	uv_tcp_t		 listener;
 	bool			 running;
 	bool			 accept_pending;
@@ -264,7 +265,7 @@ metrics_answer(struct metrics_conn *c, enum http_request_result r,
 		metrics_reply_error(c, 404, !head);
 		return;
 	}
-	if (metrics_render(&c->body) != 0) {
+	if (metrics_render(metrics_srv.metrics, &c->body) != 0) {
 		metrics_reply_error(c, 500, !head);
 		return;
 	}
@@ -386,7 +387,7 @@ metrics_on_connection(uv_stream_t *server, int status)
 }
 
 int
-metrics_start(uv_loop_t *loop, const struct config *c)
+metrics_start(uv_loop_t *loop, const struct config *c, struct metrics *m)
 {
 	unsigned int	flags = 0;
 	int		r;
@@ -397,6 +398,7 @@ metrics_start(uv_loop_t *loop, const struct config *c)
 		return UV_EBUSY;
 	memset(&metrics_srv, 0, sizeof(metrics_srv));
 	metrics_srv.loop = loop;
+	metrics_srv.metrics = m;
 	if ((r = uv_tcp_init(loop, &metrics_srv.listener)) != 0)
 		return r;
 	if (c->metrics_addr.ss_family == AF_INET6)
