@@ -73,6 +73,7 @@ static const char *const metrics_retrieve_names[] = { "retr", "top" };
 
 /* An output buffer whose first error sticks; later appends do nothing. */
 struct metrics_out {
+	struct metrics	*m;
 	struct buf	*b;
 	int		 error;
 };
@@ -114,11 +115,12 @@ metrics_listener_family(struct metrics_out *o, const char *name,
 	uint64_t	n;
 
 	metrics_family(o, name, type, help);
-	for (l = 0; l < metrics_listener_count(); l++) {
+	for (l = 0; l < metrics_listener_count(o->m); l++) {
 		for (v = 0; v < (label != NULL ? nvalues : 1); v++) {
-			n = metrics_get(METRICS_SLOT_LISTENER(l, slot + v));
+			n = metrics_get(o->m,
+			    METRICS_SLOT_LISTENER(l, slot + v));
 			metrics_printf(o, "%s{listener=\"%s\"", name,
-			    metrics_listener_label(l));
+			    metrics_listener_label(o->m, l));
 			if (label != NULL)
 				metrics_printf(o, ",%s=\"%s\"", label,
 				    values[v]);
@@ -135,11 +137,12 @@ metrics_render_sessions(struct metrics_out *o)
 
 	metrics_family(o, "popgate_sessions_active", "gauge",
 	    "POP3 connections open now.");
-	for (l = 0; l < metrics_listener_count(); l++) {
-		n = metrics_get(METRICS_SLOT_LISTENER(l, METRICS_L_ACTIVE));
+	for (l = 0; l < metrics_listener_count(o->m); l++) {
+		n = metrics_get(o->m,
+		    METRICS_SLOT_LISTENER(l, METRICS_L_ACTIVE));
 		/* Starts and ends race with a scrape: never below 0. */
 		metrics_printf(o, "popgate_sessions_active{listener=\"%s\"} %"
-		    PRIu64 "\n", metrics_listener_label(l),
+		    PRIu64 "\n", metrics_listener_label(o->m, l),
 		    n > INT64_MAX ? 0 : n);
 	}
 	metrics_listener_family(o, "popgate_sessions_total", "counter",
@@ -183,34 +186,34 @@ metrics_render_upstream(struct metrics_out *o)
 			metrics_printf(o, "popgate_logins_total{method=\"%s\","
 			    "result=\"%s\"} %" PRIu64 "\n",
 			    metrics_method_names[m], metrics_result_names[r],
-			    metrics_get(METRICS_SLOT_LOGIN(m, r)));
+			    metrics_get(o->m, METRICS_SLOT_LOGIN(m, r)));
 	metrics_family(o, "popgate_upstream_errors_total", "counter",
 	    "Upstream IMAP failures, by class.");
 	for (e = 0; e < METRICS_UPSTREAM_ERROR_COUNT; e++)
 		metrics_printf(o, "popgate_upstream_errors_total{class=\"%s\"} %"
 		    PRIu64 "\n", metrics_upstream_names[e],
-		    metrics_get(METRICS_SLOT_UPSTREAM(e)));
+		    metrics_get(o->m, METRICS_SLOT_UPSTREAM(e)));
 	metrics_family(o, "popgate_commits_resumed_total", "counter",
 	    "Deletions a cut QUIT left, finished at the next login, by "
 	    "result.");
 	for (e = 0; e < METRICS_RESUME_COUNT; e++)
 		metrics_printf(o, "popgate_commits_resumed_total{result=\"%s\"} %"
 		    PRIu64 "\n", metrics_resume_names[e],
-		    metrics_get(METRICS_SLOT_RESUME(e)));
+		    metrics_get(o->m, METRICS_SLOT_RESUME(e)));
 	metrics_family(o, "popgate_upstream_latency_seconds", "histogram",
 	    "Upstream IMAP latency: connect (TCP and TLS), login, and "
 	    "first body octet of a fetch.");
 	for (w = 0; w < METRICS_LATENCY_COUNT; w++) {
 		cum = 0;
 		for (b = 0; b <= METRICS_NBUCKETS; b++) {
-			n = metrics_get(METRICS_SLOT_LATENCY(w, b));
+			n = metrics_get(o->m, METRICS_SLOT_LATENCY(w, b));
 			cum += n;
 			metrics_printf(o, "popgate_upstream_latency_seconds_bucket"
 			    "{stage=\"%s\",le=\"%s\"} %" PRIu64 "\n",
 			    metrics_latency_names[w], b < METRICS_NBUCKETS ?
 			    metrics_bucket_le[b] : "+Inf", cum);
 		}
-		sum = metrics_get(METRICS_SLOT_LATENCY(w, METRICS_H_SUM));
+		sum = metrics_get(o->m, METRICS_SLOT_LATENCY(w, METRICS_H_SUM));
 		metrics_printf(o, "popgate_upstream_latency_seconds_sum"
 		    "{stage=\"%s\"} %" PRIu64 ".%06" PRIu64 "\n",
 		    metrics_latency_names[w], sum / 1000000, sum % 1000000);
@@ -220,42 +223,34 @@ metrics_render_upstream(struct metrics_out *o)
 	}
 }
 
-static metrics_oauth2_fn	*metrics_oauth2;
-static void			*metrics_oauth2_arg;
-
-void
-metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg)
-{
-	metrics_oauth2 = fn;
-	metrics_oauth2_arg = arg;
-}
-
 /* Seconds left on each source's access token, its refresh token, and
  * the tokens upstreams refused. */
 static void
 metrics_render_oauth2(struct metrics_out *o)
 {
-	const char	*name;
-	char		 label[2 * CONFIG_MAX_NAME];
-	long		 expires_in;
-	bool		 has_refresh;
-	uint64_t	 refused;
-	unsigned int	 i;
+	metrics_oauth2_fn	*fn = o->m->oauth2;
+	void			*arg = o->m->oauth2_arg;
+	const char		*name;
+	char			 label[2 * CONFIG_MAX_NAME];
+	long			 expires_in;
+	bool			 has_refresh;
+	uint64_t		 refused;
+	unsigned int		 i;
 
-	if (metrics_oauth2 == NULL)
+	if (fn == NULL)
 		return;
 	metrics_family(o, "popgate_oauth2_token_expiry_seconds", "gauge",
 	    "Seconds until the source's access token expires; -1: none held.");
-	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
-	    &has_refresh, &refused); i++) {
+	for (i = 0; fn(arg, i, &name, &expires_in, &has_refresh, &refused);
+	    i++) {
 		metrics_escape_label(label, sizeof(label), name);
 		metrics_printf(o, "popgate_oauth2_token_expiry_seconds"
 		    "{source=\"%s\"} %ld\n", label, expires_in);
 	}
 	metrics_family(o, "popgate_oauth2_refresh_token", "gauge",
 	    "1 if the source holds a refresh token (refresh_token grant).");
-	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
-	    &has_refresh, &refused); i++) {
+	for (i = 0; fn(arg, i, &name, &expires_in, &has_refresh, &refused);
+	    i++) {
 		metrics_escape_label(label, sizeof(label), name);
 		metrics_printf(o, "popgate_oauth2_refresh_token{source=\"%s\"} "
 		    "%d\n", label, has_refresh ? 1 : 0);
@@ -263,8 +258,8 @@ metrics_render_oauth2(struct metrics_out *o)
 	metrics_family(o, "popgate_oauth2_token_refusals_total", "counter",
 	    "Upstream logins that refused the source's access token; the "
 	    "first in a POP3 login renews it and tries again.");
-	for (i = 0; metrics_oauth2(metrics_oauth2_arg, i, &name, &expires_in,
-	    &has_refresh, &refused); i++) {
+	for (i = 0; fn(arg, i, &name, &expires_in, &has_refresh, &refused);
+	    i++) {
 		metrics_escape_label(label, sizeof(label), name);
 		metrics_printf(o, "popgate_oauth2_token_refusals_total"
 		    "{source=\"%s\"} %" PRIu64 "\n", label, refused);
@@ -272,9 +267,9 @@ metrics_render_oauth2(struct metrics_out *o)
 }
 
 int
-metrics_render(struct buf *out)
+metrics_render(struct metrics *m, struct buf *out)
 {
-	struct metrics_out	o = { out, 0 };
+	struct metrics_out	o = { m, out, 0 };
 
 	metrics_family(&o, "popgate_build_info", "gauge",
 	    "Always 1; the version is a label.");

@@ -3,8 +3,10 @@
  * metrics.c - the counters. Their exposition is in exposition.c, the
  * endpoint that serves it in metrics_http.c (over net/http_server.c).
  *
- * Counters live in one flat array of relaxed atomics, indexed by slot
- * (metrics_int.h), so counting is one atomic add and zeroing is one loop.
+ * Counters live in one flat array of relaxed atomics in the object
+ * (struct metrics, metrics_int.h), indexed by slot, so counting is one
+ * atomic add through the pointer the caller holds, and a new object starts
+ * at zero.
  * A histogram keeps per-bucket counts, rendered cumulatively.
  */
 #include "metrics_int.h"
@@ -12,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Histogram bounds in microseconds, 1 ms to 30 s. */
@@ -22,34 +25,28 @@ static const uint64_t metrics_bucket_us[] = {
 _Static_assert(sizeof(metrics_bucket_us) / sizeof(metrics_bucket_us[0]) ==
     METRICS_NBUCKETS, "one bound per bucket");
 
-static atomic_uint_fast64_t	metrics_slots[METRICS_NSLOTS];
-static char			metrics_labels[CONFIG_MAX_LISTENERS]
-				    [METRICS_LABEL_OCTETS];
-static unsigned int		metrics_nlisteners;
-
 static void
-metrics_add(size_t slot, uint64_t n)
+metrics_add(struct metrics *m, size_t slot, uint64_t n)
 {
-	atomic_fetch_add_explicit(&metrics_slots[slot], n,
-	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->slots[slot], n, memory_order_relaxed);
 }
 
 uint64_t
-metrics_get(size_t slot)
+metrics_get(const struct metrics *m, size_t slot)
 {
-	return atomic_load_explicit(&metrics_slots[slot], memory_order_relaxed);
+	return atomic_load_explicit(&m->slots[slot], memory_order_relaxed);
 }
 
 unsigned int
-metrics_listener_count(void)
+metrics_listener_count(const struct metrics *m)
 {
-	return metrics_nlisteners;
+	return m->nlisteners;
 }
 
 const char *
-metrics_listener_label(unsigned int l)
+metrics_listener_label(const struct metrics *m, unsigned int l)
 {
-	return metrics_labels[l];
+	return m->labels[l];
 }
 
 void
@@ -71,75 +68,96 @@ metrics_escape_label(char *dst, size_t dstlen, const char *src)
 	dst[n] = '\0';
 }
 
-void
-metrics_init(const struct config *c)
+struct metrics *
+metrics_new(const struct config *c)
 {
-	size_t		i;
-	unsigned int	l;
+	struct metrics	*m;
+	size_t		 i;
+	unsigned int	 l;
 
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return NULL;
 	for (i = 0; i < METRICS_NSLOTS; i++)
-		atomic_store_explicit(&metrics_slots[i], 0,
-		    memory_order_relaxed);
-	metrics_nlisteners = c->nlisteners < CONFIG_MAX_LISTENERS ?
+		atomic_init(&m->slots[i], 0);
+	m->nlisteners = c->nlisteners < CONFIG_MAX_LISTENERS ?
 	    c->nlisteners : CONFIG_MAX_LISTENERS;
-	for (l = 0; l < metrics_nlisteners; l++)
-		metrics_escape_label(metrics_labels[l],
-		    sizeof(metrics_labels[l]), c->listeners[l].name);
+	for (l = 0; l < m->nlisteners; l++)
+		metrics_escape_label(m->labels[l], sizeof(m->labels[l]),
+		    c->listeners[l].name);
+	return m;
 }
 
 void
-metrics_session_start(unsigned int listener)
+metrics_free(struct metrics *m)
+{
+	free(m);
+}
+
+void
+metrics_set_oauth2(struct metrics *m, metrics_oauth2_fn *fn, void *arg)
+{
+	m->oauth2 = fn;
+	m->oauth2_arg = arg;
+}
+
+void
+metrics_session_start(struct metrics *m, unsigned int listener)
 {
 	if (listener >= CONFIG_MAX_LISTENERS)
 		return;
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_ACTIVE), 1);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_SESSIONS), 1);
-}
-
-void
-metrics_session_end(unsigned int listener, uint64_t bytes_in,
-    uint64_t bytes_out, uint32_t retr, uint32_t top, uint32_t dele_committed)
-{
-	if (listener >= CONFIG_MAX_LISTENERS)
-		return;
-	atomic_fetch_sub_explicit(&metrics_slots[METRICS_SLOT_LISTENER(listener,
-	    METRICS_L_ACTIVE)], 1, memory_order_relaxed);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_BYTES_IN),
-	    bytes_in);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_BYTES_OUT),
-	    bytes_out);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_RETR), retr);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_TOP), top);
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_DELE),
-	    dele_committed);
-}
-
-void
-metrics_session_refused(unsigned int listener, enum metrics_refusal why)
-{
-	if (listener >= CONFIG_MAX_LISTENERS ||
-	    (unsigned int)why >= METRICS_REFUSED_COUNT)
-		return;
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_REFUSED + why),
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_ACTIVE), 1);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_SESSIONS),
 	    1);
 }
 
 void
-metrics_login(enum metrics_method m, enum metrics_login_result r)
+metrics_session_end(struct metrics *m, unsigned int listener,
+    uint64_t bytes_in, uint64_t bytes_out, uint32_t retr, uint32_t top,
+    uint32_t dele_committed)
 {
-	if ((unsigned int)m >= METRICS_METHOD_COUNT ||
-	    (unsigned int)r >= METRICS_LOGIN_COUNT)
+	if (listener >= CONFIG_MAX_LISTENERS)
 		return;
-	metrics_add(METRICS_SLOT_LOGIN(m, r), 1);
+	atomic_fetch_sub_explicit(&m->slots[METRICS_SLOT_LISTENER(listener,
+	    METRICS_L_ACTIVE)], 1, memory_order_relaxed);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_BYTES_IN),
+	    bytes_in);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_BYTES_OUT),
+	    bytes_out);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_RETR), retr);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_TOP), top);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_DELE),
+	    dele_committed);
 }
 
 void
-metrics_tls_handshake(unsigned int listener, enum metrics_tls_version v)
+metrics_session_refused(struct metrics *m, unsigned int listener,
+    enum metrics_refusal why)
+{
+	if (listener >= CONFIG_MAX_LISTENERS ||
+	    (unsigned int)why >= METRICS_REFUSED_COUNT)
+		return;
+	metrics_add(m, METRICS_SLOT_LISTENER(listener,
+	    METRICS_L_REFUSED + why), 1);
+}
+
+void
+metrics_login(struct metrics *m, enum metrics_method meth,
+    enum metrics_login_result r)
+{
+	if ((unsigned int)meth >= METRICS_METHOD_COUNT ||
+	    (unsigned int)r >= METRICS_LOGIN_COUNT)
+		return;
+	metrics_add(m, METRICS_SLOT_LOGIN(meth, r), 1);
+}
+
+void
+metrics_tls_handshake(struct metrics *m, unsigned int listener,
+    enum metrics_tls_version v)
 {
 	if (listener >= CONFIG_MAX_LISTENERS ||
 	    (unsigned int)v >= METRICS_TLS_COUNT)
 		return;
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_TLS + v), 1);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_TLS + v), 1);
 }
 
 enum metrics_tls_version
@@ -156,31 +174,33 @@ metrics_tls_version_from_name(const char *name)
 }
 
 void
-metrics_tls_failed(unsigned int listener)
+metrics_tls_failed(struct metrics *m, unsigned int listener)
 {
 	if (listener >= CONFIG_MAX_LISTENERS)
 		return;
-	metrics_add(METRICS_SLOT_LISTENER(listener, METRICS_L_TLS_FAILED), 1);
+	metrics_add(m, METRICS_SLOT_LISTENER(listener, METRICS_L_TLS_FAILED),
+	    1);
 }
 
 void
-metrics_upstream_error(enum metrics_upstream_error e)
+metrics_upstream_error(struct metrics *m, enum metrics_upstream_error e)
 {
 	if ((unsigned int)e >= METRICS_UPSTREAM_ERROR_COUNT)
 		return;
-	metrics_add(METRICS_SLOT_UPSTREAM(e), 1);
+	metrics_add(m, METRICS_SLOT_UPSTREAM(e), 1);
 }
 
 void
-metrics_commit_resumed(enum metrics_resume r)
+metrics_commit_resumed(struct metrics *m, enum metrics_resume r)
 {
 	if ((unsigned int)r >= METRICS_RESUME_COUNT)
 		return;
-	metrics_add(METRICS_SLOT_RESUME(r), 1);
+	metrics_add(m, METRICS_SLOT_RESUME(r), 1);
 }
 
 void
-metrics_latency(enum metrics_latency which, uint64_t microseconds)
+metrics_latency(struct metrics *m, enum metrics_latency which,
+    uint64_t microseconds)
 {
 	size_t	b;
 
@@ -189,6 +209,7 @@ metrics_latency(enum metrics_latency which, uint64_t microseconds)
 	for (b = 0; b < METRICS_NBUCKETS; b++)
 		if (microseconds <= metrics_bucket_us[b])
 			break;
-	metrics_add(METRICS_SLOT_LATENCY(which, b), 1);
-	metrics_add(METRICS_SLOT_LATENCY(which, METRICS_H_SUM), microseconds);
+	metrics_add(m, METRICS_SLOT_LATENCY(which, b), 1);
+	metrics_add(m, METRICS_SLOT_LATENCY(which, METRICS_H_SUM),
+	    microseconds);
 }

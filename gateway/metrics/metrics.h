@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * metrics.h - process-wide counters and the Prometheus text endpoint.
+ * metrics.h - one instance's counters and the Prometheus text endpoint.
  *
- * Counters: C11 atomics, relaxed, no lock; every counting function may be
- * called from any worker thread at any time after metrics_init(). Labels
- * come only from the enums below and the configured listener names, so
- * the set of series is fixed at start-up; an out-of-range enum or listener
- * index is ignored.
+ * Counters: an object (struct metrics) the caller creates and hands in;
+ * main puts its one in struct shared, where the sessions reach it. Inside,
+ * C11 atomics, relaxed, no lock; every counting function may be called
+ * from any worker thread at any time between metrics_new() and
+ * metrics_free(). Labels come only from the enums below and the
+ * configured listener names, so the set of series is fixed when the object
+ * is made; an out-of-range enum or listener index is ignored.
  *
  * Endpoint: net/http_server.c's small HTTP/1.0 and 1.1 server on one
  * libuv loop (the main thread's), bound to config metrics_addr. GET or
@@ -95,49 +97,60 @@ enum metrics_refusal {
 	METRICS_REFUSED_COUNT
 };
 
-/* Once, before workers start: copies the listener names for labels and
- * zeroes every counter. */
-void	metrics_init(const struct config *c);
+struct metrics;
+
+/* Before workers start: copies c's listener names for labels; every
+ * counter starts at zero. Returns NULL when out of memory. */
+struct metrics	*metrics_new(const struct config *c);
+/* Once nothing counts into m or renders it any more. NULL is ignored. */
+void		 metrics_free(struct metrics *m);
 
 /* listener indexes c->listeners. A session counts from accept to close,
  * refused ones included; the end adds its traffic and message counts. */
-void	metrics_session_start(unsigned int listener);
-void	metrics_session_end(unsigned int listener, uint64_t bytes_in,
-	    uint64_t bytes_out, uint32_t retr, uint32_t top,
+void	metrics_session_start(struct metrics *m, unsigned int listener);
+void	metrics_session_end(struct metrics *m, unsigned int listener,
+	    uint64_t bytes_in, uint64_t bytes_out, uint32_t retr, uint32_t top,
 	    uint32_t dele_committed);
-void	metrics_session_refused(unsigned int listener,
+void	metrics_session_refused(struct metrics *m, unsigned int listener,
 	    enum metrics_refusal why);
-void	metrics_login(enum metrics_method m, enum metrics_login_result r);
-void	metrics_tls_handshake(unsigned int listener,
+void	metrics_login(struct metrics *m, enum metrics_method meth,
+	    enum metrics_login_result r);
+void	metrics_tls_handshake(struct metrics *m, unsigned int listener,
 	    enum metrics_tls_version v);
 /* OpenSSL's SSL_get_version() names: "TLSv1", "TLSv1.1", "TLSv1.2",
  * "TLSv1.3"; anything else (NULL too) is METRICS_TLS_OTHER. */
 enum metrics_tls_version metrics_tls_version_from_name(const char *name);
-void	metrics_tls_failed(unsigned int listener);
-void	metrics_upstream_error(enum metrics_upstream_error e);
+void	metrics_tls_failed(struct metrics *m, unsigned int listener);
+void	metrics_upstream_error(struct metrics *m,
+	    enum metrics_upstream_error e);
 /* One observation, in microseconds, into a histogram of fixed buckets
  * from 1 ms to 30 s. */
-void	metrics_latency(enum metrics_latency which, uint64_t microseconds);
-void	metrics_commit_resumed(enum metrics_resume r);
+void	metrics_latency(struct metrics *m, enum metrics_latency which,
+	    uint64_t microseconds);
+void	metrics_commit_resumed(struct metrics *m, enum metrics_resume r);
 
 /*
  * OAuth2 token sources, asked at each scrape on the endpoint's loop: the
  * i-th source's name, seconds until its access token expires (-1: none
  * held), whether it holds a refresh token, and how many of its tokens an
- * upstream refused. Returns false past the last.
+ * upstream refused. Returns false past the last. Set on m (NULL fn: no
+ * sources), on the thread that renders it.
  */
 typedef bool	metrics_oauth2_fn(void *arg, unsigned int i, const char **name,
 		    long *expires_in, bool *has_refresh, uint64_t *refused);
-void	metrics_set_oauth2(metrics_oauth2_fn *fn, void *arg);
+void	metrics_set_oauth2(struct metrics *m, metrics_oauth2_fn *fn,
+	    void *arg);
 
-/* Appends the exposition (Prometheus text format 0.0.4) to out. Returns 0
+/* Appends m's exposition (Prometheus text format 0.0.4) to out. Returns 0
  * or buf_append()'s error; out may then hold part of it. */
-int	metrics_render(struct buf *out);
+int	metrics_render(struct metrics *m, struct buf *out);
 
-/* Starts the endpoint on loop if c->metrics_addrlen != 0 (else does
- * nothing). Call on loop's thread, once. Returns 0 or a negative uv error;
- * nothing is left open on error. */
-int	metrics_start(uv_loop_t *loop, const struct config *c);
+/* Starts the endpoint serving m on loop if c->metrics_addrlen != 0 (else
+ * does nothing). Call on loop's thread, once; m must outlive
+ * metrics_stop(). Returns 0 or a negative uv error; nothing is left open
+ * on error. */
+int	metrics_start(uv_loop_t *loop, const struct config *c,
+	    struct metrics *m);
 /* The address the endpoint listens on (port 0 in the config picks one).
  * Returns 0 or a negative uv error (UV_EINVAL when not started). */
 int	metrics_sockname(struct sockaddr_storage *ss, int *len);

@@ -16,16 +16,17 @@
 
 static struct http_server	*metrics_srv;
 
-/* GET or HEAD /metrics; the server has answered malformed heads. */
+/* GET or HEAD /metrics, from the counters arg; the server has answered
+ * malformed heads. */
 static void
 metrics_handle(void *arg, struct http_conn *c, const unsigned char *method,
     size_t method_len, const unsigned char *target, size_t target_len)
 {
 	const unsigned char	*path;
 	size_t			 plen;
+	struct metrics		*m = arg;
 	bool			 head;
 
-	(void)arg;
 	head = method_len == 4 && memcmp(method, "HEAD", 4) == 0;
 	if (!head && !(method_len == 3 && memcmp(method, "GET", 3) == 0)) {
 		http_conn_error(c, 405, true);
@@ -39,7 +40,7 @@ metrics_handle(void *arg, struct http_conn *c, const unsigned char *method,
 		http_conn_error(c, 404, !head);
 		return;
 	}
-	if (metrics_render(http_conn_body(c)) != 0) {
+	if (metrics_render(m, http_conn_body(c)) != 0) {
 		http_conn_error(c, 500, !head);
 		return;
 	}
@@ -47,7 +48,7 @@ metrics_handle(void *arg, struct http_conn *c, const unsigned char *method,
 }
 
 int
-metrics_start(uv_loop_t *loop, const struct config *c)
+metrics_start(uv_loop_t *loop, const struct config *c, struct metrics *m)
 {
 	struct http_server_config	cfg;
 
@@ -62,6 +63,7 @@ metrics_start(uv_loop_t *loop, const struct config *c)
 	cfg.max_body_octets = METRICS_MAX_BODY_OCTETS;
 	cfg.allow = "GET, HEAD";
 	cfg.handler = metrics_handle;
+	cfg.arg = m;
 	return http_server_start(loop, &cfg, &metrics_srv);
 }
 

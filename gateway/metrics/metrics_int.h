@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * metrics_int.h - what the counters (metrics.c) share with their
- * exposition (exposition.c): the slot layout of the one flat array of
- * relaxed atomics, and read access to it. Not for callers outside
+ * exposition (exposition.c): the object, the slot layout of its flat array
+ * of relaxed atomics, and read access to it. Not for callers outside
  * gateway/metrics/.
  */
 #ifndef POPGATE_METRICS_INT_H
 #define POPGATE_METRICS_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,15 +53,28 @@ enum {
 /* A listener name escaped for a label value: '\\', '"', LF doubled up. */
 #define METRICS_LABEL_OCTETS	(2 * CONFIG_MAX_NAME)
 
+/* One instance's counters. Only slots is written after metrics_new(), and
+ * only by atomic adds; the rest is read-only, but for the OAuth2 hook,
+ * which main's loop sets and reads. */
+struct metrics {
+	atomic_uint_fast64_t	 slots[METRICS_NSLOTS];
+	char			 labels[CONFIG_MAX_LISTENERS]
+				    [METRICS_LABEL_OCTETS];
+	unsigned int		 nlisteners;
+	metrics_oauth2_fn	*oauth2;
+	void			*oauth2_arg;
+};
+
 /* TLS versions as OpenSSL names them, and as label values. */
 extern const char *const metrics_tls_names[METRICS_TLS_COUNT];
 
 /* The value of one slot; a series may be a few events apart from the
  * next one read, never torn. */
-uint64_t	metrics_get(size_t slot);
+uint64_t	metrics_get(const struct metrics *m, size_t slot);
 /* Listeners counted, and each one's name escaped for a label value. */
-unsigned int	metrics_listener_count(void);
-const char	*metrics_listener_label(unsigned int l);
+unsigned int	metrics_listener_count(const struct metrics *m);
+const char	*metrics_listener_label(const struct metrics *m,
+		    unsigned int l);
 /* Escapes per the text format: backslash, double quote and line feed. */
 void		metrics_escape_label(char *dst, size_t dstlen,
 		    const char *src);

@@ -134,9 +134,10 @@ main_oauth2_start(uv_loop_t *loop, const struct config *c)
 
 /*
  * What main's loop serves besides the workers, started before privileges
- * go: the metrics server (bound like the POP3 ports), the token manager,
- * the state the workers share, and the word that a worker has ended.
- * Exits on failure: nothing is running yet.
+ * go: the state the workers share (the counters among it), the metrics
+ * server that renders those counters (bound like the POP3 ports), the
+ * token manager, and the word that a worker has ended. Exits on failure:
+ * nothing is running yet.
  */
 static void
 main_services_start(struct process *m, uv_loop_t *loop,
@@ -144,9 +145,12 @@ main_services_start(struct process *m, uv_loop_t *loop,
 {
 	int	r;
 
-	metrics_init(c);
+	if (shared_init(&m->shared, c) != 0) {
+		log_error("startup", "reason=\"out of memory\"");
+		_exit(1);
+	}
 	if (c->metrics_addrlen != 0) {
-		r = metrics_start(loop, c);
+		r = metrics_start(loop, c, m->shared.metrics);
 		if (r < 0) {
 			log_error("startup", "metrics_address error=%s",
 			    uv_strerror(r));
@@ -157,12 +161,8 @@ main_services_start(struct process *m, uv_loop_t *loop,
 	m->oauth2 = main_oauth2_start(loop, c);
 	if (m->oauth2 == NULL)
 		_exit(1);
-	if (shared_init(&m->shared) != 0) {
-		log_error("startup", "reason=\"out of memory\"");
-		_exit(1);
-	}
 	m->shared.oauth2 = m->oauth2;
-	metrics_set_oauth2(main_oauth2_status, m);
+	metrics_set_oauth2(m->shared.metrics, main_oauth2_status, m);
 	uv_async_init(loop, &m->workers_done, main_on_workers_done);
 	m->workers_done.data = m;
 	worker_set_done(&m->workers_done);

@@ -128,8 +128,9 @@ session_close(struct session *s, const char *reason)
 	    s->tls_ready ? tls_channel_cipher(s->tls) : "-",
 	    s->upstream != NULL ? s->upstream->host : "-",
 	    s->upstream != NULL ? s->upstream->port : "-", s->dele_committed);
-	metrics_session_end(session_listener_index(s), s->bytes_in,
-		    s->bytes_out, n->retr, n->top, s->dele_committed);
+	metrics_session_end(s->worker->shared->metrics,
+	    session_listener_index(s), s->bytes_in, s->bytes_out, n->retr,
+	    n->top, s->dele_committed);
 	/* A QUIT commit still running keeps the mailbox until it ends. */
 	if (!s->committing)
 		session_release_lock(s);
@@ -355,7 +356,8 @@ session_admit(struct session *s)
 		}
 	}
 	if (refusal != NULL) {
-		metrics_session_refused(session_listener_index(s), why);
+		metrics_session_refused(s->worker->shared->metrics,
+		    session_listener_index(s), why);
 		if (s->tls == NULL)
 			pop3_reply_err(&s->out, POP3_RESP_SYS_TEMP,
 			    "Too many connections, try again later.");
@@ -374,8 +376,8 @@ session_admit(struct session *s)
 static void
 session_proxy_refused(struct session *s, const char *why)
 {
-	metrics_session_refused(session_listener_index(s),
-	    METRICS_REFUSED_PROXY);
+	metrics_session_refused(s->worker->shared->metrics,
+	    session_listener_index(s), METRICS_REFUSED_PROXY);
 	log_warn("proxy-refused", "sid=%s peer=%s listener=%s reason=\"%s\"",
 	    s->id, s->peer, s->listener->name, why);
 	s->end_reason = "proxy refused";
@@ -502,7 +504,7 @@ session_accept(struct worker *w, uv_stream_t *server)
 	s->gen = w->gen;
 	worker_gen_hold(s->gen);
 	s->config = s->gen->config;
-	metrics_session_start(session_listener_index(s));
+	metrics_session_start(w->shared->metrics, session_listener_index(s));
 	s->tls_profile = s->gen->tls.listener[l - s->config->listeners];
 	s->start_ms = uv_now(&w->loop);
 	snprintf(s->id, sizeof(s->id), "%02x%06llx", w->index & 0xff,

@@ -37,7 +37,8 @@ static void
 session_tls_failed(struct session *s, int r)
 {
 	if (!s->tls_ready)
-		metrics_tls_failed(session_listener_index(s));
+		metrics_tls_failed(s->worker->shared->metrics,
+		    session_listener_index(s));
 	log_info("tls-failed", "sid=%s peer=%s reason=\"%s\"", s->id, s->peer,
 	    r == -EPROTO ? tls_channel_error(s->tls) : strerror(-r));
 	session_close(s, s->tls_ready ? "tls error" : "tls handshake failed");
@@ -155,7 +156,8 @@ session_tls_established(struct session *s)
 	char		 sni_log[256];	/* RFC 6066: at most 255 octets */
 
 	s->tls_ready = true;
-	metrics_tls_handshake(session_listener_index(s),
+	metrics_tls_handshake(s->worker->shared->metrics,
+	    session_listener_index(s),
 	    metrics_tls_version_from_name(tls_channel_version(s->tls)));
 	/* The client chose those octets: escaped like every client value. */
 	log_value(sni_log, sizeof(sni_log), sni != NULL ? sni : "");

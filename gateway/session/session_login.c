@@ -542,7 +542,7 @@ session_metrics_login(struct session *s, enum backend_result r)
 	_Static_assert(sizeof(map) / sizeof(map[0]) == BACKEND_RESULT_COUNT,
 	    "every upstream result needs a login metric");
 
-	metrics_login(s->method, map[r]);
+	metrics_login(s->worker->shared->metrics, s->method, map[r]);
 }
 
 static void

@@ -84,7 +84,8 @@ session_body_complete(struct session *s)
 		    "LIST announced %llu", (unsigned long long)
 		    pop3_body_final_octets(&s->body),
 		    (unsigned long long)s->body_size);
-		metrics_upstream_error(METRICS_UPSTREAM_SIZE_MISMATCH);
+		metrics_upstream_error(s->worker->shared->metrics,
+		    METRICS_UPSTREAM_SIZE_MISMATCH);
 		session_retrieve_abort(s, "message size differs from LIST",
 		    detail);
 		return;
@@ -167,7 +168,8 @@ session_on_resumed(void *arg, enum backend_result result, uint32_t n,
 	log_info("commit-resumed", "sid=%s user=%s result=%s dele=%u "
 	    "reason=\"%s\"", s->id, s->user, result == BACKEND_OK ? "ok" :
 	    result == BACKEND_ERR_PERM ? "stale" : "incomplete", n, detail);
-	metrics_commit_resumed(result == BACKEND_OK ? METRICS_RESUME_OK :
+	metrics_commit_resumed(s->worker->shared->metrics,
+	    result == BACKEND_OK ? METRICS_RESUME_OK :
 	    result == BACKEND_ERR_PERM ? METRICS_RESUME_STALE :
 	    METRICS_RESUME_INCOMPLETE);
 	if (result != BACKEND_ERR_TEMP)
@@ -254,7 +256,8 @@ session_on_body_dropped(void *arg, uint32_t uid, uint32_t got,
 
 	log_warn("upstream-body-dropped", "sid=%s user=%s uid=%u got_uid=%u "
 	    "reason=\"%s\"", s->id, s->user, uid, got, why);
-	metrics_upstream_error(METRICS_UPSTREAM_FOREIGN_BODY);
+	metrics_upstream_error(s->worker->shared->metrics,
+	    METRICS_UPSTREAM_FOREIGN_BODY);
 }
 
 static size_t
@@ -309,8 +312,9 @@ session_on_timing(void *arg, enum backend_stage stage, uint64_t usec)
 		[BACKEND_STAGE_FIRST_BYTE] = METRICS_LATENCY_FETCH_FIRST_BYTE,
 	};
 
-	(void)arg;
-	metrics_latency(map[stage], usec);
+	struct session	*s = arg;
+
+	metrics_latency(s->worker->shared->metrics, map[stage], usec);
 }
 
 static void
@@ -324,8 +328,9 @@ session_on_failed(void *arg, enum backend_fail_class why)
 		[BACKEND_FAIL_CLOSED] = METRICS_UPSTREAM_CLOSED,
 	};
 
-	(void)arg;
-	metrics_upstream_error(map[why]);
+	struct session	*s = arg;
+
+	metrics_upstream_error(s->worker->shared->metrics, map[why]);
 }
 
 static const struct backend_callbacks session_callbacks = {

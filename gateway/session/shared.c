@@ -12,11 +12,12 @@
 #include "addrlimit.h"
 #include "authfail.h"
 #include "lock.h"
+#include "metrics.h"
 #include "pending.h"
 #include "upstream_caps.h"
 
 int
-shared_init(struct shared *sh)
+shared_init(struct shared *sh, const struct config *c)
 {
 	memset(sh, 0, sizeof(*sh));
 	sh->lock = lock_local_new();
@@ -24,8 +25,9 @@ shared_init(struct shared *sh)
 	sh->authfail = authfail_new();
 	sh->addrlimit = addrlimit_new();
 	sh->caps = upstream_caps_new();
+	sh->metrics = metrics_new(c);
 	if (sh->lock == NULL || sh->pending == NULL || sh->authfail == NULL ||
-	    sh->addrlimit == NULL || sh->caps == NULL) {
+	    sh->addrlimit == NULL || sh->caps == NULL || sh->metrics == NULL) {
 		shared_deinit(sh);
 		return -ENOMEM;
 	}
@@ -40,5 +42,6 @@ shared_deinit(struct shared *sh)
 	authfail_free(sh->authfail);
 	addrlimit_free(sh->addrlimit);
 	upstream_caps_free(sh->caps);
+	metrics_free(sh->metrics);
 	memset(sh, 0, sizeof(*sh));
 }

@@ -11,7 +11,9 @@
 
 struct addrlimit;
 struct authfail;
+struct config;
 struct lock;
+struct metrics;
 struct oauth2_mgr;
 struct pending;
 struct upstream_caps;
@@ -23,11 +25,13 @@ struct shared {
 	struct addrlimit	*addrlimit;	/* per-address admission */
 	struct upstream_caps	*caps;		/* SASL mechanisms per upstream */
 	struct oauth2_mgr	*oauth2;	/* main's token manager, or NULL */
+	struct metrics		*metrics;	/* the counters (metrics.h) */
 };
 
-/* Builds the in-process tables and lock (oauth2 is left NULL for the
- * caller to set). Returns 0, or -ENOMEM with nothing left allocated. */
-int	shared_init(struct shared *sh);
+/* Builds the in-process tables and lock, and the counters with c's
+ * listener names for labels (oauth2 is left NULL for the caller to set).
+ * Returns 0, or -ENOMEM with nothing left allocated. */
+int	shared_init(struct shared *sh, const struct config *c);
 /* Frees what shared_init() built, once no worker runs. */
 void	shared_deinit(struct shared *sh);
 

@@ -2,7 +2,8 @@
 /*
  * test_metrics.c - gateway/metrics/metrics.c: the exposition after a known
  * sequence of calls (every sample, cumulative histogram buckets, escaped
- * listener names), counting from many threads, and the HTTP endpoint on a
+ * listener names), two objects counting apart, counting from many
+ * threads, and the HTTP endpoint on a
  * private loop in a thread, driven by blocking sockets: 200, HEAD, 404,
  * 405, 400, 431, split requests, the connection cap and the timeout.
  */
@@ -45,13 +46,13 @@ test_config(struct config *c)
 }
 
 static char *
-render(void)
+render(struct metrics *m)
 {
 	struct buf	b;
 	char		*s;
 
 	buf_init(&b, TEST_RENDER_MAX);
-	assert_int_equal(metrics_render(&b), 0);
+	assert_int_equal(metrics_render(m, &b), 0);
 	assert_true(b.len > 0 && b.data[b.len - 1] == '\n');
 	s = malloc(b.len + 1);
 	assert_non_null(s);
@@ -123,36 +124,36 @@ count_lines(const char *text, bool nonzero_only, unsigned int *comments)
 
 /* A known sequence of calls, including out-of-range ones. */
 static void
-record_sequence(void)
+record_sequence(struct metrics *m)
 {
-	metrics_session_start(0);
-	metrics_session_start(0);
-	metrics_session_start(1);
-	metrics_session_end(0, 100, 2000, 3, 1, 2);
-	metrics_session_refused(1, METRICS_REFUSED_ADDRESS_RATE);
-	metrics_login(METRICS_METHOD_USER, METRICS_LOGIN_OK);
-	metrics_login(METRICS_METHOD_USER, METRICS_LOGIN_OK);
-	metrics_login(METRICS_METHOD_XOAUTH2, METRICS_LOGIN_AUTH);
-	metrics_tls_handshake(1, metrics_tls_version_from_name("TLSv1.3"));
-	metrics_tls_failed(0);
-	metrics_upstream_error(METRICS_UPSTREAM_TIMEOUT);
-	metrics_upstream_error(METRICS_UPSTREAM_FOREIGN_BODY);
-	metrics_commit_resumed(METRICS_RESUME_STALE);
-	metrics_commit_resumed(METRICS_RESUME_COUNT);	/* ignored */
-	metrics_latency(METRICS_LATENCY_CONNECT, 500);
-	metrics_latency(METRICS_LATENCY_CONNECT, 1000);	/* le is inclusive */
-	metrics_latency(METRICS_LATENCY_CONNECT, 1001);
-	metrics_latency(METRICS_LATENCY_CONNECT, 40000000);	/* +Inf only */
+	metrics_session_start(m, 0);
+	metrics_session_start(m, 0);
+	metrics_session_start(m, 1);
+	metrics_session_end(m, 0, 100, 2000, 3, 1, 2);
+	metrics_session_refused(m, 1, METRICS_REFUSED_ADDRESS_RATE);
+	metrics_login(m, METRICS_METHOD_USER, METRICS_LOGIN_OK);
+	metrics_login(m, METRICS_METHOD_USER, METRICS_LOGIN_OK);
+	metrics_login(m, METRICS_METHOD_XOAUTH2, METRICS_LOGIN_AUTH);
+	metrics_tls_handshake(m, 1, metrics_tls_version_from_name("TLSv1.3"));
+	metrics_tls_failed(m, 0);
+	metrics_upstream_error(m, METRICS_UPSTREAM_TIMEOUT);
+	metrics_upstream_error(m, METRICS_UPSTREAM_FOREIGN_BODY);
+	metrics_commit_resumed(m, METRICS_RESUME_STALE);
+	metrics_commit_resumed(m, METRICS_RESUME_COUNT);	/* ignored */
+	metrics_latency(m, METRICS_LATENCY_CONNECT, 500);
+	metrics_latency(m, METRICS_LATENCY_CONNECT, 1000);	/* le is inclusive */
+	metrics_latency(m, METRICS_LATENCY_CONNECT, 1001);
+	metrics_latency(m, METRICS_LATENCY_CONNECT, 40000000);	/* +Inf only */
 	/* Ignored: out of range. */
-	metrics_session_start(CONFIG_MAX_LISTENERS);
-	metrics_session_end(1000, 1, 1, 1, 1, 1);
-	metrics_session_refused(0, METRICS_REFUSED_COUNT);
-	metrics_login(METRICS_METHOD_COUNT, METRICS_LOGIN_OK);
-	metrics_login(METRICS_METHOD_USER, METRICS_LOGIN_COUNT);
-	metrics_tls_handshake(0, METRICS_TLS_COUNT);
-	metrics_tls_failed(CONFIG_MAX_LISTENERS);
-	metrics_upstream_error(METRICS_UPSTREAM_ERROR_COUNT);
-	metrics_latency(METRICS_LATENCY_COUNT, 1);
+	metrics_session_start(m, CONFIG_MAX_LISTENERS);
+	metrics_session_end(m, 1000, 1, 1, 1, 1, 1);
+	metrics_session_refused(m, 0, METRICS_REFUSED_COUNT);
+	metrics_login(m, METRICS_METHOD_COUNT, METRICS_LOGIN_OK);
+	metrics_login(m, METRICS_METHOD_USER, METRICS_LOGIN_COUNT);
+	metrics_tls_handshake(m, 0, METRICS_TLS_COUNT);
+	metrics_tls_failed(m, CONFIG_MAX_LISTENERS);
+	metrics_upstream_error(m, METRICS_UPSTREAM_ERROR_COUNT);
+	metrics_latency(m, METRICS_LATENCY_COUNT, 1);
 }
 
 static void
@@ -195,16 +196,18 @@ test_render_known_sequence(void **state)
 		{ "2.5", "3" }, { "5", "3" }, { "10", "3" }, { "30", "3" },
 		{ "+Inf", "4" },
 	};
-	struct config	c;
-	char		key[256], *text;
-	size_t		i;
-	unsigned int	comments, samples, nonzero_samples;
+	struct config	 c;
+	struct metrics	*m;
+	char		 key[256], *text;
+	size_t		 i;
+	unsigned int	 comments, samples, nonzero_samples;
 
 	(void)state;
 	test_config(&c);
-	metrics_init(&c);
-	record_sequence();
-	text = render();
+	m = metrics_new(&c);
+	assert_non_null(m);
+	record_sequence(m);
+	text = render(m);
 
 	for (i = 0; i < sizeof(nonzero) / sizeof(nonzero[0]); i++)
 		check_sample(text, nonzero[i][0], nonzero[i][1]);
@@ -255,43 +258,95 @@ test_render_known_sequence(void **state)
 	assert_null(strstr(text, "we\"ird"));
 	free(text);
 
-	/* metrics_init() starts again from zero. */
-	metrics_init(&c);
-	text = render();
+	metrics_free(m);
+
+	/* A new object starts from zero. */
+	m = metrics_new(&c);
+	assert_non_null(m);
+	text = render(m);
 	assert_int_equal(count_lines(text, true, &comments), 1);
 	free(text);
+	metrics_free(m);
+}
+
+/* Two objects count apart: what one counts, the other never shows. */
+static void
+test_two_objects(void **state)
+{
+	struct config	 c;
+	struct metrics	*a, *b;
+	char		*text;
+	unsigned int	 comments;
+
+	(void)state;
+	test_config(&c);
+	a = metrics_new(&c);
+	memset(&c, 0, sizeof(c));
+	b = metrics_new(&c);
+	assert_non_null(a);
+	assert_non_null(b);
+	record_sequence(a);
+	metrics_session_start(b, 0);
+	metrics_login(b, METRICS_METHOD_APOP, METRICS_LOGIN_PERM);
+
+	text = render(a);
+	check_sample(text, "popgate_sessions_total{listener=\"pop3\"}", "2");
+	check_sample(text, "popgate_logins_total{method=\"user\","
+	    "result=\"ok\"}", "2");
+	check_sample(text, "popgate_logins_total{method=\"apop\","
+	    "result=\"perm\"}", "0");
+	free(text);
+
+	/* b: its own listener names (none), its own counts only. */
+	text = render(b);
+	assert_null(strstr(text, "listener="));
+	check_sample(text, "popgate_logins_total{method=\"apop\","
+	    "result=\"perm\"}", "1");
+	check_sample(text, "popgate_logins_total{method=\"user\","
+	    "result=\"ok\"}", "0");
+	assert_int_equal(count_lines(text, true, &comments), 2);
+	free(text);
+	metrics_free(a);
+	metrics_free(b);
+	metrics_free(NULL);
 }
 
 static void
 test_render_no_listeners(void **state)
 {
 	struct config	 c;
+	struct metrics	*m;
 	char		*text;
 	unsigned int	 comments;
 
 	(void)state;
 	memset(&c, 0, sizeof(c));
-	metrics_init(&c);
-	metrics_session_start(0);	/* no name: counted, not shown */
-	text = render();
+	m = metrics_new(&c);
+	assert_non_null(m);
+	metrics_session_start(m, 0);	/* no name: counted, not shown */
+	text = render(m);
 	assert_int_equal(count_lines(text, false, &comments),
 	    36 + 7 + 3 + 3 * 17 + 1);
 	assert_int_equal(comments, 2 * 14);
 	free(text);
+	metrics_free(m);
 }
 
 static void
 test_render_bounded(void **state)
 {
-	struct config	c;
-	struct buf	b;
+	struct config	 c;
+	struct metrics	*m;
+	struct buf	 b;
 
 	(void)state;
 	test_config(&c);
-	metrics_init(&c);
+	m = metrics_new(&c);
+	assert_non_null(m);
 	buf_init(&b, 1000);
-	assert_int_equal(metrics_render(&b), -ENOBUFS);
+	assert_int_equal(metrics_render(m, &b), -ENOBUFS);
 	buf_deinit(&b);
+	metrics_free(m);
 }
 
 static void
@@ -322,14 +377,14 @@ test_tls_version_names(void **state)
 static void
 count_thread(void *arg)
 {
-	unsigned int	i;
+	struct metrics	*m = arg;
+	unsigned int	 i;
 
-	(void)arg;
 	for (i = 0; i < TEST_PER_THREAD; i++) {
-		metrics_session_start(0);
-		metrics_login(METRICS_METHOD_PLAIN, METRICS_LOGIN_OK);
-		metrics_latency(METRICS_LATENCY_LOGIN, 2);
-		metrics_session_end(0, 1, 2, 0, 0, 0);
+		metrics_session_start(m, 0);
+		metrics_login(m, METRICS_METHOD_PLAIN, METRICS_LOGIN_OK);
+		metrics_latency(m, METRICS_LATENCY_LOGIN, 2);
+		metrics_session_end(m, 0, 1, 2, 0, 0, 0);
 	}
 }
 
@@ -337,18 +392,20 @@ static void
 test_threads(void **state)
 {
 	struct config	 c;
+	struct metrics	*m;
 	uv_thread_t	 t[TEST_THREADS];
 	char		*text, want[32];
 	unsigned int	 i;
 
 	(void)state;
 	test_config(&c);
-	metrics_init(&c);
+	m = metrics_new(&c);
+	assert_non_null(m);
 	for (i = 0; i < TEST_THREADS; i++)
-		assert_int_equal(uv_thread_create(&t[i], count_thread, NULL), 0);
+		assert_int_equal(uv_thread_create(&t[i], count_thread, m), 0);
 	for (i = 0; i < TEST_THREADS; i++)
 		assert_int_equal(uv_thread_join(&t[i]), 0);
-	text = render();
+	text = render(m);
 	snprintf(want, sizeof(want), "%u", TEST_THREADS * TEST_PER_THREAD);
 	check_sample(text, "popgate_sessions_total{listener=\"pop3\"}", want);
 	check_sample(text, "popgate_sessions_active{listener=\"pop3\"}", "0");
@@ -362,15 +419,17 @@ test_threads(void **state)
 	check_sample(text, "popgate_client_sent_bytes_total{listener=\"pop3\"}",
 	    want);
 	free(text);
+	metrics_free(m);
 }
 
 /* ---- the HTTP endpoint ---- */
 
 struct server {
-	uv_loop_t	loop;
-	uv_async_t	stop;
-	uv_thread_t	thread;
-	int		port;
+	uv_loop_t	 loop;
+	uv_async_t	 stop;
+	uv_thread_t	 thread;
+	struct metrics	*metrics;
+	int		 port;
 };
 
 static void
@@ -398,7 +457,8 @@ server_start(struct server *s)
 	int			 len;
 
 	test_config(&c);
-	metrics_init(&c);
+	s->metrics = metrics_new(&c);
+	assert_non_null(s->metrics);
 	memset(&c.metrics_addr, 0, sizeof(c.metrics_addr));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -406,8 +466,8 @@ server_start(struct server *s)
 	c.metrics_addrlen = sizeof(*sin);
 	assert_int_equal(uv_loop_init(&s->loop), 0);
 	assert_int_equal(uv_async_init(&s->loop, &s->stop, server_stop_cb), 0);
-	assert_int_equal(metrics_start(&s->loop, &c), 0);
-	assert_int_equal(metrics_start(&s->loop, &c), UV_EBUSY);
+	assert_int_equal(metrics_start(&s->loop, &c, s->metrics), 0);
+	assert_int_equal(metrics_start(&s->loop, &c, s->metrics), UV_EBUSY);
 	assert_int_equal(metrics_sockname(&ss, &len), 0);
 	s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	assert_true(s->port > 0);
@@ -425,6 +485,7 @@ server_finish(struct server *s)
 	/* Every handle was closed. */
 	assert_int_equal(uv_loop_close(&s->loop), 0);
 	assert_int_equal(metrics_sockname(&ss, &len), UV_EINVAL);
+	metrics_free(s->metrics);
 }
 
 static int
@@ -545,7 +606,7 @@ test_http_responses(void **state)
 
 	(void)state;
 	server_start(&s);
-	metrics_login(METRICS_METHOD_LOGIN, METRICS_LOGIN_TEMP);
+	metrics_login(s.metrics, METRICS_METHOD_LOGIN, METRICS_LOGIN_TEMP);
 
 	resp = exchange(s.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
 	    strlen("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), &len);
@@ -765,7 +826,7 @@ test_start_errors(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	/* Off: nothing happens. */
 	c.metrics_addrlen = 0;
-	assert_int_equal(metrics_start(&loop, &c), 0);
+	assert_int_equal(metrics_start(&loop, &c, NULL), 0);
 	assert_int_equal(metrics_sockname(&ss, &len), UV_EINVAL);
 	metrics_stop();
 	/* Address in use: an error, and nothing left open. */
@@ -779,7 +840,7 @@ test_start_errors(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
 	memcpy(&c.metrics_addr, &sin, sizeof(sin));
 	c.metrics_addrlen = sizeof(sin);
-	assert_int_equal(metrics_start(&loop, &c), UV_EADDRINUSE);
+	assert_int_equal(metrics_start(&loop, &c, NULL), UV_EADDRINUSE);
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	close(fd);
@@ -791,6 +852,7 @@ main(void)
 	const struct CMUnitTest	tests[] = {
 		cmocka_unit_test(test_render_known_sequence),
 		cmocka_unit_test(test_render_no_listeners),
+		cmocka_unit_test(test_two_objects),
 		cmocka_unit_test(test_render_bounded),
 		cmocka_unit_test(test_tls_version_names),
 		cmocka_unit_test(test_threads),
