@@ -30,6 +30,10 @@ lock_request(struct lock *l, struct lock_request *req, const char *identity,
 void
 lock_answer(struct lock_request *req, enum lock_result result)
 {
+	/* An answer that crossed a cancel (lock_drop() while waiting) has
+	 * nobody to go to: the implementation must not have it granted. */
+	if (req->state != LOCK_WAITING)
+		return;
 	req->state = result == LOCK_GRANTED ? LOCK_HELD : LOCK_IDLE;
 	req->done(req, result);
 }

@@ -72,7 +72,8 @@ void	lock_request(struct lock *l, struct lock_request *req,
  * waiting request cancelled (done() will not be called). Back to
  * LOCK_IDLE; nothing happens when it is idle. */
 void	lock_drop(struct lock *l, struct lock_request *req);
-/* For implementations: the answer to req (state follows it), then done(). */
+/* For implementations: the answer to req (state follows it), then done();
+ * ignored unless req is still waiting (it crossed a cancel). */
 void	lock_answer(struct lock_request *req, enum lock_result result);
 void	lock_free(struct lock *l);
 

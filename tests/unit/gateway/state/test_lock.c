@@ -145,6 +145,10 @@ test_cancel(void **state)
 	assert_int_equal(t.cancels, 1);
 	assert_int_equal(t.releases, 0);
 	assert_int_equal(a.answers, 0);
+	/* An answer that crossed the cancel goes nowhere. */
+	lock_answer(&a.req, LOCK_GRANTED);
+	assert_int_equal(a.answers, 0);
+	assert_int_equal(a.req.state, LOCK_IDLE);
 	/* Asked again and answered: held, then released on drop. */
 	test_ask(&t.lock, &a, "u@imap:993/INBOX");
 	lock_answer(t.waiting, LOCK_GRANTED);
