@@ -212,6 +212,10 @@ main_run(struct config_ref *ref, const char *file,
 	}
 	notify_init();
 	main_services_start(&m, loop, c);
+	/* Before the first listener is bound: a TERM that comes as soon as
+	 * the port accepts waits for the loop, which stops the workers,
+	 * instead of killing the process by its default action. */
+	main_signals_start(&m, loop);
 	for (i = 0; i < n; i++) {
 		r = worker_init(&m.workers[i], i, m.current, &m.shared);
 		if (r < 0) {
@@ -240,7 +244,6 @@ main_run(struct config_ref *ref, const char *file,
 		    "upstreams=%u workers=%u", c->listeners[i].name,
 		    c->listeners[i].address, c->upstreams[0].url,
 		    c->nupstreams, n);
-	main_signals_start(&m, loop);
 	memtrim_start(loop);
 	notify_send("READY=1\nSTATUS=serving");
 	uv_run(loop, UV_RUN_DEFAULT);
