@@ -195,10 +195,6 @@ session_on_lock(void *arg, const char *identity)
 		backend_lock_done(s->backend, BACKEND_ERR_IN_USE);
 		return;
 	}
-	/* A login that starts over (a renewed token) asks again: what the
-	 * first attempt held goes first, or the session would find its own
-	 * mailbox locked and keep it so. */
-	session_release_lock(s);
 	snprintf(s->lock_identity, sizeof(s->lock_identity), "%s", identity);
 	lock_request(s->worker->shared->lock, &s->lock, s->lock_identity,
 	    &s->worker->loop, session_lock_done, s);

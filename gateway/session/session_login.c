@@ -402,9 +402,6 @@ session_login_retry(struct session *s, enum backend_result r)
 	    s->oauth->token_len);
 	explicit_bzero(s->oauth->token, sizeof(s->oauth->token));
 	s->oauth->token_len = 0;
-	/* The refusal may have come after the lock was granted (SELECT
-	 * answered AUTHORIZATIONFAILED): the new login asks for it anew. */
-	session_release_lock(s);
 	/* Called from the client's own callback: it closes after it. */
 	backend_close(s->backend, NULL);
 	s->backend = NULL;

@@ -18,6 +18,10 @@ lock_request(struct lock *l, struct lock_request *req, const char *identity,
     void *loop, void (*done)(struct lock_request *, enum lock_result),
     void *arg)
 {
+	/* Asked again (a login started over with a renewed token): what
+	 * the request held or waited for goes first, or it would find its
+	 * own hold, be refused, and leave that hold in place. */
+	lock_drop(l, req);
 	req->identity = identity;
 	req->loop = loop;
 	req->done = done;

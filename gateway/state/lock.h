@@ -63,8 +63,9 @@ struct lock {
 	const struct lock_ops	*ops;
 };
 
-/* Asks for identity on behalf of req (state LOCK_IDLE), from loop: done
- * answers later or at once, as above. */
+/* Asks for identity on behalf of req (zeroed before its first use), from
+ * loop: done answers later or at once, as above. A request that holds or
+ * waits already lets go of that first (lock_drop()). */
 void	lock_request(struct lock *l, struct lock_request *req,
 	    const char *identity, void *loop,
 	    void (*done)(struct lock_request *, enum lock_result), void *arg);

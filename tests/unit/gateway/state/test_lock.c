@@ -41,7 +41,7 @@ static void
 test_one_holder(void **state)
 {
 	struct lock	*l = lock_local_new();
-	struct test_req	 a, b;
+	struct test_req	 a = { 0 }, b = { 0 };
 
 	(void)state;
 	assert_non_null(l);
@@ -58,6 +58,11 @@ test_one_holder(void **state)
 	lock_drop(l, &b.req);
 	test_ask(l, &b, "v@imap:993/INBOX");
 	assert_int_equal(b.result, LOCK_GRANTED);
+	/* Held and asked again (a login that starts over): granted, and
+	 * the one hold is all there is. */
+	test_ask(l, &a, "u@imap:993/INBOX");
+	assert_int_equal(a.result, LOCK_GRANTED);
+	assert_int_equal(a.req.state, LOCK_HELD);
 	lock_drop(l, &a.req);
 	assert_int_equal(a.req.state, LOCK_IDLE);
 	lock_drop(l, &a.req);	/* twice: nothing happens */
@@ -72,7 +77,7 @@ static void
 test_instances(void **state)
 {
 	struct lock	*l1 = lock_local_new(), *l2 = lock_local_new();
-	struct test_req	 a, b;
+	struct test_req	 a = { 0 }, b = { 0 };
 
 	(void)state;
 	assert_non_null(l1);
@@ -135,7 +140,7 @@ static void
 test_cancel(void **state)
 {
 	struct test_later	 t = { .lock = { &test_later_ops } };
-	struct test_req		 a;
+	struct test_req		 a = { 0 };
 
 	(void)state;
 	test_ask(&t.lock, &a, "u@imap:993/INBOX");
