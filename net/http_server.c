@@ -156,7 +156,8 @@ static const struct stream_callbacks http_stream_cb = {
 	.written = http_on_written,
 };
 
-const char *
+/* The reason phrase the server sends for status. */
+static const char *
 http_status_text(int status)
 {
 	switch (status) {

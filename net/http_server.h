@@ -73,8 +73,6 @@ void	http_conn_reply(struct http_conn *c, int status,
 /* Answers status with its reason phrase as a text/plain body. */
 void	http_conn_error(struct http_conn *c, int status, bool send_body);
 
-/* The reason phrase the server sends for status. */
-const char	*http_status_text(int status);
 /*
  * The path of a request target: origin-form "/p?q" gives "/p";
  * absolute-form "http://host/p?q" too (RFC 9112 sec. 3.2.2). Returns
